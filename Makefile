@@ -1,0 +1,73 @@
+# embedpipe build. Every src/*.cc except main.cc and *_test.cc forms the
+# library; the binary and the unit-test runner both link it.
+#   make             build/embedpipe
+#   make check       unit tests, end-to-end tests, doc checks (tests/run-all)
+#   make asan        the same binary and tests with ASan+UBSan, in build-asan/
+#   make install     PREFIX=/usr/local DESTDIR=
+
+CXX      ?= g++
+BUILD    ?= build
+PREFIX   ?= /usr/local
+OPTFLAGS ?= -O2 -g
+CXXFLAGS += -std=c++20 -Wall -Wextra -Werror $(OPTFLAGS) -MMD -MP
+CPPFLAGS += -Isrc -I$(BUILD)/gen
+LDLIBS   += -lcurl -lutf8proc -lfmt -lpthread
+
+VERSION := $(shell cat VERSION)
+
+LIB_SRCS  := $(filter-out src/main.cc %_test.cc,$(wildcard src/*.cc))
+TEST_SRCS := $(wildcard src/*_test.cc)
+TOOL_SRCS := $(wildcard tests/tools/*.cc)
+
+LIB_OBJS  := $(LIB_SRCS:src/%.cc=$(BUILD)/obj/%.o)
+TEST_OBJS := $(TEST_SRCS:src/%.cc=$(BUILD)/obj/%.o)
+TOOLS     := $(TOOL_SRCS:tests/tools/%.cc=$(BUILD)/%)
+
+all: $(BUILD)/embedpipe $(BUILD)/embedpipe_test $(TOOLS)
+
+$(BUILD)/gen/version.h: VERSION
+	@mkdir -p $(@D)
+	printf '#define EMBEDPIPE_VERSION "%s"\n' "$(VERSION)" > $@
+
+$(BUILD)/obj/%.o: src/%.cc $(BUILD)/gen/version.h
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/obj/tools/%.o: tests/tools/%.cc $(BUILD)/gen/version.h
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/libembedpipe.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/embedpipe: $(BUILD)/obj/main.o $(BUILD)/libembedpipe.a
+	$(CXX) $(CXXFLAGS) $^ $(LDFLAGS) $(LDLIBS) -o $@
+
+$(BUILD)/embedpipe_test: $(TEST_OBJS) $(BUILD)/libembedpipe.a
+	$(CXX) $(CXXFLAGS) $^ $(LDFLAGS) $(LDLIBS) -o $@
+
+$(BUILD)/%: $(BUILD)/obj/tools/%.o $(BUILD)/libembedpipe.a
+	$(CXX) $(CXXFLAGS) $^ $(LDFLAGS) $(LDLIBS) -o $@
+
+check: all
+	tests/run-all $(BUILD)
+
+asan:
+	$(MAKE) BUILD=build-asan OPTFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all
+
+check-asan: asan
+	tests/run-all build-asan
+
+install: $(BUILD)/embedpipe
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 $(BUILD)/embedpipe $(DESTDIR)$(PREFIX)/bin/embedpipe
+	install -m 644 man/embedpipe.1 $(DESTDIR)$(PREFIX)/share/man/man1/embedpipe.1
+
+clean:
+	rm -rf build build-asan
+
+.PHONY: all check asan check-asan install clean
+.DELETE_ON_ERROR:
+
+-include $(wildcard $(BUILD)/obj/*.d $(BUILD)/obj/tools/*.d)

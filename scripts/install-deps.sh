@@ -1,0 +1,22 @@
+#!/bin/sh
+# Installs the Debian packages embedpipe needs to build and test, only where
+# missing, so the README's commands work on a fresh Debian 12 machine.
+set -eu
+
+packages="g++ make pkg-config libcurl4-openssl-dev rapidjson-dev libutf8proc-dev
+libfmt-dev doctest-dev libcli11-dev python3"
+
+missing=""
+for p in $packages; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then
+    missing="$missing $p"
+  fi
+done
+[ -z "$missing" ] && exit 0
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+echo "embedpipe: installing Debian packages:$missing" >&2
+$sudo apt-get update -qq >&2
+# shellcheck disable=SC2086
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >&2

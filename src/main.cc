@@ -1,0 +1,3 @@
+#include "exit_status.h"
+
+int main() { return kExitSuccess; }

@@ -1,0 +1,27 @@
+// Counts tokens as a provider counts them, behind one interface, so the
+// batcher and the local test server do not care whether a count is exact
+// (a public tokenizer) or an upper-bound estimate (a private one).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+class TokenCounter {
+ public:
+  virtual ~TokenCounter() = default;
+  /// Number of tokens in `text`, which is valid UTF-8.
+  virtual uint32_t Count(std::string_view text) const = 0;
+  /// True when Count() equals the provider's own count, false when it is an
+  /// estimate that is never below it.
+  virtual bool exact() const = 0;
+  /// The name users see and pass to --tokenizer ("estimate", ...).
+  virtual std::string_view name() const = 0;
+};
+
+/// Returns the counter named by `tokenizer`, or when that is empty the one
+/// `model` uses. Returns null and fills *err for an unknown tokenizer name.
+std::unique_ptr<TokenCounter> NewTokenCounter(std::string_view model,
+                                              std::string_view tokenizer,
+                                              std::string* err);
