@@ -1,0 +1,31 @@
+// HTTP request and response values exchanged between the scheduler, the
+// codecs and the transport. Plain data.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+struct HttpRequest {
+  std::string url;
+  /// Complete header lines ("Name: value"). May hold a secret; never log.
+  std::vector<std::string> headers;
+  std::string body;
+};
+
+struct HttpResponse {
+  long status = 0;              ///< 0 when no response arrived.
+  std::string transport_error;  ///< Why the transfer failed, if it did.
+  bool timed_out = false;       ///< The transfer hit a timeout.
+  /// Header names lower-cased, values trimmed, in arrival order.
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+
+  /// The last value of header `name` (lower-case), or null.
+  const std::string* Header(std::string_view name) const {
+    for (auto it = headers.rbegin(); it != headers.rend(); ++it)
+      if (it->first == name) return &it->second;
+    return nullptr;
+  }
+};

@@ -1,0 +1,148 @@
+#include "openai_codec.h"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "base64.h"
+
+namespace {
+
+Batch MakeBatch(std::initializer_list<const char*> texts) {
+  Batch b;
+  uint64_t seq = 0;
+  for (const char* t : texts) {
+    Record r;
+    r.seq = seq++;
+    r.text = t;
+    b.bytes += r.text.size();
+    b.records.push_back(r);
+  }
+  return b;
+}
+
+HttpResponse Ok(std::string body) {
+  HttpResponse r;
+  r.status = 200;
+  r.body = std::move(body);
+  return r;
+}
+
+std::string B64(std::initializer_list<float> values) {
+  std::string bytes(values.size() * sizeof(float), '\0');
+  std::memcpy(bytes.data(), values.begin(), bytes.size());
+  return Base64Encode(bytes);
+}
+
+OpenAiCodec MakeCodec(int dims = 0, bool base64 = true) {
+  return OpenAiCodec({"http://127.0.0.1:9/v1/", "m", dims, base64, "sk-test"});
+}
+
+}  // namespace
+
+TEST_CASE("OpenAiCodec encodes model, inputs, format and dimensions") {
+  HttpRequest req = MakeCodec(8).EncodeRequest(MakeBatch({"a\"b", "\xc3\xa9\n"}));
+  CHECK(req.url == "http://127.0.0.1:9/v1/embeddings");
+  CHECK(req.body ==
+        "{\"model\":\"m\",\"input\":[\"a\\\"b\",\"\xc3\xa9\\n\"],"
+        "\"encoding_format\":\"base64\",\"dimensions\":8}");
+  CHECK(std::find(req.headers.begin(), req.headers.end(),
+                  "Authorization: Bearer sk-test") != req.headers.end());
+  HttpRequest plain = MakeCodec(0, false).EncodeRequest(MakeBatch({"x"}));
+  CHECK(plain.body ==
+        "{\"model\":\"m\",\"input\":[\"x\"],\"encoding_format\":\"float\"}");
+}
+
+TEST_CASE("OpenAiCodec omits Authorization without a key") {
+  OpenAiCodec codec({"http://h", "m", 0, true, ""});
+  for (const std::string& h : codec.EncodeRequest(MakeBatch({"x"})).headers)
+    CHECK(h.rfind("Authorization", 0) != 0);
+}
+
+TEST_CASE("OpenAiCodec places float vectors by index, not by position") {
+  Batch batch = MakeBatch({"a", "b", "c"});
+  Embeddings out;
+  std::string err;
+  REQUIRE(MakeCodec(0, false).DecodeResponse(
+      Ok(R"({"object":"list","data":[
+        {"object":"embedding","index":2,"embedding":[3.5,-3]},
+        {"object":"embedding","embedding":[1e-3,1],"index":0},
+        {"object":"embedding","index":1,"embedding":[0.1,2]}],
+        "model":"m","usage":{"prompt_tokens":7,"total_tokens":7}})"),
+      batch, &out, &err));
+  CHECK(out.dims == 2);
+  CHECK(out.values == std::vector<float>{1e-3f, 1, 0.1f, 2, 3.5f, -3});
+  CHECK(out.prompt_tokens == 7);
+}
+
+TEST_CASE("OpenAiCodec decodes base64 little-endian float32") {
+  Batch batch = MakeBatch({"a", "b"});
+  Embeddings out;
+  std::string err;
+  std::string body = R"({"data":[{"index":1,"embedding":")" + B64({0.25f, -1}) +
+                     R"("},{"index":0,"embedding":")" + B64({0.5f, 2}) +
+                     R"("}]})";
+  REQUIRE(MakeCodec(2).DecodeResponse(Ok(body), batch, &out, &err));
+  CHECK(out.values == std::vector<float>{0.5f, 2, 0.25f, -1});
+}
+
+TEST_CASE("OpenAiCodec rejects every response that does not match") {
+  Batch batch = MakeBatch({"a", "b"});
+  struct Case {
+    const char* body;
+    const char* error;
+  } cases[] = {
+      {R"({"data":[{"index":0,"embedding":[1]}]})",
+       "response has 1 embeddings for 2 inputs"},
+      {R"({"data":[{"index":0,"embedding":[1]},{"index":0,"embedding":[2]}]})",
+       "index 0 appears twice"},
+      {R"({"data":[{"index":0,"embedding":[1]},{"index":2,"embedding":[2]}]})",
+       "index 2 is out of range for 2 inputs"},
+      {R"({"data":[{"index":0,"embedding":[1]},{"index":1,"embedding":[2,3]}]})",
+       "embeddings differ in length (1 and 2)"},
+      {R"({"data":[{"index":0,"embedding":[1e99]},{"index":1,"embedding":[2]}]})",
+       "embedding value 1e99 is not a finite float32"},
+      {R"({"data":[{"index":0,"embedding":[NaN]},{"index":1,"embedding":[2]}]})",
+       nullptr},
+      {R"({"data":[{"index":0,"embedding":"@@@@"},{"index":1,"embedding":[2]}]})",
+       "embedding is not base64 float32 data"},
+      {R"({"data":[{"embedding":[1]},{"index":1,"embedding":[2]}]})",
+       "a data item lacks index or embedding"},
+      {R"({"data":[{"index":0,"embedding":[1,"x"]}]})", "embedding holds a string"},
+      {R"({"object":"list"})", "response has no data array"},
+      {R"({"data":[{"index":0,"embedding":[1]},)", nullptr},
+      {"<html>bad gateway</html>", nullptr},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.body);
+    Embeddings out;
+    std::string err;
+    CHECK_FALSE(MakeCodec().DecodeResponse(Ok(c.body), batch, &out, &err));
+    CHECK(out.values.empty());
+    if (c.error) CHECK(err == c.error);
+    else CHECK(err.rfind("response is not valid JSON at byte", 0) == 0);
+  }
+}
+
+TEST_CASE("OpenAiCodec checks requested dimensions") {
+  Batch batch = MakeBatch({"a"});
+  Embeddings out;
+  std::string err;
+  CHECK_FALSE(MakeCodec(3).DecodeResponse(
+      Ok(R"({"data":[{"index":0,"embedding":[1,2]}]})"), batch, &out, &err));
+  CHECK(err == "embedding has 2 dimensions, expected 3");
+}
+
+TEST_CASE("OpenAiCodec reads OpenAI error bodies") {
+  HttpResponse r;
+  r.status = 429;
+  r.body = R"({"error":{"message":"You exceeded your current quota.",)"
+           R"("type":"insufficient_quota","param":null,"code":"insufficient_quota"}})";
+  ApiError e = MakeCodec().ParseError(r);
+  CHECK(e.message == "You exceeded your current quota.");
+  CHECK(e.code == "insufficient_quota");
+  r.body = "upstream connect error";
+  r.status = 503;
+  CHECK(MakeCodec().ParseError(r).message == "HTTP 503");
+}

@@ -1,0 +1,42 @@
+// Every setting of a run, as plain values with their defaults. Filled by
+// cli.cc; read by the pipeline. Includes no library headers.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+struct Options {
+  // Input.
+  std::vector<std::string> inputs;  ///< Files to read in order; "-" is stdin.
+  std::string id_field = "id";
+  std::string text_field = "text";
+  std::vector<std::string> carry_fields;
+  std::string normalize = "nfc";        ///< nfc | nfkc | none
+  std::string invalid_utf8 = "replace"; ///< replace | reject
+
+  // Provider.
+  std::string base_url = "https://api.openai.com/v1";
+  std::string model = "text-embedding-3-small";
+  int dimensions = 0;                   ///< 0: the model's native size.
+  std::string api_key_env = "OPENAI_API_KEY";
+  std::string encoding = "base64";      ///< base64 | float (on the wire)
+  std::string tokenizer;                ///< Empty: chosen by model.
+
+  // Batching.
+  int batch_inputs = 2048;
+  int batch_tokens = 300000;
+  int max_input_tokens = 8191;
+
+  // Transfers.
+  int concurrency = 5;
+  double connect_timeout_s = 10;
+  double timeout_s = 300;               ///< Whole request, including the body.
+  int max_attempts = 8;                 ///< Per batch, the first try included.
+
+  // Output.
+  std::string errors_path;              ///< Empty: error records go to stderr.
+
+  // Messages.
+  bool quiet = false;
+};
