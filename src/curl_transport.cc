@@ -1,0 +1,213 @@
+#include "curl_transport.h"
+
+#include <algorithm>
+#include <cctype>
+#include <deque>
+#include <unordered_map>
+#include <utility>
+
+#include <curl/curl.h>
+#include <fmt/core.h>
+
+namespace {
+
+// A response bigger than this is a hostile or broken server: 2048 inputs of
+// 3072 floats printed as JSON text stay far below it.
+constexpr size_t kMaxResponseBytes = 512u << 20;
+
+struct Transfer {
+  uint64_t tag = 0;
+  HttpRequest request;  // owns the body libcurl reads from
+  HttpResponse response;
+  curl_slist* headers = nullptr;
+  CURL* easy = nullptr;
+  bool too_big = false;
+};
+
+size_t OnBody(char* data, size_t size, size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  size_t len = size * n;
+  if (t->response.body.size() + len > kMaxResponseBytes) {
+    t->too_big = true;
+    return 0;  // aborts the transfer
+  }
+  t->response.body.append(data, len);
+  return len;
+}
+
+std::string Trim(std::string_view s) {
+  size_t b = 0, e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return std::string(s.substr(b, e - b));
+}
+
+size_t OnHeader(char* data, size_t size, size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  std::string_view line(data, size * n);
+  if (line.rfind("HTTP/", 0) == 0) {
+    // A new status line (after a 100 Continue or a redirect) starts over.
+    t->response.headers.clear();
+    return line.size();
+  }
+  size_t colon = line.find(':');
+  if (colon != std::string_view::npos) {
+    std::string name = Trim(line.substr(0, colon));
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    t->response.headers.emplace_back(std::move(name),
+                                     Trim(line.substr(colon + 1)));
+  }
+  return line.size();
+}
+
+class CurlTransport : public Transport {
+ public:
+  explicit CurlTransport(CurlTransportConfig config)
+      : config_(std::move(config)) {}
+
+  ~CurlTransport() override {
+    CancelAll();
+    if (multi_) curl_multi_cleanup(multi_);
+  }
+
+  bool Init(std::string* err) {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+      *err = "libcurl failed to initialize";
+      return false;
+    }
+    multi_ = curl_multi_init();
+    if (!multi_) {
+      *err = "libcurl failed to create a multi handle";
+      return false;
+    }
+    curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS,
+                      static_cast<long>(config_.max_connections));
+    return true;
+  }
+
+  void Start(uint64_t tag, HttpRequest request) override {
+    auto t = std::make_unique<Transfer>();
+    t->tag = tag;
+    t->request = std::move(request);
+    t->easy = curl_easy_init();
+    for (const std::string& h : t->request.headers)
+      t->headers = curl_slist_append(t->headers, h.c_str());
+    CURL* e = t->easy;
+    curl_easy_setopt(e, CURLOPT_URL, t->request.url.c_str());
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->request.body.data());
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(t->request.body.size()));
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, OnBody);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, OnHeader);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, config_.connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, config_.timeout_ms);
+    // A connection that delivers nothing for the stall time is given up and
+    // retried rather than left to block the batch until the full timeout.
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, config_.stall_timeout_s);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, config_.user_agent.c_str());
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_multi_add_handle(multi_, e);
+    by_tag_[tag] = std::move(t);
+  }
+
+  void Wait(int timeout_ms, int watch_fd, bool* fd_ready) override {
+    *fd_ready = false;
+    int running = 0;
+    curl_multi_perform(multi_, &running);
+    Collect();
+    if (!finished_.empty()) timeout_ms = 0;
+    curl_waitfd extra{};
+    extra.fd = watch_fd;
+    extra.events = CURL_WAIT_POLLIN;
+    curl_multi_poll(multi_, watch_fd >= 0 ? &extra : nullptr,
+                    watch_fd >= 0 ? 1 : 0, timeout_ms, nullptr);
+    if (watch_fd >= 0 && (extra.revents & (CURL_WAIT_POLLIN | CURL_WAIT_POLLPRI)))
+      *fd_ready = true;
+    // POLLHUP on a pipe whose writer closed is reported as POLLIN on Linux;
+    // the read then sees end of file.
+    curl_multi_perform(multi_, &running);
+    Collect();
+  }
+
+  bool NextFinished(uint64_t* tag, HttpResponse* response) override {
+    if (finished_.empty()) return false;
+    std::unique_ptr<Transfer> t = std::move(finished_.front());
+    finished_.pop_front();
+    *tag = t->tag;
+    *response = std::move(t->response);
+    Release(t.get());
+    return true;
+  }
+
+  size_t active() const override { return by_tag_.size() + finished_.size(); }
+
+  void CancelAll() override {
+    for (auto& [tag, t] : by_tag_) Release(t.get());
+    by_tag_.clear();
+    for (auto& t : finished_) Release(t.get());
+    finished_.clear();
+  }
+
+ private:
+  void Collect() {
+    int left = 0;
+    while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
+      if (msg->msg != CURLMSG_DONE) continue;
+      Transfer* raw = nullptr;
+      curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &raw);
+      CURLcode code = msg->data.result;
+      curl_multi_remove_handle(multi_, raw->easy);
+      if (code == CURLE_OK) {
+        curl_easy_getinfo(raw->easy, CURLINFO_RESPONSE_CODE,
+                          &raw->response.status);
+      } else {
+        // A partial response must never be mistaken for a complete one.
+        raw->response.status = 0;
+        raw->response.body.clear();
+        raw->response.timed_out = code == CURLE_OPERATION_TIMEDOUT;
+        raw->response.transport_error =
+            raw->too_big ? fmt::format("response larger than {} bytes",
+                                       kMaxResponseBytes)
+                         : curl_easy_strerror(code);
+      }
+      auto it = by_tag_.find(raw->tag);
+      finished_.push_back(std::move(it->second));
+      by_tag_.erase(it);
+    }
+  }
+
+  void Release(Transfer* t) {
+    if (!t->easy) return;
+    curl_multi_remove_handle(multi_, t->easy);
+    curl_easy_cleanup(t->easy);
+    curl_slist_free_all(t->headers);
+    t->easy = nullptr;
+    t->headers = nullptr;
+  }
+
+  CurlTransportConfig config_;
+  CURLM* multi_ = nullptr;
+  std::unordered_map<uint64_t, std::unique_ptr<Transfer>> by_tag_;
+  std::deque<std::unique_ptr<Transfer>> finished_;
+};
+
+}  // namespace
+
+std::unique_ptr<Transport> NewCurlTransport(const CurlTransportConfig& config,
+                                            std::string* err) {
+  auto t = std::make_unique<CurlTransport>(config);
+  if (!t->Init(err)) return nullptr;
+  return t;
+}

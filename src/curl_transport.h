@@ -1,0 +1,21 @@
+// Transport on one libcurl multi handle: every transfer runs concurrently on
+// a shared connection cache (HTTP/2 multiplexing where the server offers it,
+// keep-alive otherwise), driven by poll, never by a thread per request.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "transport.h"
+
+struct CurlTransportConfig {
+  long connect_timeout_ms = 10000;
+  long timeout_ms = 300000;        ///< Whole transfer.
+  long stall_timeout_s = 60;       ///< No byte received for this long.
+  size_t max_connections = 8;      ///< Kept open between transfers.
+  std::string user_agent;
+};
+
+/// Returns a transport, or null with *err set when libcurl cannot start.
+std::unique_ptr<Transport> NewCurlTransport(const CurlTransportConfig& config,
+                                            std::string* err);

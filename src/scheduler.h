@@ -1,0 +1,106 @@
+// Runs batches as HTTP requests: at most N in flight, refilled as each
+// finishes; a failed attempt is rescheduled with a not-before time (never
+// slept); a batch the API rejects is split in halves until the bad records
+// are isolated; an error no request can survive stops new requests.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "clock.h"
+#include "codec.h"
+#include "record.h"
+#include "retry_policy.h"
+#include "transport.h"
+
+struct SchedulerConfig {
+  int concurrency = 5;
+  int max_attempts = 8;     ///< Per batch, the first included.
+  BackoffConfig backoff;
+  uint64_t seed = 0;        ///< For backoff jitter.
+};
+
+struct BatchResult {
+  enum Status {
+    kEmbedded,  ///< embeddings holds one vector per record.
+    kRejected,  ///< The API refused this (single-record) batch: error says why.
+    kFailed,    ///< Retries ran out: error says what happened last.
+  };
+  Status status = kEmbedded;
+  Batch batch;
+  Embeddings embeddings;
+  std::string error;
+};
+
+struct SchedulerStats {
+  uint64_t requests = 0;       ///< Attempts started.
+  uint64_t retries = 0;        ///< Attempts rescheduled.
+  uint64_t rate_limited = 0;   ///< 429 responses.
+  uint64_t splits = 0;         ///< Rejected batches split in two.
+};
+
+class Scheduler {
+ public:
+  /// All pointers must outlive the scheduler.
+  Scheduler(Transport* transport, const Codec* codec, const Clock* clock,
+            SchedulerConfig config);
+
+  /// Queues `batch` to be sent as soon as a slot is free.
+  void Submit(Batch batch);
+
+  /// Starts every due batch that fits, then waits at most `max_wait_ms`
+  /// (less when a retry falls due sooner) for a transfer to finish or
+  /// `watch_fd` (if >= 0) to be readable (*fd_ready), and handles every
+  /// finished transfer.
+  void Step(int max_wait_ms, int watch_fd, bool* fd_ready);
+
+  /// Moves one finished batch to *out. False when none is ready.
+  bool NextResult(BatchResult* out);
+
+  /// Batches submitted and not yet returned by NextResult.
+  size_t outstanding() const { return outstanding_; }
+  /// Requests in flight now.
+  size_t in_flight() const { return in_flight_.size(); }
+
+  /// Sends nothing more; requests in flight still finish.
+  void StopStarting() { stopped_ = true; }
+  /// Abandons the requests in flight; their batches are not reported.
+  void CancelInFlight();
+
+  /// True once an error that no request can survive was seen (bad key,
+  /// quota, unknown model); fatal_message() says what the API said.
+  bool fatal() const { return !fatal_message_.empty(); }
+  const std::string& fatal_message() const { return fatal_message_; }
+
+  const SchedulerStats& stats() const { return stats_; }
+
+ private:
+  struct Job {
+    Batch batch;
+    int attempts = 0;
+    int64_t not_before_ms = 0;
+  };
+
+  void StartDue(int64_t now);
+  void Finish(Job job, HttpResponse response);
+  void Retry(Job job, const HttpResponse& response, const std::string& why);
+  void Complete(BatchResult result);
+
+  Transport* transport_;
+  const Codec* codec_;
+  const Clock* clock_;
+  SchedulerConfig config_;
+  std::mt19937_64 random_;
+  std::vector<Job> waiting_;
+  std::unordered_map<uint64_t, Job> in_flight_;
+  std::deque<BatchResult> results_;
+  uint64_t next_tag_ = 0;
+  size_t outstanding_ = 0;
+  bool stopped_ = false;
+  std::string fatal_message_;
+  SchedulerStats stats_;
+};

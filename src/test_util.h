@@ -1,0 +1,65 @@
+// Hand-written fakes for unit tests: a clock moved by hand and a transport
+// that answers each request from a script, recording what it was sent.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <utility>
+#include <vector>
+
+#include "clock.h"
+#include "transport.h"
+
+class FakeClock : public Clock {
+ public:
+  int64_t NowMs() const override { return now_ms; }
+  int64_t UnixSeconds() const override { return 1700000000 + now_ms / 1000; }
+  int64_t now_ms = 0;
+};
+
+/// Answers every started request at the next Wait() by calling `respond`.
+/// Wait() advances the clock by the timeout it was given when nothing is in
+/// flight, so retries fall due without sleeping.
+class FakeTransport : public Transport {
+ public:
+  using Responder = std::function<HttpResponse(const HttpRequest&)>;
+  FakeTransport(FakeClock* clock, Responder respond)
+      : clock_(clock), respond_(std::move(respond)) {}
+
+  void Start(uint64_t tag, HttpRequest request) override {
+    sent.push_back(request);
+    started_.emplace_back(tag, std::move(request));
+    max_active = std::max(max_active, active());
+  }
+  void Wait(int timeout_ms, int, bool* fd_ready) override {
+    *fd_ready = false;
+    if (started_.empty()) {
+      clock_->now_ms += timeout_ms;
+      return;
+    }
+    for (auto& [tag, request] : started_)
+      finished_.emplace_back(tag, respond_(request));
+    started_.clear();
+  }
+  bool NextFinished(uint64_t* tag, HttpResponse* response) override {
+    if (finished_.empty()) return false;
+    *tag = finished_.front().first;
+    *response = std::move(finished_.front().second);
+    finished_.pop_front();
+    return true;
+  }
+  size_t active() const override { return started_.size() + finished_.size(); }
+  void CancelAll() override {
+    started_.clear();
+    finished_.clear();
+  }
+
+  std::vector<HttpRequest> sent;
+  size_t max_active = 0;
+
+ private:
+  FakeClock* clock_;
+  Responder respond_;
+  std::vector<std::pair<uint64_t, HttpRequest>> started_;
+  std::deque<std::pair<uint64_t, HttpResponse>> finished_;
+};
