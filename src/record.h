@@ -10,6 +10,7 @@
 struct Record {
   uint64_t seq = 0;        ///< 0-based position among all input lines: output order.
   uint64_t line = 0;       ///< 1-based line number within its source.
+  uint32_t source = 0;     ///< Index of its input in Options::inputs.
   std::string id_json;     ///< The id exactly as a JSON value, type preserved.
   std::string text;        ///< Normalized text, valid UTF-8, never empty.
   std::string carry_json;  ///< Carried fields as `"name":value` pairs joined by

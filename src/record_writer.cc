@@ -66,8 +66,6 @@ void AppendErrorJson(const RecordError& error, std::string* out) {
 }
 
 std::string FormatErrorMessage(const RecordError& error) {
-  std::string field =
-      error.field.empty() ? "" : fmt::format("field \"{}\": ", error.field);
-  return fmt::format("{}:{}: {}{}", error.source, error.line, field,
-                     error.reason);
+  std::string id = error.id_json.empty() ? "" : "id " + error.id_json + ": ";
+  return fmt::format("{}:{}: {}{}", error.source, error.line, id, error.reason);
 }

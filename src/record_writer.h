@@ -28,5 +28,6 @@ void AppendFloat(float value, std::string* out);
 void AppendErrorJson(const RecordError& error, std::string* out);
 
 /// The same error as a one-line human message (no newline):
-/// `<source>:<line>: field "text": <reason>`.
+/// `<source>:<line>: id <id>: <reason>`, the id part only when known. Reasons
+/// name their field themselves.
 std::string FormatErrorMessage(const RecordError& error);

@@ -50,9 +50,11 @@ TEST_CASE("Error records name line, source, id, field and reason") {
         "{\"line\":7,\"source\":\"in\\\"put.jsonl\",\"id\":\"a\",\"field\":"
         "\"text\",\"error\":\"text is empty after normalization\"}\n");
   CHECK(FormatErrorMessage(e) ==
-        "in\"put.jsonl:7: field \"text\": text is empty after normalization");
+        "in\"put.jsonl:7: id \"a\": text is empty after normalization");
   e.id_json.clear();
   e.field.clear();
+  CHECK(FormatErrorMessage(e) ==
+        "in\"put.jsonl:7: text is empty after normalization");
   out.clear();
   AppendErrorJson(e, &out);
   CHECK(out ==

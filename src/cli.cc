@@ -1,0 +1,127 @@
+#include "cli.h"
+
+#include <CLI/CLI.hpp>
+
+#include "exit_status.h"
+#include "version.h"
+
+namespace {
+
+constexpr const char* kDescription =
+    "embedpipe: turns JSONL document sections into embeddings.\n"
+    "Reads one JSON object per line from FILEs (or stdin), sends the texts "
+    "in batches to an embeddings API, and writes one JSON line per record to "
+    "stdout, in input order.\n";
+
+constexpr const char* kFooter =
+    "Exit status: 0 all embedded, 1 usage error, 2 some records rejected, "
+    "3 stopped by an API error, 4 output error, 130 interrupted.\n"
+    "The API key is read from $OPENAI_API_KEY (see --api-key-env). "
+    "See embedpipe(1) for details.";
+
+}  // namespace
+
+bool ParseCommandLine(int argc, const char* const* argv, Options* o,
+                      int* exit_code) {
+  CLI::App app(kDescription, "embedpipe");
+  app.footer(kFooter);
+  app.set_version_flag("-V,--version", "embedpipe " EMBEDPIPE_VERSION);
+  app.get_formatter()->column_width(34);
+
+  app.add_option("FILE", o->inputs,
+                 "Input JSONL files, read in order; none or - reads stdin");
+
+  const char* kInput = "Input";
+  app.add_option("--id-field", o->id_field,
+                 "Field holding the record id; a dotted path such as meta.id")
+      ->group(kInput)->capture_default_str();
+  app.add_option("--text-field", o->text_field,
+                 "Field holding the text to embed; a dotted path")
+      ->group(kInput)->capture_default_str();
+  app.add_option("--carry", o->carry_fields,
+                 "Copy this field (a dotted path) to the output line; "
+                 "repeatable")
+      ->group(kInput)->take_all();
+  app.add_option("--normalize", o->normalize,
+                 "Text normalization: nfc, nfkc or none")
+      ->group(kInput)->capture_default_str()
+      ->check(CLI::IsMember({"nfc", "nfkc", "none"}));
+  app.add_option("--invalid-utf8", o->invalid_utf8,
+                 "Invalid UTF-8 in a text: replace (with U+FFFD) or reject")
+      ->group(kInput)->capture_default_str()
+      ->check(CLI::IsMember({"replace", "reject"}));
+
+  const char* kProvider = "Provider";
+  app.add_option("--base-url", o->base_url,
+                 "API base URL; $OPENAI_BASE_URL if set")
+      ->group(kProvider)->capture_default_str()->envname("OPENAI_BASE_URL");
+  app.add_option("-m,--model", o->model, "Embedding model")
+      ->group(kProvider)->capture_default_str();
+  app.add_option("--dimensions", o->dimensions,
+                 "Vector length to ask for (text-embedding-3 and later); "
+                 "default: the model's own")
+      ->group(kProvider)->check(CLI::Range(1, 65536));
+  app.add_option("--api-key-env", o->api_key_env,
+                 "Environment variable that holds the API key")
+      ->group(kProvider)->capture_default_str();
+  app.add_option("--encoding", o->encoding,
+                 "Wire format of vectors: base64 or float")
+      ->group(kProvider)->capture_default_str()
+      ->check(CLI::IsMember({"base64", "float"}));
+
+  const char* kBatching = "Batching";
+  app.add_option("--batch-inputs", o->batch_inputs,
+                 "Most inputs in one request")
+      ->group(kBatching)->capture_default_str()->check(CLI::Range(1, 1000000));
+  app.add_option("--batch-tokens", o->batch_tokens,
+                 "Most tokens in one request, by exact count and by the "
+                 "bytes/4 estimate")
+      ->group(kBatching)->capture_default_str()
+      ->check(CLI::Range(1, 100000000));
+  app.add_option("--max-input-tokens", o->max_input_tokens,
+                 "Most tokens in one input; a longer text is rejected")
+      ->group(kBatching)->capture_default_str()
+      ->check(CLI::Range(1, 100000000));
+
+  const char* kTransfers = "Requests";
+  app.add_option("-j,--concurrency", o->concurrency,
+                 "Requests in flight at once")
+      ->group(kTransfers)->capture_default_str()->check(CLI::Range(1, 1000));
+  app.add_option("--connect-timeout", o->connect_timeout_s,
+                 "Seconds to wait for a connection")
+      ->group(kTransfers)->capture_default_str()
+      ->check(CLI::Range(0.001, 3600.0));
+  app.add_option("--timeout", o->timeout_s,
+                 "Seconds one request may take in all")
+      ->group(kTransfers)->capture_default_str()
+      ->check(CLI::Range(0.001, 86400.0));
+  app.add_option("--max-attempts", o->max_attempts,
+                 "Tries per batch before its records are given up")
+      ->group(kTransfers)->capture_default_str()->check(CLI::Range(1, 1000));
+
+  const char* kOutput = "Output";
+  app.add_option("--errors", o->errors_path,
+                 "Write rejected records as JSON lines to this file "
+                 "(default: messages on stderr)")
+      ->group(kOutput);
+  app.add_flag("-q,--quiet", o->quiet, "No progress or summary on stderr")
+      ->group(kOutput);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    *exit_code = app.exit(e);
+    return false;
+  } catch (const CLI::CallForVersion& e) {
+    *exit_code = app.exit(e);
+    return false;
+  } catch (const CLI::ParseError& e) {
+    std::string msg = e.what();
+    std::fprintf(stderr, "embedpipe: error: %s\nTry 'embedpipe --help'.\n",
+                 msg.c_str());
+    *exit_code = kExitUsage;
+    return false;
+  }
+  if (o->inputs.empty()) o->inputs.push_back("-");
+  return true;
+}

@@ -1,0 +1,172 @@
+#include "normalizer.h"
+
+#include <cstdlib>
+
+#include <fmt/core.h>
+#include <utf8proc.h>
+
+namespace {
+
+constexpr std::string_view kReplacementCharacter = "\xEF\xBF\xBD";
+
+// Returns the length of the well-formed UTF-8 sequence at s[i] (Unicode
+// Table 3-7), or 0 with *subpart set to the length of the maximal subpart
+// of the ill-formed sequence there (1 to 3).
+size_t SequenceLength(std::string_view s, size_t i, size_t* subpart) {
+  unsigned char lead = static_cast<unsigned char>(s[i]);
+  if (lead < 0x80) return 1;
+  size_t continuations;
+  // The range of the second byte, which excludes overlong forms,
+  // surrogates and code points above U+10FFFF.
+  unsigned char low = 0x80, high = 0xBF;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    continuations = 1;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    continuations = 2;
+    if (lead == 0xE0) low = 0xA0;
+    if (lead == 0xED) high = 0x9F;
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    continuations = 3;
+    if (lead == 0xF0) low = 0x90;
+    if (lead == 0xF4) high = 0x8F;
+  } else {
+    *subpart = 1;
+    return 0;
+  }
+  for (size_t k = 1; k <= continuations; ++k) {
+    unsigned char byte =
+        i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0;
+    if (byte < low || byte > high) {
+      *subpart = k;
+      return 0;
+    }
+    low = 0x80;
+    high = 0xBF;
+  }
+  return continuations + 1;
+}
+
+// The code point of the well-formed n-byte sequence at s[i].
+char32_t CodePointAt(std::string_view s, size_t i, size_t n) {
+  static constexpr unsigned char kLeadBits[] = {0, 0x7F, 0x1F, 0x0F, 0x07};
+  char32_t code_point = static_cast<unsigned char>(s[i]) & kLeadBits[n];
+  for (size_t k = 1; k < n; ++k)
+    code_point =
+        code_point << 6 | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+  return code_point;
+}
+
+// The Unicode White_Space property.
+bool IsWhiteSpace(char32_t c) {
+  return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 ||
+         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
+         c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+// Removes leading and trailing White_Space from valid UTF-8.
+void TrimWhiteSpace(std::string* text) {
+  std::string_view s = *text;
+  size_t begin = 0;
+  while (begin < s.size()) {
+    unsigned char lead = static_cast<unsigned char>(s[begin]);
+    size_t n = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
+    if (!IsWhiteSpace(CodePointAt(s, begin, n))) break;
+    begin += n;
+  }
+  size_t end = s.size();
+  while (end > begin) {
+    size_t start = end - 1;
+    while ((static_cast<unsigned char>(s[start]) & 0xC0) == 0x80) --start;
+    if (!IsWhiteSpace(CodePointAt(s, start, end - start))) break;
+    end = start;
+  }
+  text->erase(end);
+  text->erase(0, begin);
+}
+
+// Puts valid UTF-8 in NFC or NFKC.
+bool ApplyNormalForm(NormalForm form, std::string* text, std::string* reason) {
+  int options = UTF8PROC_STABLE | UTF8PROC_COMPOSE;
+  if (form == NormalForm::kNfkc) options |= UTF8PROC_COMPAT;
+  utf8proc_uint8_t* mapped = nullptr;
+  utf8proc_ssize_t length =
+      utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text->data()),
+                   static_cast<utf8proc_ssize_t>(text->size()), &mapped,
+                   static_cast<utf8proc_option_t>(options));
+  if (length < 0) {
+    std::string_view message = utf8proc_errmsg(length);
+    if (message.ends_with('.')) message.remove_suffix(1);
+    *reason = fmt::format("cannot normalize text: {}", message);
+    return false;
+  }
+  text->assign(reinterpret_cast<const char*>(mapped),
+               static_cast<size_t>(length));
+  std::free(mapped);
+  return true;
+}
+
+}  // namespace
+
+bool Normalize(std::string_view in, const NormalizeConfig& config,
+               std::string* out, std::string* reason) {
+  const bool clean = config.form != NormalForm::kNone;
+  out->clear();
+  // Rules 1, 2a and 2b in one pass. Bytes that stay as they are accumulate
+  // in the run [run, i) and are appended together.
+  bool needs_unicode = false;  // Non-ASCII characters remain.
+  size_t run = 0;
+  size_t i = 0;
+  while (i < in.size()) {
+    unsigned char c = static_cast<unsigned char>(in[i]);
+    if (c < 0x80) {
+      if (!clean || (c >= 0x20 && c != 0x7F) || c == '\t' || c == '\n') {
+        ++i;
+        continue;
+      }
+      out->append(in, run, i - run);
+      if (c == '\r') {
+        out->push_back('\n');
+        if (i + 1 < in.size() && in[i + 1] == '\n') ++i;
+      }
+      ++i;
+      run = i;
+      continue;
+    }
+    size_t subpart;
+    size_t n = SequenceLength(in, i, &subpart);
+    if (n == 0) {
+      if (config.invalid_utf8 == InvalidUtf8::kReject) {
+        out->clear();
+        *reason = fmt::format("text is not valid UTF-8 at byte {}", i);
+        return false;
+      }
+      out->append(in, run, i - run);
+      out->append(kReplacementCharacter);
+      i += subpart;
+      run = i;
+      continue;
+    }
+    // U+0080..U+009F, the C1 controls, are C2 80..C2 9F.
+    if (clean && c == 0xC2 && static_cast<unsigned char>(in[i + 1]) < 0xA0) {
+      out->append(in, run, i - run);
+      i += 2;
+      run = i;
+      continue;
+    }
+    needs_unicode = true;
+    i += n;
+  }
+  out->append(in, run, std::string_view::npos);
+
+  if (clean) {
+    // ASCII is already in NFC and NFKC, and U+FFFD has no decomposition.
+    if (needs_unicode && !ApplyNormalForm(config.form, out, reason))
+      return false;
+    TrimWhiteSpace(out);
+  }
+  if (out->empty()) {
+    *reason = "text is empty after normalization";
+    return false;
+  }
+  return true;
+}

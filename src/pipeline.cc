@@ -1,0 +1,359 @@
+#include "pipeline.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <memory>
+#include <unistd.h>
+#include <utility>
+
+#include <fmt/core.h>
+
+#include "batcher.h"
+#include "diag.h"
+#include "exit_status.h"
+#include "interrupt.h"
+#include "line_reader.h"
+#include "normalizer.h"
+#include "openai_codec.h"
+#include "output.h"
+#include "record_parser.h"
+#include "record_writer.h"
+#include "reorder_buffer.h"
+#include "scheduler.h"
+#include "token_counter.h"
+
+namespace {
+
+// Reading pauses while this much text and vector data is held in memory, so
+// memory stays bounded however long the input is.
+constexpr size_t kMaxHeldBytes = 96u << 20;
+// Without --errors, this many rejected records are described on stderr; the
+// rest are only counted.
+constexpr uint64_t kMaxErrorMessages = 20;
+// The longest the loop waits with nothing to do; bounds how late it notices
+// a signal.
+constexpr int kMaxWaitMs = 200;
+
+class Pipeline {
+ public:
+  Pipeline(const Options& options, const std::string& api_key,
+           Transport* transport, const Clock* clock, int out_fd)
+      : options_(options), clock_(clock), out_(out_fd),
+        codec_(OpenAiConfig{options.base_url, options.model, options.dimensions,
+                            options.encoding == "base64", api_key}),
+        scheduler_(transport, &codec_, clock,
+                   SchedulerConfig{options.concurrency, options.max_attempts,
+                                   BackoffConfig{},
+                                   static_cast<uint64_t>(clock->NowMs())}),
+        batcher_(BatchLimits{static_cast<uint32_t>(options.batch_inputs),
+                             static_cast<uint64_t>(options.batch_tokens)}),
+        writer_(NewJsonlWriter()),
+        // Enough lines for every request in flight plus as many again
+        // waiting, so the writer's head-of-line wait rarely stalls reading.
+        max_held_lines_(static_cast<size_t>(options.batch_inputs) *
+                        (options.concurrency * 2 + 2)) {}
+
+  int Run();
+
+ private:
+  bool Setup();
+  bool OpenNextInput();
+  void ReadInput();
+  void HandleLine(std::string_view line, uint64_t line_number);
+  void Reject(uint64_t seq, uint64_t line, std::string id_json,
+              std::string field, std::string reason);
+  void Submit(Batch batch);
+  void CollectResults();
+  bool WriteReleased();
+  bool WantInput() const;
+  int Finish();
+
+  const Options& options_;
+  const Clock* clock_;
+  FdOutput out_;
+  std::unique_ptr<FdOutput> errors_out_;
+  OpenAiCodec codec_;
+  Scheduler scheduler_;
+  Batcher batcher_;
+  std::unique_ptr<RecordWriter> writer_;
+  RecordParser parser_;
+  NormalizeConfig normalize_;
+  std::unique_ptr<TokenCounter> counter_;
+  ReorderBuffer reorder_;
+  const size_t max_held_lines_;
+
+  size_t next_input_ = 0;
+  int input_fd_ = -1;
+  std::string input_name_;
+  std::unique_ptr<LineReader> reader_;
+  bool input_done_ = false;
+  bool stopping_ = false;
+
+  uint64_t next_seq_ = 0;
+  size_t held_bytes_ = 0;
+  ParsedRecord parsed_;
+  std::string field_, reason_;
+
+  int64_t start_ms_ = 0;
+  uint64_t embedded_ = 0;
+  uint64_t rejected_ = 0;
+  uint64_t tokens_sent_ = 0;
+};
+
+bool Pipeline::Setup() {
+  std::string err;
+  RecordParserConfig parser_config;
+  parser_config.id_field = options_.id_field;
+  parser_config.text_field = options_.text_field;
+  parser_config.carry_fields = options_.carry_fields;
+  if (!parser_.Init(parser_config, &err)) {
+    diag::Error(err);
+    return false;
+  }
+  normalize_.form = options_.normalize == "nfkc"   ? NormalForm::kNfkc
+                    : options_.normalize == "none" ? NormalForm::kNone
+                                                   : NormalForm::kNfc;
+  normalize_.invalid_utf8 = options_.invalid_utf8 == "reject"
+                                ? InvalidUtf8::kReject
+                                : InvalidUtf8::kReplace;
+  counter_ = NewTokenCounter(options_.model, options_.tokenizer, &err);
+  if (!counter_) {
+    diag::Error(err);
+    return false;
+  }
+  // Every input must be readable before a single token is paid for.
+  for (const std::string& path : options_.inputs) {
+    if (path != "-" && access(path.c_str(), R_OK) != 0) {
+      diag::Error(fmt::format("cannot read {}: {}", path, std::strerror(errno)));
+      return false;
+    }
+  }
+  if (!options_.errors_path.empty()) {
+    int fd = open(options_.errors_path.c_str(),
+                  O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      diag::Error(fmt::format("cannot write {}: {}", options_.errors_path,
+                              std::strerror(errno)));
+      return false;
+    }
+    errors_out_ = std::make_unique<FdOutput>(fd);
+  }
+  return true;
+}
+
+bool Pipeline::OpenNextInput() {
+  if (input_fd_ > STDIN_FILENO) close(input_fd_);
+  reader_.reset();
+  input_fd_ = -1;
+  if (next_input_ == options_.inputs.size()) return false;
+  input_name_ = options_.inputs[next_input_++];
+  if (input_name_ == "-") {
+    input_fd_ = STDIN_FILENO;
+  } else {
+    input_fd_ = open(input_name_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (input_fd_ < 0) {
+      // Checked readable at start; it went away since. Say so and go on.
+      diag::Error(fmt::format("cannot read {}: {}", input_name_,
+                              std::strerror(errno)));
+      ++rejected_;
+      return OpenNextInput();
+    }
+  }
+  reader_ = std::make_unique<LineReader>(input_fd_);
+  return true;
+}
+
+bool Pipeline::WantInput() const {
+  return !input_done_ && !stopping_ && held_bytes_ < kMaxHeldBytes &&
+         next_seq_ - reorder_.next_seq() < max_held_lines_;
+}
+
+void Pipeline::ReadInput() {
+  std::string err;
+  LineReader::ReadStatus status = reader_->Fill(&err);
+  std::string_view line;
+  uint64_t line_number;
+  while (reader_->NextLine(&line, &line_number)) HandleLine(line, line_number);
+  if (status == LineReader::ReadStatus::kError) {
+    diag::Error(fmt::format("error reading {}: {}", input_name_, err));
+    ++rejected_;
+  }
+  if (status == LineReader::ReadStatus::kEof ||
+      status == LineReader::ReadStatus::kError) {
+    if (!OpenNextInput()) {
+      input_done_ = true;
+      Batch last;
+      if (batcher_.Flush(&last)) Submit(std::move(last));
+    }
+  }
+}
+
+void Pipeline::HandleLine(std::string_view line, uint64_t line_number) {
+  uint64_t seq = next_seq_++;
+  switch (parser_.Parse(line, &parsed_, &field_, &reason_)) {
+    case ParseStatus::kBlank:
+      reorder_.Skip(seq);
+      return;
+    case ParseStatus::kError:
+      Reject(seq, line_number, parsed_.id_json, field_, reason_);
+      return;
+    case ParseStatus::kRecord:
+      break;
+  }
+  Record record;
+  if (!Normalize(parsed_.text, normalize_, &record.text, &reason_)) {
+    Reject(seq, line_number, parsed_.id_json, options_.text_field, reason_);
+    return;
+  }
+  record.tokens = counter_->Count(record.text);
+  if (record.tokens > static_cast<uint32_t>(options_.max_input_tokens)) {
+    Reject(seq, line_number, parsed_.id_json, options_.text_field,
+           fmt::format("text has {} tokens, over the limit of {} "
+                       "(--max-input-tokens)",
+                       record.tokens, options_.max_input_tokens));
+    return;
+  }
+  record.seq = seq;
+  record.line = line_number;
+  record.source = static_cast<uint32_t>(next_input_ - 1);
+  record.id_json = std::move(parsed_.id_json);
+  record.carry_json = std::move(parsed_.carry_json);
+  held_bytes_ += record.text.size();
+  Batch closed;
+  if (batcher_.Add(std::move(record), &closed)) Submit(std::move(closed));
+}
+
+void Pipeline::Reject(uint64_t seq, uint64_t line, std::string id_json,
+                      std::string field, std::string reason) {
+  RecordError e;
+  e.seq = seq;
+  e.line = line;
+  e.source = input_name_;
+  e.id_json = std::move(id_json);
+  e.field = std::move(field);
+  e.reason = std::move(reason);
+  reorder_.Reject(std::move(e));
+}
+
+void Pipeline::Submit(Batch batch) {
+  tokens_sent_ += batch.tokens;
+  scheduler_.Submit(std::move(batch));
+}
+
+void Pipeline::CollectResults() {
+  BatchResult result;
+  while (scheduler_.NextResult(&result)) {
+    if (result.status == BatchResult::kEmbedded) {
+      held_bytes_ += result.embeddings.values.size() * sizeof(float);
+      reorder_.Embed(std::make_shared<BatchResult>(std::move(result)));
+      continue;
+    }
+    for (Record& r : result.batch.records) {
+      held_bytes_ -= r.text.size();
+      RecordError e;
+      e.seq = r.seq;
+      e.line = r.line;
+      e.source = options_.inputs[r.source];
+      e.id_json = std::move(r.id_json);
+      e.reason = result.error;
+      reorder_.Reject(std::move(e));
+    }
+  }
+}
+
+bool Pipeline::WriteReleased() {
+  reorder_.Release([this](const Released& item) {
+    if (item.record) {
+      writer_->Write(*item.record, item.vector, item.dims, &out_.buffer());
+      held_bytes_ -= item.record->text.size() + item.dims * sizeof(float);
+      ++embedded_;
+      return out_.MaybeFlush();
+    }
+    if (item.error) {
+      ++rejected_;
+      if (errors_out_) {
+        AppendErrorJson(*item.error, &errors_out_->buffer());
+        errors_out_->MaybeFlush();
+      } else if (rejected_ <= kMaxErrorMessages) {
+        diag::Error(FormatErrorMessage(*item.error));
+      }
+    }
+    return true;
+  });
+  return out_.error().empty() && !out_.broken_pipe();
+}
+
+int Pipeline::Run() {
+  if (!Setup()) return kExitUsage;
+  start_ms_ = clock_->NowMs();
+  if (!OpenNextInput()) input_done_ = true;
+
+  while (true) {
+    if (!stopping_ && (InterruptSignal() || scheduler_.fatal())) {
+      stopping_ = true;
+      scheduler_.StopStarting();
+    }
+    bool want_input = WantInput();
+    if (!want_input && !input_done_ && !stopping_) {
+      // The window is full: whatever waits in the open batch must go now,
+      // or the lines it holds back would never be released.
+      Batch open;
+      if (batcher_.Flush(&open)) Submit(std::move(open));
+    }
+    bool input_ready = false;
+    scheduler_.Step(kMaxWaitMs, want_input ? input_fd_ : -1, &input_ready);
+    if (input_ready) ReadInput();
+    CollectResults();
+    if (!WriteReleased()) break;
+    bool idle = scheduler_.in_flight() == 0;
+    if (stopping_ && idle) break;
+    if (input_done_ && scheduler_.outstanding() == 0 && idle) break;
+  }
+  return Finish();
+}
+
+int Pipeline::Finish() {
+  out_.Flush();
+  if (errors_out_) errors_out_->Flush();
+  if (out_.broken_pipe()) return kExitSuccess;  // the reader went away
+  if (!out_.error().empty()) {
+    diag::Error("cannot write output: " + out_.error());
+    return kExitIoError;
+  }
+  if (errors_out_ && !errors_out_->error().empty()) {
+    diag::Error("cannot write " + options_.errors_path + ": " +
+                errors_out_->error());
+    return kExitIoError;
+  }
+  const SchedulerStats& s = scheduler_.stats();
+  double seconds = (clock_->NowMs() - start_ms_) / 1000.0;
+  diag::Info(fmt::format(
+      "{} embedded, {} rejected; {} requests, {} retries ({} rate-limited); "
+      "{:.1f} s",
+      embedded_, rejected_, s.requests, s.retries, s.rate_limited, seconds));
+  if (rejected_ > kMaxErrorMessages && !errors_out_)
+    diag::Info(fmt::format("{} more rejected records not shown; use --errors "
+                           "FILE to keep them all",
+                           rejected_ - kMaxErrorMessages));
+  if (scheduler_.fatal()) {
+    std::string hint;
+    if (scheduler_.fatal_message().rfind("HTTP 401", 0) == 0)
+      hint = fmt::format(" (the key came from ${})", options_.api_key_env);
+    diag::Error("the API refused the run: " + scheduler_.fatal_message() + hint);
+    return kExitFatalApi;
+  }
+  if (InterruptSignal()) {
+    diag::Info("interrupted; records not written above were not embedded");
+    return kExitInterrupted;
+  }
+  return rejected_ > 0 ? kExitRejected : kExitSuccess;
+}
+
+}  // namespace
+
+int RunPipeline(const Options& options, const std::string& api_key,
+                Transport* transport, const Clock* clock, int out_fd) {
+  Pipeline pipeline(options, api_key, transport, clock, out_fd);
+  return pipeline.Run();
+}

@@ -1,0 +1,19 @@
+// One embedding run, wired end to end: input files -> line reader -> record
+// parser -> normalizer -> token counter -> batcher -> scheduler (transport)
+// -> reorder buffer -> writers. A single-threaded event loop: reading input,
+// running requests and writing output interleave, so a slow producer never
+// stalls requests and a slow server never stops reading, within a bounded
+// memory window.
+#pragma once
+
+#include <string>
+
+#include "clock.h"
+#include "options.h"
+#include "transport.h"
+
+/// Runs the job `options` describes, writing embeddings to `out_fd`.
+/// `api_key` (may be empty: no Authorization header) is kept out of
+/// Options so that it cannot be printed with them. Returns the exit status.
+int RunPipeline(const Options& options, const std::string& api_key,
+                Transport* transport, const Clock* clock, int out_fd);
