@@ -8,6 +8,8 @@
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
+#include "utf8.h"
+
 namespace {
 
 enum class JsonType { kNull, kBoolean, kNumber, kString, kObject, kArray };
@@ -40,13 +42,29 @@ std::string WithArticle(JsonType type) {
 }
 
 // Appends `s` as a JSON string literal. Only what JSON requires is escaped;
-// other bytes, invalid UTF-8 included, pass through.
-void AppendJsonString(std::string* out, std::string_view s) {
+// each ill-formed UTF-8 subpart becomes U+FFFD, so the output line is always
+// valid JSON. Returns false when that replacement happened.
+bool AppendJsonString(std::string* out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   out->push_back('"');
+  bool valid = true;
   size_t run = 0;  // Start of the bytes not yet appended.
   for (size_t i = 0; i < s.size(); ++i) {
     unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      size_t subpart;
+      size_t n = Utf8SequenceLength(s, i, &subpart);
+      if (n != 0) {
+        i += n - 1;
+        continue;
+      }
+      valid = false;
+      out->append(s, run, i - run);
+      out->append(kReplacementCharacter);
+      i += subpart - 1;
+      run = i + 1;
+      continue;
+    }
     if (c >= 0x20 && c != '"' && c != '\\') continue;
     out->append(s, run, i - run);
     run = i + 1;
@@ -81,6 +99,7 @@ void AppendJsonString(std::string* out, std::string_view s) {
   }
   out->append(s, run, std::string_view::npos);
   out->push_back('"');
+  return valid;
 }
 
 constexpr unsigned kParseFlags =
@@ -144,6 +163,7 @@ struct RecordParser::Impl
   size_t undone = 0;            // Targets not done.
   std::vector<size_t> pending;  // Targets whose key was just seen.
   std::string capture;          // Compact JSON of carried values.
+  bool id_valid_utf8 = true;
   size_t capture_open = 0;      // Containers open inside a capture.
   // Carried targets whose container value is being captured, with the depth
   // that value started at.
@@ -177,6 +197,7 @@ struct RecordParser::Impl
     undone = targets.size();
     pending.clear();
     capture.clear();
+    id_valid_utf8 = true;
     capture_open = 0;
     open_captures.clear();
     for (Target& target : targets) {
@@ -216,7 +237,7 @@ struct RecordParser::Impl
         target.found = true;
         target.type = type;
         if (i == kIdTarget && type == JsonType::kString)
-          AppendJsonString(&out->id_json, token);
+          id_valid_utf8 = AppendJsonString(&out->id_json, token);
         else if (i == kIdTarget && type == JsonType::kNumber)
           out->id_json.assign(token);
         else if (i == kTextTarget && type == JsonType::kString)
@@ -339,6 +360,12 @@ struct RecordParser::Impl
                                "number, got {}",
                                id.path, TypeName(id.type))
                          : fmt::format("field \"{}\" is missing", id.path);
+      return ParseStatus::kError;
+    }
+    if (!id_valid_utf8) {
+      // An id changed by replacement could collide with another one.
+      *field = id.path;
+      *reason = fmt::format("field \"{}\" is not valid UTF-8", id.path);
       return ParseStatus::kError;
     }
     const Target& text = targets[kTextTarget];

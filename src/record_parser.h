@@ -25,6 +25,7 @@ struct RecordParserConfig {
 struct ParsedRecord {
   /// The id as compact JSON, type preserved: a string re-escaped, a number
   /// exactly as written (`1.50`, `1e3` and `12345678901234567890` stay so).
+  /// A string id with invalid UTF-8 is an error: changed, it could collide.
   std::string id_json;
   /// The text field's value, unescaped; bytes as they came, so it may hold
   /// invalid UTF-8 or NUL bytes. Not validated here (the normalizer does it).
@@ -32,7 +33,7 @@ struct ParsedRecord {
   /// For each carried field present in the record, in configured order,
   /// `"<path as given>":<value as compact JSON>`, joined by commas, no
   /// braces; empty when none is present. Numbers stay as written. Strings are
-  /// re-escaped; their bytes pass through unchecked, invalid UTF-8 included.
+  /// re-escaped, each ill-formed UTF-8 subpart replaced by U+FFFD.
   std::string carry_json;
 };
 
@@ -68,6 +69,7 @@ class RecordParser {
   ///   expected a JSON object, got an array
   ///   field "id" is missing
   ///   field "id" must be a string or number, got object
+  ///   field "id" is not valid UTF-8
   ///   field "text" is missing
   ///   field "text" must be a string, got number
   /// Byte offsets count from 0. The id is checked before the text, and
