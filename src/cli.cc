@@ -29,80 +29,99 @@ bool ParseCommandLine(int argc, const char* const* argv, Options* o,
   app.get_formatter()->column_width(34);
 
   app.add_option("FILE", o->inputs,
-                 "Input JSONL files, read in order; none or - reads stdin");
+                 "Input JSONL files, read in order; none or - reads stdin")
+      ->type_name("");
 
   const char* kInput = "Input";
   app.add_option("--id-field", o->id_field,
                  "Field holding the record id; a dotted path such as meta.id")
+      ->type_name("PATH")
       ->group(kInput)->capture_default_str();
   app.add_option("--text-field", o->text_field,
                  "Field holding the text to embed; a dotted path")
+      ->type_name("PATH")
       ->group(kInput)->capture_default_str();
   app.add_option("--carry", o->carry_fields,
                  "Copy this field (a dotted path) to the output line; "
                  "repeatable")
+      ->type_name("PATH")
       ->group(kInput)->take_all();
   app.add_option("--normalize", o->normalize,
                  "Text normalization: nfc, nfkc or none")
+      ->type_name("FORM")
       ->group(kInput)->capture_default_str()
       ->check(CLI::IsMember({"nfc", "nfkc", "none"}));
   app.add_option("--invalid-utf8", o->invalid_utf8,
                  "Invalid UTF-8 in a text: replace (with U+FFFD) or reject")
+      ->type_name("ACTION")
       ->group(kInput)->capture_default_str()
       ->check(CLI::IsMember({"replace", "reject"}));
 
   const char* kProvider = "Provider";
   app.add_option("--base-url", o->base_url,
                  "API base URL; $OPENAI_BASE_URL if set")
+      ->type_name("URL")
       ->group(kProvider)->capture_default_str()->envname("OPENAI_BASE_URL");
   app.add_option("-m,--model", o->model, "Embedding model")
+      ->type_name("NAME")
       ->group(kProvider)->capture_default_str();
   app.add_option("--dimensions", o->dimensions,
                  "Vector length to ask for (text-embedding-3 and later); "
                  "default: the model's own")
+      ->type_name("N")
       ->group(kProvider)->check(CLI::Range(1, 65536));
   app.add_option("--api-key-env", o->api_key_env,
                  "Environment variable that holds the API key")
+      ->type_name("NAME")
       ->group(kProvider)->capture_default_str();
   app.add_option("--encoding", o->encoding,
                  "Wire format of vectors: base64 or float")
+      ->type_name("FORMAT")
       ->group(kProvider)->capture_default_str()
       ->check(CLI::IsMember({"base64", "float"}));
 
   const char* kBatching = "Batching";
   app.add_option("--batch-inputs", o->batch_inputs,
                  "Most inputs in one request")
+      ->type_name("N")
       ->group(kBatching)->capture_default_str()->check(CLI::Range(1, 1000000));
   app.add_option("--batch-tokens", o->batch_tokens,
                  "Most tokens in one request, by exact count and by the "
                  "bytes/4 estimate")
+      ->type_name("N")
       ->group(kBatching)->capture_default_str()
       ->check(CLI::Range(1, 100000000));
   app.add_option("--max-input-tokens", o->max_input_tokens,
                  "Most tokens in one input; a longer text is rejected")
+      ->type_name("N")
       ->group(kBatching)->capture_default_str()
       ->check(CLI::Range(1, 100000000));
 
   const char* kTransfers = "Requests";
   app.add_option("-j,--concurrency", o->concurrency,
                  "Requests in flight at once")
+      ->type_name("N")
       ->group(kTransfers)->capture_default_str()->check(CLI::Range(1, 1000));
   app.add_option("--connect-timeout", o->connect_timeout_s,
                  "Seconds to wait for a connection")
+      ->type_name("SECONDS")
       ->group(kTransfers)->capture_default_str()
       ->check(CLI::Range(0.001, 3600.0));
   app.add_option("--timeout", o->timeout_s,
                  "Seconds one request may take in all")
+      ->type_name("SECONDS")
       ->group(kTransfers)->capture_default_str()
       ->check(CLI::Range(0.001, 86400.0));
   app.add_option("--max-attempts", o->max_attempts,
                  "Tries per batch before its records are given up")
+      ->type_name("N")
       ->group(kTransfers)->capture_default_str()->check(CLI::Range(1, 1000));
 
   const char* kOutput = "Output";
   app.add_option("--errors", o->errors_path,
                  "Write rejected records as JSON lines to this file "
                  "(default: messages on stderr)")
+      ->type_name("FILE")
       ->group(kOutput);
   app.add_flag("-q,--quiet", o->quiet, "No progress or summary on stderr")
       ->group(kOutput);

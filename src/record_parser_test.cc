@@ -328,7 +328,21 @@ TEST_CASE("RecordParser carries fields as compact JSON in configured order") {
   p = ParseWith(&parser, R"({"id":1,"text":"t","b":[1,2]})");
   CHECK(p.record.carry_json == "");
   p = ParseWith(&parser, "{\"id\":1,\"text\":\"t\",\"a\":\"\xFF\\u0000\"}");
-  CHECK(p.record.carry_json == "\"a\":\"\xFF\\u0000\"");
+  // Output lines must be valid JSON: invalid UTF-8 becomes U+FFFD.
+  CHECK(p.record.carry_json == "\"a\":\"\xEF\xBF\xBD\\u0000\"");
+  p = ParseWith(&parser,
+                "{\"id\":1,\"text\":\"t\",\"a\":[\"\xC3\xA9\xE2\x82\",\"\xF0\x9F\x98\x80\"]}");
+  CHECK(p.record.carry_json ==
+        "\"a\":[\"\xC3\xA9\xEF\xBF\xBD\",\"\xF0\x9F\x98\x80\"]");
+}
+
+TEST_CASE("RecordParser rejects a string id with invalid UTF-8") {
+  Parsed p = ParseLine("{\"id\":\"a\xFF\",\"text\":\"t\"}");
+  CHECK(p.status == ParseStatus::kError);
+  CHECK(p.field == "id");
+  CHECK(p.reason == "field \"id\" is not valid UTF-8");
+  CHECK(ParseLine("{\"id\":\"\xC3\xA9\",\"text\":\"t\"}").status ==
+        ParseStatus::kRecord);
 }
 
 TEST_CASE("RecordParser carries fields nested in one another") {
