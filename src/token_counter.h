@@ -20,8 +20,10 @@ class TokenCounter {
   virtual std::string_view name() const = 0;
 };
 
-/// Returns the counter named by `tokenizer`, or when that is empty the one
-/// `model` uses. Returns null and fills *err for an unknown tokenizer name.
+/// Returns the counter named by `tokenizer` ("cl100k_base", "o200k_base" or
+/// "estimate"), or when that is empty the one `model` uses: the exact one of
+/// its tiktoken encoding, or the estimate for a model with no public one.
+/// Returns null and fills *err for an unknown tokenizer name.
 std::unique_ptr<TokenCounter> NewTokenCounter(std::string_view model,
                                               std::string_view tokenizer,
                                               std::string* err);
