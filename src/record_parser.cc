@@ -102,6 +102,42 @@ bool AppendJsonString(std::string* out, std::string_view s) {
   return valid;
 }
 
+// RapidJSON refuses a lone high surrogate escape (\ud800) but decodes a lone
+// low one (\udc00) into the bytes of an encoded surrogate. Returns the offset
+// of the first lone low surrogate escape in `line`, or npos, so both are the
+// same invalid-JSON error. Only lines with a \u escape pay for the scan.
+size_t FindLoneLowSurrogate(std::string_view line) {
+  auto hex_at = [line](size_t i, unsigned* value) {
+    if (i + 6 > line.size() || line[i] != '\\' || line[i + 1] != 'u')
+      return false;
+    unsigned v = 0;
+    for (size_t k = i + 2; k < i + 6; ++k) {
+      char c = line[k];
+      unsigned d = c >= '0' && c <= '9'   ? c - '0'
+                   : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                   : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                          : 16;
+      if (d == 16) return false;
+      v = v << 4 | d;
+    }
+    *value = v;
+    return true;
+  };
+  for (size_t i = line.find("\\u"); i != std::string_view::npos;
+       i = line.find("\\u", i + 1)) {
+    // An escape only when an even number of backslashes precedes it.
+    size_t slashes = 0;
+    while (slashes < i && line[i - 1 - slashes] == '\\') ++slashes;
+    if (slashes % 2 != 0) continue;
+    unsigned v, high;
+    if (!hex_at(i, &v) || v < 0xDC00 || v > 0xDFFF) continue;
+    if (i >= 6 && hex_at(i - 6, &high) && high >= 0xD800 && high <= 0xDBFF)
+      continue;  // the second half of a pair
+    return i;
+  }
+  return std::string_view::npos;
+}
+
 constexpr unsigned kParseFlags =
     rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag;
 
@@ -424,6 +460,13 @@ ParseStatus RecordParser::Parse(std::string_view line, ParsedRecord* out,
   if (!result.IsError() && stream.Tell() != line.size()) {
     offset = stream.Tell();
     code = rapidjson::kParseErrorDocumentRootNotSingular;
+  }
+  if (code == rapidjson::kParseErrorNone) {
+    size_t lone = FindLoneLowSurrogate(line);
+    if (lone != std::string_view::npos) {
+      offset = lone;
+      code = rapidjson::kParseErrorStringUnicodeSurrogateInvalid;
+    }
   }
   if (code != rapidjson::kParseErrorNone) {
     out->id_json.clear();

@@ -418,3 +418,21 @@ TEST_CASE("RecordParser resets its output between lines") {
   CHECK(parser.Parse("  ", &record, &field, &reason) == ParseStatus::kBlank);
   CHECK(reason == "");
 }
+
+TEST_CASE("RecordParser rejects lone surrogate escapes, high or low") {
+  const char* kReason =
+      "invalid JSON at byte 16: The surrogate pair in string is invalid";
+  CHECK(ErrorOf(R"({"id":1,"text":"\udc00x"})") == kReason);
+  CHECK(ErrorOf(R"({"id":1,"text":"\uDFFF"})") == kReason);
+  CHECK(ErrorOf(R"({"id":1,"text":"\ud800x"})").rfind(
+            "invalid JSON at byte", 0) == 0);
+  // A proper pair, an escaped backslash before "udc00", and plain escapes.
+  for (const char* ok : {R"({"id":1,"text":"\ud83d\ude00"})",
+                         R"({"id":1,"text":"\\udc00"})",
+                         R"({"id":1,"text":"\u00e9\u0041"})"}) {
+    CAPTURE(ok);
+    CHECK(ParseLine(ok).status == ParseStatus::kRecord);
+  }
+  CHECK(ParseLine(R"({"id":1,"text":"\\\udc00"})").status ==
+        ParseStatus::kError);
+}
