@@ -34,6 +34,9 @@ constexpr uint64_t kMaxErrorMessages = 20;
 // The longest the loop waits with nothing to do; bounds how late it notices
 // a signal.
 constexpr int kMaxWaitMs = 200;
+// When input pauses this long, the records already read are sent without
+// waiting for a full batch, so `tail -f log | embedpipe` keeps moving.
+constexpr int64_t kIdleFlushMs = 1000;
 
 class Pipeline {
  public:
@@ -66,6 +69,7 @@ class Pipeline {
   void Submit(Batch batch);
   void CollectResults();
   bool WriteReleased();
+  bool FlushOutputs();
   bool WantInput() const;
   int Finish();
 
@@ -96,6 +100,7 @@ class Pipeline {
   std::string field_, reason_;
 
   int64_t start_ms_ = 0;
+  int64_t last_input_ms_ = 0;
   uint64_t embedded_ = 0;
   uint64_t rejected_ = 0;
   uint64_t tokens_sent_ = 0;
@@ -256,10 +261,18 @@ void Pipeline::CollectResults() {
       e.line = r.line;
       e.source = options_.inputs[r.source];
       e.id_json = std::move(r.id_json);
+      // The API refused this text; a batch that ran out of retries says
+      // nothing about any one field.
+      if (result.status == BatchResult::kRejected) e.field = options_.text_field;
       e.reason = result.error;
       reorder_.Reject(std::move(e));
     }
   }
+}
+
+bool Pipeline::FlushOutputs() {
+  if (errors_out_ && !errors_out_->buffer().empty()) errors_out_->Flush();
+  return out_.buffer().empty() || out_.Flush();
 }
 
 bool Pipeline::WriteReleased() {
@@ -303,9 +316,19 @@ int Pipeline::Run() {
     }
     bool input_ready = false;
     scheduler_.Step(kMaxWaitMs, want_input ? input_fd_ : -1, &input_ready);
-    if (input_ready) ReadInput();
+    if (input_ready) {
+      last_input_ms_ = clock_->NowMs();
+      ReadInput();
+    } else if (want_input && batcher_.open_size() > 0 &&
+               clock_->NowMs() - last_input_ms_ >= kIdleFlushMs) {
+      Batch open;
+      if (batcher_.Flush(&open)) Submit(std::move(open));
+    }
     CollectResults();
     if (!WriteReleased()) break;
+    // Buffered output goes out whenever the loop has nothing more to read
+    // at once: large writes under load, prompt lines for a streaming reader.
+    if (!input_ready && !FlushOutputs()) break;
     bool idle = scheduler_.in_flight() == 0;
     if (stopping_ && idle) break;
     if (input_done_ && scheduler_.outstanding() == 0 && idle) break;
