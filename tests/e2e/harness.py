@@ -1,0 +1,501 @@
+"""A small end-to-end harness for embedpipe.
+
+Each tests/e2e/test_*.py registers functions with @test and calls main():
+
+    python3 tests/e2e/test_x.py --build build [-k SUBSTRING] [--keep]
+
+prints "PASS: name" / "FAIL: name: why" per test and "N passed, N failed"
+last, and exits 1 if any test failed. A test marked @test(xfail="bug") is a
+known bug reported to the lead: XFAIL (counted as passed) while it fails,
+XPASS (counted as failed, so the mark gets removed) once it passes.
+
+Pieces:
+  Server    build/fake_provider on a free loopback port (--port 0, read back
+            from --port-file once its "listening on" line shows). Its --log
+            is a FIFO that a thread reads as the server writes, so a test can
+            wait for a request without sleeping; stop() ends the server with
+            SIGTERM and returns every logged request. Always stopped at the end
+            of a `with` block.
+  run()     build/embedpipe with arguments, stdin bytes and an environment
+            cleaned of OPENAI_* variables; returns exit code, stdout, stderr
+            and the --errors file. Every run also checks that the API key
+            appears in none of them.
+  corpus()  scripts/gen-corpus output, generated once per parameters.
+  verify()  build/verify_embeddings on an output, plus (for small ones) an
+            independent Python check of every float and of the exact id and
+            carried-field bytes.
+No test sleeps to wait for something: it waits on process output, process
+exit or the server's log.
+"""
+
+import argparse
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+import fakevec  # noqa: E402
+
+
+def _load_gencorpus():
+    """scripts/gen-corpus as a module, for its normalize()."""
+    import importlib.machinery
+    import importlib.util
+    loader = importlib.machinery.SourceFileLoader(
+        "gencorpus", os.path.join(ROOT, "scripts", "gen-corpus"))
+    spec = importlib.util.spec_from_loader("gencorpus", loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    return mod
+
+
+gencorpus = _load_gencorpus()
+
+MODEL = "text-embedding-3-small"
+# A distinctive key: no output, message or errors file may ever contain it.
+KEY = "sk-e2e-Zq8wX3vN7mP1rT5yK2dLsecret"
+SUMMARY_RE = re.compile(
+    r"^embedpipe: (\d+) embedded, (\d+) rejected; (\d+) requests, (\d+) retries "
+    r"\((\d+) rate-limited\); [0-9.]+ s$")
+
+BUILD = None
+TMP = None
+_tests = []
+
+
+def test(fn=None, *, xfail=None):
+    """Registers a test. @test(xfail="why") marks a known bug of the binary
+    or the server: its failure prints XFAIL and does not fail the run, but
+    its passing prints XPASS and does (remove the mark once fixed)."""
+    def register(f):
+        f.xfail = xfail
+        _tests.append(f)
+        return f
+    return register(fn) if fn is not None else register
+
+
+def tool(name):
+    path = os.path.join(BUILD, name)
+    if not os.access(path, os.X_OK):
+        raise AssertionError("%s is not built (make %s)" % (path, path))
+    return path
+
+
+def tmpdir(prefix="t"):
+    return tempfile.mkdtemp(prefix=prefix + "-", dir=TMP)
+
+
+# --------------------------------------------------------------------------
+# Assertions with readable messages.
+
+def eq(got, want, what="value"):
+    if got != want:
+        g, w = repr(got), repr(want)
+        if len(g) > 400:
+            g = g[:400] + "..."
+        if len(w) > 400:
+            w = w[:400] + "..."
+        raise AssertionError("%s: got %s, want %s" % (what, g, w))
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+# --------------------------------------------------------------------------
+# The fake provider.
+
+def _read_line(f, deadline):
+    """One line from a pipe, waiting at most until deadline (monotonic)."""
+    fd = f.fileno()
+    buf = b""
+    while not buf.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError("fake_provider did not start: no 'listening' line")
+        r, _, _ = select.select([fd], [], [], left)
+        if not r:
+            continue
+        chunk = os.read(fd, 1)
+        if not chunk:
+            raise AssertionError("fake_provider exited at start: %r" % buf)
+        buf += chunk
+    return buf.decode()
+
+
+class Server:
+    """build/fake_provider with the given extra arguments."""
+
+    def __init__(self, *args, log_texts=True):
+        self.args = list(args)
+        self.log_texts = log_texts
+        self.proc = None
+        self.entries = []
+        self._cond = threading.Condition()
+        self._log_done = False
+        self.stderr = b""
+        self.stats = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def start(self):
+        d = tmpdir("server")
+        self.dir = d
+        self.fifo = os.path.join(d, "log")
+        os.mkfifo(self.fifo)
+        self.port_file = os.path.join(d, "port")
+        self.stats_file = os.path.join(d, "stats.json")
+        cmd = [tool("fake_provider"), "--port", "0", "--port-file", self.port_file,
+               "--log", self.fifo, "--stats", self.stats_file]
+        if self.log_texts:
+            cmd.append("--log-texts")
+        cmd += self.args
+        self._reader = threading.Thread(target=self._read_log, daemon=True)
+        self._reader.start()
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            line = _read_line(self.proc.stderr, time.monotonic() + 20)
+            with open(self.port_file) as f:
+                self.port = int(f.read())
+            eq(line, "listening on 127.0.0.1:%d\n" % self.port, "fake_provider's first line")
+        except BaseException:
+            self.stop()
+            raise
+        self._drain = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._drain.start()
+        self.url = "http://127.0.0.1:%d/v1" % self.port
+
+    def _read_log(self):
+        try:
+            with open(self.fifo, "rb") as f:  # blocks until the server opens it
+                for raw in f:
+                    entry = json.loads(raw)
+                    with self._cond:
+                        self.entries.append(entry)
+                        self._cond.notify_all()
+        finally:
+            with self._cond:
+                self._log_done = True
+                self._cond.notify_all()
+
+    def _drain_stderr(self):
+        self.stderr += self.proc.stderr.read()
+
+    def wait_for(self, pred, timeout=30, what="a log entry"):
+        """Waits until pred(entries) is true; returns the entries."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not pred(self.entries):
+                left = deadline - time.monotonic()
+                if left <= 0 or self._log_done:
+                    raise AssertionError("timed out waiting for %s in the server log" % what)
+                self._cond.wait(left)
+            return list(self.entries)
+
+    def stop(self):
+        """Stops the server (SIGTERM) and returns every logged request."""
+        if self.proc is None:
+            return self.entries
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self._reader.is_alive():
+            # The server never opened its log: let the reader's open return.
+            try:
+                fd = os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK)
+                os.close(fd)
+            except OSError:
+                pass
+        self._reader.join(timeout=20)
+        if hasattr(self, "_drain"):
+            self._drain.join(timeout=20)
+        if self.proc.stderr:
+            self.proc.stderr.close()
+        if os.path.exists(self.stats_file):
+            with open(self.stats_file) as f:
+                self.stats = json.loads(f.read())
+        self.proc = None
+        return self.entries
+
+    def requests(self):
+        """Stops the server and returns the complete log."""
+        return self.stop()
+
+
+# --------------------------------------------------------------------------
+# embedpipe.
+
+class Result:
+    def __init__(self, args, rc, out, err, errors_text=None):
+        self.args, self.rc, self.out, self.err = args, rc, out, err
+        self.errors_text = errors_text
+
+    @property
+    def lines(self):
+        return split_lines(self.out)
+
+    @property
+    def err_text(self):
+        return self.err.decode("utf-8", "replace")
+
+    def errors(self):
+        """The --errors file as a list of (raw line, parsed object)."""
+        check(self.errors_text is not None, "run had no --errors file")
+        return [(l[:-1] if l.endswith("\n") else l, json.loads(l))
+                for l in split_lines(self.errors_text.encode())]
+
+    def expect_rc(self, rc):
+        if self.rc != rc:
+            raise AssertionError("exit status %d, want %d; stderr:\n%s" % (
+                self.rc, rc, self.err_text[-3000:]))
+
+    def summary(self):
+        """The summary line's numbers: embedded, rejected, requests, retries,
+        rate-limited."""
+        last = self.err_text.rstrip("\n").split("\n")[-1]
+        m = SUMMARY_RE.match(last)
+        check(m, "no summary line at the end of stderr: %r" % self.err_text[-500:])
+        return tuple(int(x) for x in m.groups())
+
+
+def split_lines(data):
+    """UTF-8 bytes as str lines, each with its "\\n", split at "\\n" only
+    (str.splitlines would also split at U+2028 and others)."""
+    text = data.decode("utf-8")
+    parts = text.split("\n")
+    lines = [p + "\n" for p in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
+
+
+def clean_env(key=KEY, extra=None):
+    # No OPENAI_* settings and no proxies (libcurl would send 127.0.0.1
+    # traffic to a proxy named in the environment).
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("OPENAI_") and not k.lower().endswith("_proxy")}
+    if key is not None:
+        env["OPENAI_API_KEY"] = key
+    if extra:
+        env.update(extra)
+    return env
+
+
+def _errors_path(args):
+    for i, a in enumerate(args):
+        if a == "--errors" and i + 1 < len(args):
+            return args[i + 1]
+        if a.startswith("--errors="):
+            return a[len("--errors="):]
+    return None
+
+
+def no_key_leak(*texts, key=KEY):
+    for t in texts:
+        if t is None:
+            continue
+        if isinstance(t, str):
+            t = t.encode("utf-8", "surrogateescape")
+        if key.encode() in t:
+            at = t.index(key.encode())
+            context = t[max(0, at - 150):at] + b"<THE KEY>" + t[at + len(key):at + len(key) + 100]
+            raise AssertionError("the API key appears in the output: ...%r..." % context)
+
+
+def run(args, stdin=b"", key=KEY, env=None, timeout=90, cwd=None):
+    """Runs build/embedpipe to completion."""
+    argv = [tool("embedpipe")] + [str(a) for a in args]
+    p = subprocess.run(argv, input=stdin, capture_output=True, env=clean_env(key, env),
+                       timeout=timeout, cwd=cwd)
+    errors_text = None
+    ep = _errors_path(argv)
+    if ep is not None:
+        path = ep if os.path.isabs(ep) or cwd is None else os.path.join(cwd, ep)
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                errors_text = f.read().decode("utf-8")
+    if key:
+        no_key_leak(p.stdout, p.stderr, errors_text, key=key)
+    return Result(argv, p.returncode, p.stdout, p.stderr, errors_text)
+
+
+def base_args(server, dims=None, *more):
+    a = ["--base-url", server.url]
+    if dims:
+        a += ["--dimensions", str(dims)]
+    return a + list(more)
+
+
+# --------------------------------------------------------------------------
+# Corpora and expectations.
+
+_corpora = {}
+
+
+class Corpus:
+    def __init__(self, d, sections, seed, bad, long_):
+        self.path = os.path.join(d, "corpus.jsonl")
+        self.expected_path = os.path.join(d, "expected.jsonl")
+        self.manifest_path = os.path.join(d, "bad.jsonl")
+        cmd = [sys.executable, os.path.join(ROOT, "scripts", "gen-corpus"),
+               "--sections", str(sections), "--seed", str(seed), "--bad-lines", str(bad),
+               "--long", str(long_), "--out", self.path, "--expected", self.expected_path,
+               "--bad-manifest", self.manifest_path]
+        subprocess.run(cmd, check=True)
+        with open(self.path, "rb") as f:
+            self.data = f.read()
+        with open(self.expected_path, encoding="utf-8") as f:
+            self.expected = [json.loads(l) for l in f]
+        with open(self.expected_path, encoding="utf-8") as f:
+            # The id exactly as JSON text, as embedpipe must write it.
+            self.expected_id_text = [re.match(r'\{"id":(.*?),"text":', l).group(1) for l in f]
+        with open(self.manifest_path, encoding="utf-8") as f:
+            self.manifest = [json.loads(l) for l in f]
+
+
+def corpus(sections, seed=1, bad=0, long_=0):
+    k = (sections, seed, bad, long_)
+    if k not in _corpora:
+        _corpora[k] = Corpus(tmpdir("corpus"), sections, seed, bad, long_)
+    return _corpora[k]
+
+
+def write_expected(path, items):
+    """items: (id JSON text, normalized text)."""
+    with open(path, "w", encoding="utf-8") as f:
+        for id_text, text in items:
+            f.write('{"id":%s,"text":%s}\n' % (id_text, json.dumps(text, ensure_ascii=False)))
+
+
+def split_output_line(line):
+    """(id JSON text, embedding array text, carried fields text or '') of one
+    output line, checking its frame: {"id":..,"embedding":[..](,..)}\\n."""
+    check(line.endswith("}\n"), "output line does not end with }\\n: %r" % line[-80:])
+    check(line.startswith('{"id":'), "output line does not start with {\"id\": %r" % line[:80])
+    k = line.find(',"embedding":[')
+    check(k > 0, "no embedding in %r" % line[:120])
+    end = line.index("]", k)
+    return line[6:k], line[k + 13:end + 1], line[end + 1:-2].lstrip(",")
+
+
+def verify(out, items, dims, model=MODEL, python_check=None, carries=None):
+    """Checks output bytes `out` against items [(id JSON text, normalized
+    text)]: build/verify_embeddings must say "verified N records"; and, when
+    python_check (default: small outputs), every line is checked here too:
+    the id bytes exactly, every float bit-exact and shortest, and the
+    carried fields text exactly equal to carries[i] (when given)."""
+    d = tmpdir("verify")
+    exp = os.path.join(d, "expected.jsonl")
+    write_expected(exp, items)
+    argv = [tool("verify_embeddings"), "--model", model, "--expected", exp]
+    if dims:
+        argv += ["--dims", str(dims)]
+    p = subprocess.run(argv, input=out, capture_output=True, timeout=120)
+    if p.returncode != 0 or p.stdout != b"verified %d records\n" % len(items):
+        raise AssertionError("verify_embeddings (exit %d): %s %s" % (
+            p.returncode, p.stdout.decode()[-300:], p.stderr.decode()[-600:]))
+    n_dims = dims or fakevec.NATIVE_DIMS[model]
+    if python_check is None:
+        python_check = len(items) * n_dims <= 200000
+    lines = split_lines(out)
+    eq(len(lines), len(items), "output lines")
+    if not python_check:
+        return
+    for i, (line, (id_text, text)) in enumerate(zip(lines, items)):
+        got_id, arr, carry = split_output_line(line)
+        eq(got_id, id_text, "id of output line %d" % (i + 1))
+        try:
+            fakevec.check_embedding_text(arr, fakevec.vector(model, n_dims, text))
+        except AssertionError as e:
+            raise AssertionError("output line %d: %s" % (i + 1, e))
+        eq(carry, carries[i] if carries is not None else "", "carried fields of line %d" % (i + 1))
+
+
+def jsonl(*objs):
+    """Compact JSONL bytes (raw UTF-8) for dicts, or bytes lines as given."""
+    out = b""
+    for o in objs:
+        if isinstance(o, bytes):
+            out += o + b"\n"
+        else:
+            out += json.dumps(o, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    return out
+
+
+def errors_of(result):
+    return [obj for _, obj in result.errors()]
+
+
+# --------------------------------------------------------------------------
+# Runner.
+
+def main():
+    global BUILD, TMP
+    p = argparse.ArgumentParser()
+    p.add_argument("--build", default="build")
+    p.add_argument("-k", dest="filter", help="run only tests whose name contains this")
+    p.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    a = p.parse_args()
+    BUILD = os.path.abspath(a.build)
+    TMP = tempfile.mkdtemp(prefix="embedpipe-e2e-")
+    passed = failed = 0
+    t0 = time.monotonic()
+    for fn in _tests:
+        if a.filter and a.filter not in fn.__name__:
+            continue
+        start = time.monotonic()
+        try:
+            fn()
+        except Exception as e:  # AssertionError or a harness error
+            tb = traceback.extract_tb(e.__traceback__)
+            where = ""
+            for fr in reversed(tb):
+                if os.path.basename(fr.filename).startswith("test_"):
+                    where = " [%s:%d]" % (os.path.basename(fr.filename), fr.lineno)
+                    break
+            msg = str(e) or type(e).__name__
+            if fn.xfail:
+                passed += 1
+                print("XFAIL: %s (known bug: %s)%s: %s" % (fn.__name__, fn.xfail, where, msg),
+                      flush=True)
+            else:
+                failed += 1
+                print("FAIL: %s%s: %s" % (fn.__name__, where, msg), flush=True)
+        else:
+            if fn.xfail:
+                failed += 1
+                print("XPASS: %s passed but is marked as a known bug (%s): remove the mark"
+                      % (fn.__name__, fn.xfail), flush=True)
+            else:
+                passed += 1
+                print("PASS: %s (%.1f s)" % (fn.__name__, time.monotonic() - start), flush=True)
+    if failed or a.keep:
+        print("temporary files kept in %s" % TMP, flush=True)
+    else:
+        shutil.rmtree(TMP, ignore_errors=True)
+    print("%s: %.1f s" % (os.path.basename(sys.argv[0]), time.monotonic() - t0), flush=True)
+    print("%d passed, %d failed" % (passed, failed), flush=True)
+    sys.exit(1 if failed else 0)
