@@ -92,10 +92,23 @@ bool ParseCommandLine(int argc, const char* const* argv, Options* o,
       ->group(kBatching)->capture_default_str()
       ->check(CLI::Range(1, 100000000));
   app.add_option("--max-input-tokens", o->max_input_tokens,
-                 "Most tokens in one input; a longer text is rejected")
+                 "Most tokens in one input; see --overlong for longer texts")
       ->type_name("N")
       ->group(kBatching)->capture_default_str()
       ->check(CLI::Range(1, 100000000));
+
+  app.add_option("--overlong", o->overlong,
+                 "A text over --max-input-tokens: split (embed the pieces, "
+                 "average), truncate, skip (reject it) or fail (stop)")
+      ->type_name("POLICY")
+      ->group(kBatching)->capture_default_str()
+      ->check(CLI::IsMember({"split", "truncate", "skip", "fail"}));
+  app.add_option("--tokenizer", o->tokenizer,
+                 "Count tokens with cl100k_base, o200k_base or estimate "
+                 "(UTF-8 bytes); default: the model's own")
+      ->type_name("NAME")
+      ->group(kBatching)
+      ->check(CLI::IsMember({"cl100k_base", "o200k_base", "estimate"}));
 
   const char* kTransfers = "Requests";
   app.add_option("-j,--concurrency", o->concurrency,
@@ -122,6 +135,28 @@ bool ParseCommandLine(int argc, const char* const* argv, Options* o,
                  "Write rejected records as JSON lines to this file "
                  "(default: messages on stderr)")
       ->type_name("FILE")
+      ->group(kOutput);
+  app.add_option("--format", o->format,
+                 "Output format: jsonl, tsv (PostgreSQL text COPY), csv or "
+                 "binary (COPY BINARY)")
+      ->type_name("FORMAT")
+      ->group(kOutput)->capture_default_str()
+      ->check(CLI::IsMember({"jsonl", "tsv", "csv", "binary"}));
+  app.add_option("--vector", o->vector,
+                 "Vector spelling: json, pgvector ([..], vector(N)) or "
+                 "pgarray ({..}, real[]); default: json for jsonl, else "
+                 "pgvector")
+      ->type_name("STYLE")
+      ->group(kOutput)
+      ->check(CLI::IsMember({"json", "pgvector", "pgarray"}));
+  app.add_option("--columns", o->columns,
+                 "Output columns in order, comma-separated: id, embedding, "
+                 "carried, tokens, model, or a --carry path")
+      ->type_name("LIST")
+      ->group(kOutput)->capture_default_str();
+  app.add_flag("--count-tokens", o->count_tokens,
+               "Write {\"id\":...,\"tokens\":N} for each record instead of "
+               "embedding it; sends nothing, needs no key")
       ->group(kOutput);
   app.add_flag("-q,--quiet", o->quiet, "No progress or summary on stderr")
       ->group(kOutput);

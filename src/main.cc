@@ -20,7 +20,8 @@ int main(int argc, char** argv) {
 
   const char* key = std::getenv(options.api_key_env.c_str());
   std::string api_key = key ? key : "";
-  if (api_key.empty() && options.base_url == Options().base_url) {
+  if (api_key.empty() && options.base_url == Options().base_url &&
+      !options.count_tokens) {
     diag::Error(options.api_key_env +
                 " is not set: export the API key in it, or name another "
                 "variable with --api-key-env");

@@ -27,6 +27,7 @@ struct Options {
   int batch_inputs = 2048;
   int batch_tokens = 300000;
   int max_input_tokens = 8191;
+  std::string overlong = "split";       ///< split | truncate | skip | fail
 
   // Transfers.
   int concurrency = 5;
@@ -36,6 +37,12 @@ struct Options {
 
   // Output.
   std::string errors_path;              ///< Empty: error records go to stderr.
+  std::string format = "jsonl";         ///< jsonl | tsv | csv | binary
+  std::string vector;                   ///< json | pgvector | pgarray; empty:
+                                        ///< json for jsonl, else pgvector.
+  std::string columns = "id,embedding,carried";  ///< See OutputConfig.
+
+  bool count_tokens = false;            ///< Write counts; send nothing.
 
   // Messages.
   bool quiet = false;

@@ -3,7 +3,9 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <iterator>
 #include <memory>
+#include <unordered_map>
 #include <unistd.h>
 #include <utility>
 
@@ -17,6 +19,7 @@
 #include "normalizer.h"
 #include "openai_codec.h"
 #include "output.h"
+#include "overlong.h"
 #include "record_parser.h"
 #include "record_writer.h"
 #include "reorder_buffer.h"
@@ -51,7 +54,6 @@ class Pipeline {
                                    static_cast<uint64_t>(clock->NowMs())}),
         batcher_(BatchLimits{static_cast<uint32_t>(options.batch_inputs),
                              static_cast<uint64_t>(options.batch_tokens)}),
-        writer_(NewJsonlWriter()),
         // Enough lines for every request in flight plus as many again
         // waiting, so the writer's head-of-line wait rarely stalls reading.
         max_held_lines_(static_cast<size_t>(options.batch_inputs) *
@@ -63,7 +65,12 @@ class Pipeline {
   bool Setup();
   bool OpenNextInput();
   void ReadInput();
+  void EndInput();
   void HandleLine(std::string_view line, uint64_t line_number);
+  void Add(Record record);
+  void AddPieces(Record record);
+  void ResolvePiece(const Record& part, const float* vector, size_t dims,
+                    const std::string* error);
   void Reject(uint64_t seq, uint64_t line, std::string id_json,
               std::string field, std::string reason);
   void Submit(Batch batch);
@@ -94,6 +101,20 @@ class Pipeline {
   bool input_done_ = false;
   bool stopping_ = false;
 
+  OverlongPolicy overlong_ = OverlongPolicy::kSplit;
+  // A record split into pieces, until every piece is answered.
+  struct PendingSplit {
+    Record record;  // Without its text.
+    std::vector<std::vector<float>> vectors;
+    std::vector<uint32_t> weights;
+    size_t resolved = 0;
+    std::string error;  // The first piece's failure, if any.
+  };
+  std::unordered_map<uint64_t, PendingSplit> splits_;
+  std::vector<std::string_view> pieces_;
+  std::vector<uint32_t> piece_tokens_;
+  std::string stop_message_;  // Why --overlong fail stopped the run.
+
   uint64_t next_seq_ = 0;
   size_t held_bytes_ = 0;
   ParsedRecord parsed_;
@@ -104,6 +125,8 @@ class Pipeline {
   uint64_t embedded_ = 0;
   uint64_t rejected_ = 0;
   uint64_t tokens_sent_ = 0;
+  uint64_t truncated_ = 0;
+  uint64_t split_ = 0;
 };
 
 bool Pipeline::Setup() {
@@ -116,12 +139,31 @@ bool Pipeline::Setup() {
     diag::Error(err);
     return false;
   }
+  OutputConfig output;
+  output.format = options_.format;
+  output.vector = options_.vector;
+  output.columns = options_.columns;
+  output.carry_fields = options_.carry_fields;
+  output.model = options_.model;
+  writer_ = NewRecordWriter(output, &err);
+  if (!writer_) {
+    diag::Error(err);
+    return false;
+  }
+  if (options_.count_tokens && options_.format != "jsonl") {
+    diag::Error("--count-tokens writes JSON lines only; drop --format");
+    return false;
+  }
   normalize_.form = options_.normalize == "nfkc"   ? NormalForm::kNfkc
                     : options_.normalize == "none" ? NormalForm::kNone
                                                    : NormalForm::kNfc;
   normalize_.invalid_utf8 = options_.invalid_utf8 == "reject"
                                 ? InvalidUtf8::kReject
                                 : InvalidUtf8::kReplace;
+  if (!ParseOverlongPolicy(options_.overlong, &overlong_)) {
+    diag::Error("unknown --overlong policy " + options_.overlong);
+    return false;
+  }
   counter_ = NewTokenCounter(options_.model, options_.tokenizer, &err);
   if (!counter_) {
     diag::Error(err);
@@ -179,19 +221,22 @@ void Pipeline::ReadInput() {
   LineReader::ReadStatus status = reader_->Fill(&err);
   std::string_view line;
   uint64_t line_number;
-  while (reader_->NextLine(&line, &line_number)) HandleLine(line, line_number);
+  while (!input_done_ && !stopping_ && reader_->NextLine(&line, &line_number))
+    HandleLine(line, line_number);
   if (status == LineReader::ReadStatus::kError) {
     diag::Error(fmt::format("error reading {}: {}", input_name_, err));
     ++rejected_;
   }
-  if (status == LineReader::ReadStatus::kEof ||
-      status == LineReader::ReadStatus::kError) {
-    if (!OpenNextInput()) {
-      input_done_ = true;
-      Batch last;
-      if (batcher_.Flush(&last)) Submit(std::move(last));
-    }
+  if (!input_done_ && (status == LineReader::ReadStatus::kEof ||
+                       status == LineReader::ReadStatus::kError)) {
+    if (!OpenNextInput()) EndInput();
   }
+}
+
+void Pipeline::EndInput() {
+  input_done_ = true;
+  Batch last;
+  if (batcher_.Flush(&last)) Submit(std::move(last));
 }
 
 void Pipeline::HandleLine(std::string_view line, uint64_t line_number) {
@@ -212,21 +257,123 @@ void Pipeline::HandleLine(std::string_view line, uint64_t line_number) {
     return;
   }
   record.tokens = counter_->Count(record.text);
-  if (record.tokens > static_cast<uint32_t>(options_.max_input_tokens)) {
-    Reject(seq, line_number, parsed_.id_json, options_.text_field,
-           fmt::format("text has {} tokens, over the limit of {} "
-                       "(--max-input-tokens)",
-                       record.tokens, options_.max_input_tokens));
-    return;
-  }
   record.seq = seq;
   record.line = line_number;
   record.source = static_cast<uint32_t>(next_input_ - 1);
   record.id_json = std::move(parsed_.id_json);
   record.carry_json = std::move(parsed_.carry_json);
+  if (options_.count_tokens) {
+    // Counting sends nothing, so every line resolves here, in input order.
+    fmt::format_to(std::back_inserter(out_.buffer()), "{{\"id\":{},\"tokens\":{}}}\n",
+                   record.id_json, record.tokens);
+    out_.MaybeFlush();
+    ++embedded_;  // counted, in this mode
+    reorder_.Skip(seq);
+    return;
+  }
+  uint32_t cap = static_cast<uint32_t>(options_.max_input_tokens);
+  if (record.tokens <= cap) {
+    Add(std::move(record));
+    return;
+  }
+  switch (overlong_) {
+    case OverlongPolicy::kSkip:
+    case OverlongPolicy::kFail: {
+      std::string reason = fmt::format(
+          "text has {} tokens, over --max-input-tokens {} (--overlong {})",
+          record.tokens, cap, options_.overlong);
+      Reject(seq, line_number, std::move(record.id_json), options_.text_field,
+             reason);
+      if (overlong_ == OverlongPolicy::kFail) {
+        // Input ends here: what came before is still embedded and written.
+        stop_message_ = fmt::format("stopped at {}:{}: {}", input_name_,
+                                    line_number, reason);
+        EndInput();
+      }
+      return;
+    }
+    case OverlongPolicy::kTruncate:
+      CutByTokens(*counter_, record.text, cap, true, &pieces_, &piece_tokens_);
+      record.text.resize(pieces_[0].size());
+      record.tokens = piece_tokens_[0];
+      ++truncated_;
+      Add(std::move(record));
+      return;
+    case OverlongPolicy::kSplit:
+      AddPieces(std::move(record));
+      return;
+  }
+}
+
+void Pipeline::Add(Record record) {
   held_bytes_ += record.text.size();
   Batch closed;
   if (batcher_.Add(std::move(record), &closed)) Submit(std::move(closed));
+}
+
+void Pipeline::AddPieces(Record record) {
+  CutByTokens(*counter_, record.text, options_.max_input_tokens, false,
+              &pieces_, &piece_tokens_);
+  ++split_;
+  uint32_t parts = static_cast<uint32_t>(pieces_.size());
+  PendingSplit& pending = splits_[record.seq];
+  pending.vectors.resize(parts);
+  pending.weights = piece_tokens_;
+  for (uint32_t i = 0; i < parts; ++i) {
+    Record part;
+    part.seq = record.seq;
+    part.line = record.line;
+    part.source = record.source;
+    part.id_json = record.id_json;
+    part.text.assign(pieces_[i]);
+    part.tokens = piece_tokens_[i];
+    part.part = i;
+    part.parts = parts;
+    Add(std::move(part));
+  }
+  // What the combined result needs to be written; the text went to the parts.
+  record.text.clear();
+  record.text.shrink_to_fit();
+  record.tokens = 0;
+  for (uint32_t t : piece_tokens_) record.tokens += t;
+  pending.record = std::move(record);
+}
+
+void Pipeline::ResolvePiece(const Record& part, const float* vector,
+                            size_t dims, const std::string* error) {
+  held_bytes_ -= part.text.size();
+  auto it = splits_.find(part.seq);
+  PendingSplit& pending = it->second;
+  if (error) {
+    if (pending.error.empty()) pending.error = *error;
+  } else {
+    pending.vectors[part.part].assign(vector, vector + dims);
+    held_bytes_ -= dims * sizeof(float);
+  }
+  if (++pending.resolved < pending.vectors.size()) return;
+  if (!pending.error.empty()) {
+    Record& r = pending.record;
+    RecordError e;
+    e.seq = r.seq;
+    e.line = r.line;
+    e.source = options_.inputs[r.source];
+    e.id_json = std::move(r.id_json);
+    e.field = options_.text_field;
+    e.reason = std::move(pending.error);
+    reorder_.Reject(std::move(e));
+  } else {
+    auto combined = std::make_shared<BatchResult>();
+    std::vector<const float*> vectors;
+    for (const std::vector<float>& v : pending.vectors) vectors.push_back(v.data());
+    combined->embeddings.dims = dims = pending.vectors[0].size();
+    combined->embeddings.values.resize(dims);
+    CombineWeighted(vectors, pending.weights, dims,
+                    combined->embeddings.values.data());
+    combined->batch.records.push_back(std::move(pending.record));
+    held_bytes_ += dims * sizeof(float);
+    reorder_.Embed(std::move(combined));
+  }
+  splits_.erase(it);
 }
 
 void Pipeline::Reject(uint64_t seq, uint64_t line, std::string id_json,
@@ -251,10 +398,21 @@ void Pipeline::CollectResults() {
   while (scheduler_.NextResult(&result)) {
     if (result.status == BatchResult::kEmbedded) {
       held_bytes_ += result.embeddings.values.size() * sizeof(float);
-      reorder_.Embed(std::make_shared<BatchResult>(std::move(result)));
+      auto shared = std::make_shared<BatchResult>(std::move(result));
+      const Embeddings& e = shared->embeddings;
+      for (size_t i = 0; i < shared->batch.records.size(); ++i) {
+        const Record& r = shared->batch.records[i];
+        if (r.parts > 1)
+          ResolvePiece(r, e.values.data() + i * e.dims, e.dims, nullptr);
+      }
+      reorder_.Embed(std::move(shared));
       continue;
     }
     for (Record& r : result.batch.records) {
+      if (r.parts > 1) {
+        ResolvePiece(r, nullptr, 0, &result.error);
+        continue;
+      }
       held_bytes_ -= r.text.size();
       RecordError e;
       e.seq = r.seq;
@@ -299,6 +457,7 @@ bool Pipeline::WriteReleased() {
 
 int Pipeline::Run() {
   if (!Setup()) return kExitUsage;
+  writer_->AppendHeader(&out_.buffer());
   start_ms_ = clock_->NowMs();
   if (!OpenNextInput()) input_done_ = true;
 
@@ -337,6 +496,8 @@ int Pipeline::Run() {
 }
 
 int Pipeline::Finish() {
+  // Also after an interrupt: what was written is complete records.
+  writer_->AppendTrailer(&out_.buffer());
   out_.Flush();
   if (errors_out_) errors_out_->Flush();
   if (out_.broken_pipe()) return kExitSuccess;  // the reader went away
@@ -351,10 +512,19 @@ int Pipeline::Finish() {
   }
   const SchedulerStats& s = scheduler_.stats();
   double seconds = (clock_->NowMs() - start_ms_) / 1000.0;
-  diag::Info(fmt::format(
-      "{} embedded, {} rejected; {} requests, {} retries ({} rate-limited); "
-      "{:.1f} s",
-      embedded_, rejected_, s.requests, s.retries, s.rate_limited, seconds));
+  if (options_.count_tokens) {
+    diag::Info(fmt::format("{} counted, {} rejected; {:.1f} s", embedded_,
+                           rejected_, seconds));
+  } else {
+    std::string overlong;
+    if (truncated_ || split_)
+      overlong = fmt::format(" ({} truncated, {} split)", truncated_, split_);
+    diag::Info(fmt::format(
+        "{} embedded{}, {} rejected; {} requests, {} retries ({} "
+        "rate-limited); {:.1f} s",
+        embedded_, overlong, rejected_, s.requests, s.retries, s.rate_limited,
+        seconds));
+  }
   if (rejected_ > kMaxErrorMessages && !errors_out_)
     diag::Info(fmt::format("{} more rejected records not shown; use --errors "
                            "FILE to keep them all",
@@ -365,6 +535,10 @@ int Pipeline::Finish() {
       hint = fmt::format(" (the key came from ${})", options_.api_key_env);
     diag::Error("the API refused the run: " + scheduler_.fatal_message() + hint);
     return kExitFatalApi;
+  }
+  if (!stop_message_.empty()) {
+    diag::Error(stop_message_);
+    return kExitRejected;
   }
   if (InterruptSignal()) {
     diag::Info("interrupted; records not written above were not embedded");

@@ -17,6 +17,8 @@ struct Record {
                            ///< commas (no braces), or empty.
   uint32_t tokens = 0;     ///< Token count as the provider counts it (or an
                            ///< upper-bound estimate where it is not public).
+  uint32_t part = 0;       ///< With --overlong split: which piece of the
+  uint32_t parts = 1;      ///< record's text this is, of how many.
 };
 
 /// A record that cannot be embedded, reported on the errors output.

@@ -20,6 +20,7 @@ void ReorderBuffer::Reject(RecordError error) {
 void ReorderBuffer::Embed(std::shared_ptr<const BatchResult> result) {
   const std::vector<Record>& records = result->batch.records;
   for (size_t i = 0; i < records.size(); ++i) {
+    if (records[i].parts > 1) continue;
     Slot& slot = At(records[i].seq);
     slot.state = Slot::kEmbedded;
     slot.result = result;

@@ -26,7 +26,9 @@ class ReorderBuffer {
   void Skip(uint64_t seq);
   /// Line `error.seq` goes to the errors output.
   void Reject(RecordError error);
-  /// Every record of an embedded batch result.
+  /// Every whole record of an embedded batch result. Pieces of a split
+  /// record (parts > 1) are skipped: their combined vector comes as a
+  /// result of its own.
   void Embed(std::shared_ptr<const BatchResult> result);
 
   /// Calls `sink` for each line from the oldest unreleased one on, in order,

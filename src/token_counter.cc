@@ -13,6 +13,11 @@ class ByteEstimateCounter : public TokenCounter {
   }
   bool exact() const override { return false; }
   std::string_view name() const override { return "estimate"; }
+  void TokenEndOffsets(std::string_view text,
+                       std::vector<size_t>* ends) const override {
+    ends->resize(text.size());
+    for (size_t i = 0; i < text.size(); ++i) (*ends)[i] = i + 1;
+  }
 };
 
 // tiktoken's count. The vocabulary loads at the first Count, not here, so
@@ -25,6 +30,18 @@ class ExactCounter : public TokenCounter {
   }
   bool exact() const override { return true; }
   std::string_view name() const override { return EncodingName(encoding_); }
+  void TokenEndOffsets(std::string_view text,
+                       std::vector<size_t>* ends) const override {
+    const Tokenizer& tokenizer = Tokenizer::Get(encoding_);
+    std::vector<uint32_t> ids;
+    tokenizer.Encode(text, &ids);
+    ends->resize(ids.size());
+    size_t offset = 0;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      offset += tokenizer.TokenBytes(ids[i]).size();
+      (*ends)[i] = offset;
+    }
+  }
 
  private:
   Encoding encoding_;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 class TokenCounter {
  public:
@@ -18,6 +19,11 @@ class TokenCounter {
   virtual bool exact() const = 0;
   /// The name users see and pass to --tokenizer ("estimate", ...).
   virtual std::string_view name() const = 0;
+  /// Replaces *ends with the byte offset in `text` where each token ends, in
+  /// order (so ends->size() == Count(text)): where text can be cut between
+  /// tokens.
+  virtual void TokenEndOffsets(std::string_view text,
+                               std::vector<size_t>* ends) const = 0;
 };
 
 /// Returns the counter named by `tokenizer` ("cl100k_base", "o200k_base" or

@@ -13,7 +13,7 @@ from harness import (Server, base_args, check, corpus, eq, gencorpus, jsonl, mai
                      run, test, tmpdir, verify)
 
 DIMS = 16
-TOKENS_RE = re.compile(r"text has (\d+) tokens, over the limit of 8191 \(--max-input-tokens\)")
+TOKENS_RE = re.compile(r"text has (\d+) tokens, over --max-input-tokens 8191 \(--overlong skip\)")
 
 
 def bad_corpus():
@@ -107,7 +107,7 @@ def every_bad_line_kind_is_reported_exactly():
     d = tmpdir()
     errors = os.path.join(d, "errors.jsonl")
     with Server() as srv:
-        r = run(base_args(srv, DIMS, "--errors", errors, "--batch-inputs", "40",
+        r = run(base_args(srv, DIMS, "--overlong", "skip", "--errors", errors, "--batch-inputs", "40",
                           "--carry", "meta.title"), stdin=c.data)
         log = srv.requests()
     r.expect_rc(2)
@@ -125,7 +125,7 @@ def bad_lines_from_a_named_file():
     d = tmpdir()
     errors = os.path.join(d, "errors.jsonl")
     with Server() as srv:
-        r = run(base_args(srv, DIMS, "--errors", errors, "-j", "3", c.path))
+        r = run(base_args(srv, DIMS, "--overlong", "skip", "--errors", errors, "-j", "3", c.path))
     r.expect_rc(2)
     check_corpus_run(c, r, source=c.path)
 
@@ -136,7 +136,7 @@ def invalid_utf8_reject_mode():
     d = tmpdir()
     errors = os.path.join(d, "errors.jsonl")
     with Server() as srv:
-        r = run(base_args(srv, DIMS, "--errors", errors, "--invalid-utf8", "reject"),
+        r = run(base_args(srv, DIMS, "--overlong", "skip", "--errors", errors, "--invalid-utf8", "reject"),
                 stdin=c.data)
     r.expect_rc(2)
     dropped = check_corpus_run(c, r, reject=True)
@@ -150,8 +150,8 @@ def without_errors_file_20_messages_on_stderr():
     d = tmpdir()
     errors = os.path.join(d, "errors.jsonl")
     with Server() as srv:
-        ref = run(base_args(srv, DIMS, "--errors", errors), stdin=c.data)
-        r = run(base_args(srv, DIMS), stdin=c.data)
+        ref = run(base_args(srv, DIMS, "--overlong", "skip", "--errors", errors), stdin=c.data)
+        r = run(base_args(srv, DIMS, "--overlong", "skip"), stdin=c.data)
     ref.expect_rc(2)
     r.expect_rc(2)
     eq(r.out == ref.out, True, "same output with and without --errors")
@@ -232,13 +232,13 @@ def max_input_tokens_rejects_longer_texts():
     d = tmpdir()
     errors = os.path.join(d, "errors.jsonl")
     with Server() as srv:
-        r = run(base_args(srv, 4, "--max-input-tokens", "100", "--errors", errors),
+        r = run(base_args(srv, 4, "--overlong", "skip", "--max-input-tokens", "100", "--errors", errors),
                 stdin=jsonl(*({"id": i, "text": t} for i, t in enumerate(texts))))
         log = srv.requests()
     r.expect_rc(2)
     eq([o for _, o in r.errors()], [{"line": 3, "source": "-", "id": 2, "field": "text",
-                                     "error": "text has 101 tokens, over the limit of 100 "
-                                              "(--max-input-tokens)"}], "errors")
+                                     "error": "text has 101 tokens, over --max-input-tokens 100 "
+                                              "(--overlong skip)"}], "errors")
     verify(r.out, [("0", texts[0]), ("1", texts[1]), ("3", texts[3])], 4)
     eq(log[0]["max_input_tokens"], 100, "longest input sent")
 
@@ -249,13 +249,13 @@ def line_longer_than_a_read_is_counted_and_rejected():
     d = tmpdir()
     errors = os.path.join(d, "errors.jsonl")
     with Server() as srv:
-        r = run(base_args(srv, 4, "--errors", errors),
+        r = run(base_args(srv, 4, "--overlong", "skip", "--errors", errors),
                 stdin=jsonl({"id": "big", "text": big}, {"id": "after", "text": "after"}))
         log = srv.requests()
     r.expect_rc(2)
     eq([o for _, o in r.errors()], [{"line": 1, "source": "-", "id": "big", "field": "text",
-                                     "error": "text has 150001 tokens, over the limit of 8191 "
-                                              "(--max-input-tokens)"}], "errors")
+                                     "error": "text has 150001 tokens, over --max-input-tokens 8191 "
+                                              "(--overlong skip)"}], "errors")
     verify(r.out, [('"after"', "after")], 4)
     eq([e["texts"] for e in log], [["after"]], "texts sent")
 

@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""embedpipe end to end: sections of 8,000 to 30,000 tokens under each
+--overlong policy, against the fake server that counts tokens exactly as the
+API does (cl100k_base), and --count-tokens."""
+
+import json
+import math
+import os
+import sys
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fakevec  # noqa: E402
+from harness import (MODEL, Server, base_args, check, eq, jsonl, main, run,  # noqa: E402
+                     split_lines, split_output_line, test, tmpdir)
+
+DIMS = 8
+CAP = 8191
+
+
+def long_text(seed, words):
+    """About `words` tokens of mixed English, digits and CJK, deterministic."""
+    vocab = ["river", "stone", "light", "quiet", "market", "engine", "paper",
+             "4096", "31337", "中文", "東京", "مرحبا", "naïve", "x=y+1;"]
+    out, state = [], seed
+    for _ in range(words):
+        state = (state * 6364136223846793005 + 1442695040888963407) % (1 << 64)
+        out.append(vocab[(state >> 33) % len(vocab)])
+    return " ".join(out)
+
+
+RECORDS = [{"id": "short-1", "text": "a short section"}] + [
+    {"id": "long-%d" % n, "text": long_text(n, n)} for n in (3700, 4200, 6500, 13900)
+] + [{"id": 7, "text": "another short one"}]
+
+
+def counts(texts):
+    """Token counts of `texts` from embedpipe --count-tokens (no server)."""
+    r = run(["--count-tokens"], stdin=jsonl(*({"id": i, "text": t} for i, t in enumerate(texts))))
+    r.expect_rc(0)
+    return [json.loads(l)["tokens"] for l in r.lines]
+
+
+TOKENS = None
+
+
+def tokens():
+    global TOKENS
+    if TOKENS is None:
+        TOKENS = counts([r["text"] for r in RECORDS])
+    return TOKENS
+
+
+def received_texts(log):
+    """Every input the server received, in request order."""
+    return [t for e in sorted(log, key=lambda e: e["n"]) for t in e["texts"]]
+
+
+def check_caps(log):
+    for e in log:
+        check(e["status"] == 200, "request %d answered 200: %r" % (e["n"], e["status"]))
+        check(e["max_input_tokens"] <= CAP, "request %d: an input of %d tokens"
+              % (e["n"], e["max_input_tokens"]))
+        check(e["tokens"] <= 300000 and (e["text_bytes"] + 3) // 4 <= 300000 + e["inputs"],
+              "request %d within the per-request cap" % e["n"])
+
+
+def output_vectors(out):
+    lines = split_lines(out)
+    return [split_output_line(l) for l in lines]
+
+
+def weighted(pieces, weights):
+    """The split policy's vector, recomputed from its written definition."""
+    acc = [0.0] * DIMS
+    for piece, w in zip(pieces, weights):
+        v = fakevec.vector(MODEL, DIMS, piece)
+        for d in range(DIMS):
+            acc[d] += w * v[d]
+    squares = 0.0
+    for x in acc:
+        squares += x * x
+    norm = math.sqrt(squares)
+    return [fakevec._f32(x / norm) for x in acc]
+
+
+@test
+def count_tokens_needs_no_key_or_server():
+    r = run(["--count-tokens"], stdin=jsonl({"id": "a", "text": "hello world"},
+                                            {"id": 2, "text": "<|endoftext|>"}), key=None)
+    r.expect_rc(0)
+    # encode_ordinary semantics: the special token's text is plain text.
+    eq(r.out, b'{"id":"a","tokens":2}\n{"id":2,"tokens":7}\n', "counts")
+    check(all(t > 0 for t in tokens()), "counts of the test records")
+    eq([t > CAP for t in tokens()], [False, False, True, True, True, False],
+       "which test records are over the cap")
+
+
+@test
+def split_embeds_every_piece_and_averages():
+    with Server() as srv:
+        r = run(base_args(srv, DIMS, "-j", "1", "--overlong", "split"), stdin=jsonl(*RECORDS))
+        log = srv.requests()
+    r.expect_rc(0)
+    check_caps(log)
+    got = received_texts(log)
+    outs = output_vectors(r.out)
+    eq([o[0] for o in outs], [json.dumps(rec["id"]) for rec in RECORDS], "ids in order")
+    check(b"0 truncated, 3 split" in r.err, "summary counts: %r" % r.err[-300:])
+    for rec, n, (_, arr, _) in zip(RECORDS, tokens(), outs):
+        if n <= CAP:
+            eq(got.pop(0), rec["text"], "a short text is sent whole")
+            fakevec.check_embedding_text(arr, fakevec.vector(MODEL, DIMS, rec["text"]))
+            continue
+        pieces = []
+        while "".join(pieces) != rec["text"]:
+            check(got and rec["text"].startswith("".join(pieces) + got[0]),
+                  "pieces of %s are consecutive and cover its text" % rec["id"])
+            pieces.append(got.pop(0))
+        check(len(pieces) >= math.ceil(n / CAP), "enough pieces for %d tokens" % n)
+        fakevec.check_embedding_text(arr, weighted(pieces, counts(pieces)))
+    eq(got, [], "nothing else was sent")
+
+
+@test
+def truncate_sends_the_longest_prefix_within_the_cap():
+    with Server() as srv:
+        r = run(base_args(srv, DIMS, "-j", "1", "--overlong", "truncate"), stdin=jsonl(*RECORDS))
+        log = srv.requests()
+    r.expect_rc(0)
+    check_caps(log)
+    got = received_texts(log)
+    eq(len(got), len(RECORDS), "one input per record")
+    check(b"3 truncated, 0 split" in r.err, "summary counts: %r" % r.err[-300:])
+    prefix_tokens = counts(got)
+    for rec, n, sent, m, (_, arr, _) in zip(RECORDS, tokens(), got, prefix_tokens,
+                                            output_vectors(r.out)):
+        if n <= CAP:
+            eq(sent, rec["text"], "a short text is sent whole")
+        else:
+            check(rec["text"].startswith(sent) and len(sent) < len(rec["text"]),
+                  "%s: a proper prefix is sent" % rec["id"])
+            # Cut at a token boundary, stepped back at most to a character.
+            check(CAP - 4 <= m <= CAP, "%s: prefix has %d tokens" % (rec["id"], m))
+        fakevec.check_embedding_text(arr, fakevec.vector(MODEL, DIMS, sent))
+
+
+@test
+def skip_rejects_the_long_records_and_embeds_the_rest():
+    d = tmpdir()
+    errors = os.path.join(d, "errors.jsonl")
+    with Server() as srv:
+        r = run(base_args(srv, DIMS, "--overlong", "skip", "--errors", errors),
+                stdin=jsonl(*RECORDS))
+        log = srv.requests()
+    r.expect_rc(2)
+    check_caps(log)
+    eq(sorted(received_texts(log)), sorted(rec["text"] for rec, n in zip(RECORDS, tokens())
+                                           if n <= CAP), "only the short texts were sent")
+    eq([o for _, o in r.errors()], [
+        {"line": i + 1, "source": "-", "id": rec["id"], "field": "text",
+         "error": "text has %d tokens, over --max-input-tokens %d (--overlong skip)" % (n, CAP)}
+        for i, (rec, n) in enumerate(zip(RECORDS, tokens())) if n > CAP], "errors")
+    eq([o[0] for o in output_vectors(r.out)],
+       [json.dumps(rec["id"]) for rec, n in zip(RECORDS, tokens()) if n <= CAP], "ids")
+
+
+@test
+def fail_stops_at_the_first_long_record():
+    d = tmpdir()
+    errors = os.path.join(d, "errors.jsonl")
+    with Server() as srv:
+        r = run(base_args(srv, DIMS, "--overlong", "fail", "--errors", errors),
+                stdin=jsonl(*RECORDS))
+        log = srv.requests()
+    r.expect_rc(2)
+    first = next(i for i, n in enumerate(tokens()) if n > CAP)
+    eq([o for _, o in r.errors()], [
+        {"line": first + 1, "source": "-", "id": RECORDS[first]["id"], "field": "text",
+         "error": "text has %d tokens, over --max-input-tokens %d (--overlong fail)"
+         % (tokens()[first], CAP)}], "errors")
+    check(b"stopped at -:%d:" % (first + 1) in r.err, "says where it stopped: %r" % r.err[-300:])
+    later = {rec["text"] for rec in RECORDS[first:]}
+    check(not later & set(received_texts(log)), "nothing from the stopping line on was sent")
+    # Input ends at that record: everything before it is embedded.
+    eq([o[0] for o in output_vectors(r.out)],
+       [json.dumps(rec["id"]) for rec in RECORDS[:first]], "the records before it")
+
+
+if __name__ == "__main__":
+    main()
