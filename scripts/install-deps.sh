@@ -4,7 +4,10 @@
 set -eu
 
 packages="g++ make pkg-config libcurl4-openssl-dev rapidjson-dev libutf8proc-dev
-libfmt-dev doctest-dev libcli11-dev python3"
+libfmt-dev doctest-dev libcli11-dev python3
+postgresql"
+# postgresql: tests/e2e/test_postgres.py loads the output formats into a
+# throwaway cluster of its own (Debian's service cluster is not used).
 
 missing=""
 for p in $packages; do

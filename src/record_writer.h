@@ -1,24 +1,51 @@
-// Output formats: each formats one embedded record as one output line.
-// JSONL is the first; formats are interchangeable behind RecordWriter.
+// Output formats: each writes one embedded record as one output line (or,
+// for COPY BINARY, one tuple). JSONL, PostgreSQL text COPY (TSV), CSV and
+// COPY BINARY are interchangeable behind RecordWriter, chosen by
+// NewRecordWriter from an OutputConfig.
 #pragma once
 
 #include <cstddef>
 #include <memory>
 #include <string>
 
+#include "output_layout.h"
 #include "record.h"
 
 class RecordWriter {
  public:
   virtual ~RecordWriter() = default;
+  /// Appends what precedes the first record (COPY BINARY's file header;
+  /// nothing for the line formats) to *out. Called once, before any Write.
+  virtual void AppendHeader(std::string* out) const { (void)out; }
   /// Appends the line for `record` and its vector of `dims` floats to *out.
   virtual void Write(const Record& record, const float* vector, size_t dims,
                      std::string* out) const = 0;
+  /// Appends what follows the last record (COPY BINARY's trailer) to *out.
+  /// Called once at the end of a run; output without it still loads.
+  virtual void AppendTrailer(std::string* out) const { (void)out; }
 };
 
-/// {"id":<id>,"embedding":[f,...],<carried fields>}\n with every float
-/// printed in the shortest form that reads back as the same float32.
+/// The writer for config's format, columns and vector style, or null with
+/// *err set (see ParseOutputLayout) when the configuration is invalid.
+std::unique_ptr<RecordWriter> NewRecordWriter(const OutputConfig& config,
+                                              std::string* err);
+
+/// The default JSONL writer: {"id":<id>,"embedding":[f,...],<carried
+/// fields>}\n with every float printed in the shortest form that reads back
+/// as the same float32.
 std::unique_ptr<RecordWriter> NewJsonlWriter();
+
+/// JSONL with any layout: the columns in order as "id":<id as given>,
+/// "embedding":<vector>, "<path>":<value as given> (omitted when the record
+/// lacks it), "tokens":N, "model":"<name>". A vector in pgvector or pgarray
+/// style is a JSON string holding the literal.
+std::unique_ptr<RecordWriter> NewJsonlWriter(const OutputLayout& layout);
+
+/// Appends `dims` floats, each as AppendFloat prints it, joined by commas,
+/// in [..] (json, pgvector) or {..} (pgarray). The text needs no escaping
+/// in JSON or text COPY; in CSV it needs quotes (it holds commas).
+void AppendVectorText(VectorStyle style, const float* vector, size_t dims,
+                      std::string* out);
 
 /// Appends the shortest decimal that round-trips to `value` as a float32.
 void AppendFloat(float value, std::string* out);

@@ -61,3 +61,35 @@ TEST_CASE("Error records name line, source, id, field and reason") {
         "{\"line\":7,\"source\":\"in\\\"put.jsonl\",\"error\":\"text is empty "
         "after normalization\"}\n");
 }
+
+TEST_CASE("JSONL writer follows --columns and --vector") {
+  OutputConfig c;
+  c.columns = "model,tokens,b,embedding,id";
+  c.carry_fields = {"a", "b"};
+  c.vector = "pgarray";
+  c.model = "m \"x\"";
+  std::string err;
+  std::unique_ptr<RecordWriter> w = NewRecordWriter(c, &err);
+  REQUIRE_MESSAGE(w, err);
+  Record r;
+  r.id_json = "\"i\"";
+  r.tokens = 9;
+  r.carry_json = "\"a\":1,\"b\":{\"c\":null}";
+  float v[] = {0.5f, -2.0f};
+  std::string out;
+  w->Write(r, v, 2, &out);
+  CHECK(out ==
+        "{\"model\":\"m \\\"x\\\"\",\"tokens\":9,\"b\":{\"c\":null},"
+        "\"embedding\":\"{0.5,-2}\",\"id\":\"i\"}\n");
+  // "carried" writes the parser's pairs as they are, wherever it stands.
+  c.columns = "carried,embedding";
+  c.vector = "pgvector";
+  out.clear();
+  NewRecordWriter(c, &err)->Write(r, v, 2, &out);
+  CHECK(out == "{\"a\":1,\"b\":{\"c\":null},\"embedding\":\"[0.5,-2]\"}\n");
+  r.carry_json.clear();
+  out.clear();
+  NewRecordWriter(c, &err)->Write(r, v, 2, &out);
+  CHECK(out == "{\"embedding\":\"[0.5,-2]\"}\n");
+  CHECK(NewRecordWriter(OutputConfig(), &err) != nullptr);
+}

@@ -1,0 +1,625 @@
+#!/usr/bin/env python3
+"""embedpipe's output loaded into a real PostgreSQL server (issue 6).
+
+A throwaway cluster (initdb, pg_ctl) is started on first use in a private
+directory that is also its Unix socket directory; it listens on no TCP port,
+so it cannot collide with any other server. It is stopped and removed when
+the suite ends, also after a failure or SIGTERM. As root, initdb and pg_ctl
+run as the postgres user (runuser); as any other user, as that user.
+Missing PostgreSQL binaries make every test here FAIL: scripts/install-deps.sh
+installs them.
+
+Every --format/--vector combination is loaded with psql \\copy and read back
+as hex (ids and text as UTF-8 bytes, floats as their float4 bits from the
+server's float4send), then compared exactly with embedpipe's JSONL output of
+the same input. pgvector is not packaged for Debian 12: without it, [..]
+vectors are loaded into a text column (proving COPY passed them unchanged)
+and cast to real[] from there, and binary pgvector tuples into a bytea column
+(proving the framing) whose bytes are decoded here; with the extension
+installed they also go into vector(N).
+"""
+
+import glob
+import json
+import os
+import pwd
+import re
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (KEY, MODEL, ROOT, Server, base_args, check, clean_env, eq,  # noqa: E402
+                     gencorpus, main, run, test, tmpdir, tool, verify)
+import harness  # noqa: E402
+import fakevec  # noqa: E402
+
+DIMS = 12
+
+
+# --------------------------------------------------------------------------
+# The throwaway cluster.
+
+def find_bindir():
+    """The newest /usr/lib/postgresql/N/bin with initdb, pg_ctl and psql."""
+    found = []
+    for d in glob.glob("/usr/lib/postgresql/*/bin"):
+        version = os.path.basename(os.path.dirname(d))
+        if version.isdigit() and all(os.access(os.path.join(d, t), os.X_OK)
+                                     for t in ("initdb", "pg_ctl", "psql")):
+            found.append((int(version), d))
+    if not found:
+        raise AssertionError("PostgreSQL server binaries not found in /usr/lib/postgresql/*/bin "
+                             "(Debian package postgresql; run scripts/install-deps.sh)")
+    return max(found)[1]
+
+
+class Cluster:
+    def __init__(self):
+        self.dir = None
+        self.started = False
+        self.error = None
+
+    def _as_owner(self, argv):
+        """argv run as the cluster's owner: postgres when we are root (the
+        server refuses to run as root), else ourselves."""
+        if os.geteuid() == 0:
+            return ["runuser", "-u", "postgres", "--"] + argv
+        return argv
+
+    def _run(self, argv, what):
+        p = subprocess.run(self._as_owner(argv), capture_output=True, timeout=60)
+        if p.returncode != 0:
+            raise AssertionError("%s failed (exit %d): %s %s" % (
+                what, p.returncode, p.stdout.decode(errors="replace")[-1000:],
+                p.stderr.decode(errors="replace")[-1000:]))
+
+    def start(self):
+        if self.started:
+            return
+        if self.error:  # one failed start fails every test, quickly
+            raise AssertionError(self.error)
+        try:
+            self._start()
+        except AssertionError as e:
+            self.error = str(e)
+            raise
+
+    def _start(self):
+        self.bindir = find_bindir()
+        # Under /tmp, not the harness's directory: as root that one is 0700
+        # and postgres could not reach it; and a socket path must stay short.
+        self.dir = tempfile.mkdtemp(prefix="embedpipe-pg-")
+        if os.geteuid() == 0:
+            try:
+                pw = pwd.getpwnam("postgres")
+            except KeyError:
+                raise AssertionError("no postgres user (Debian package postgresql creates it)")
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+        self.data = os.path.join(self.dir, "data")
+        self.port = 5432  # names the socket file; no TCP port is opened
+        self._run([os.path.join(self.bindir, "initdb"), "-D", self.data, "-U", "postgres",
+                   "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"], "initdb")
+        conf = os.path.join(self.data, "postgresql.conf")
+        settings = ("listen_addresses = ''\nunix_socket_directories = '%s'\nport = %d\n"
+                    "fsync = off\nfull_page_writes = off\nsynchronous_commit = off\n"
+                    "max_connections = 20\nshared_buffers = 32MB\n" % (self.dir, self.port))
+        # The file belongs to postgres: append through its owner.
+        p = subprocess.run(self._as_owner(["sh", "-c", 'cat >> "$0"', conf]),
+                           input=settings.encode(), capture_output=True, timeout=20)
+        eq(p.returncode, 0, "writing postgresql.conf: %r" % p.stderr)
+        self.started = True  # from here on, stop() has something to stop
+        self._run([os.path.join(self.bindir, "pg_ctl"), "-D", self.data, "-l",
+                   os.path.join(self.dir, "server.log"), "-w", "-t", "30", "start"], "pg_ctl start")
+
+    def stop(self):
+        if self.dir is None:
+            return
+        if self.started:
+            try:
+                self._run([os.path.join(self.bindir, "pg_ctl"), "-D", self.data,
+                           "-m", "immediate", "-w", "stop"], "pg_ctl stop")
+            except Exception as e:  # noqa: BLE001 -- report, still remove
+                print("test_postgres: %s" % e, flush=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir = None
+        self.started = False
+
+    def env(self, db="postgres"):
+        """The environment psql and the example scripts connect with."""
+        env = clean_env()
+        for k in list(env):
+            if k.startswith("PG"):
+                del env[k]
+        env.update(PGHOST=self.dir, PGPORT=str(self.port), PGUSER="postgres",
+                   PGDATABASE=db, PGCLIENTENCODING="UTF8")
+        env["PATH"] = self.bindir + os.pathsep + env.get("PATH", "")
+        return env
+
+    def psql(self, *args, db="postgres", stdin=None):
+        """psql's stdout bytes; fails the test on any SQL error."""
+        argv = [os.path.join(self.bindir, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1"] + list(args)
+        p = subprocess.run(argv, input=stdin, capture_output=True, env=self.env(db), timeout=120)
+        if p.returncode != 0:
+            raise AssertionError("psql %s: exit %d: %s" % (
+                " ".join(args)[:300], p.returncode, p.stderr.decode(errors="replace")[-1500:]))
+        return p.stdout
+
+    def sql(self, command, db="postgres"):
+        return self.psql("-c", command, db=db)
+
+    def copy_out(self, query, db="postgres"):
+        """Rows of `query` as lists of str (or None for NULL); the query must
+        produce only hex, digits and plain names, so text COPY adds no escape."""
+        out = self.psql("-c", "COPY (%s) TO STDOUT" % query, db=db).decode()
+        rows = []
+        for line in out.split("\n")[:-1]:
+            rows.append([None if f == "\\N" else f for f in line.split("\t")])
+        return rows
+
+    def has_pgvector(self):
+        out = self.sql("SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'")
+        return b"1" in out.split()
+
+
+CLUSTER = Cluster()
+
+
+def cluster():
+    CLUSTER.start()
+    return CLUSTER
+
+
+_dbs = 0
+
+
+def fresh_db(c):
+    global _dbs
+    _dbs += 1
+    name = "t%d" % _dbs
+    c.sql("CREATE DATABASE %s" % name)
+    return name
+
+
+# --------------------------------------------------------------------------
+# Input with every character COPY and CSV treat specially.
+
+STRING_IDS = [
+    "plain", "back\\slash", "two\\\\back", "tab\there", "new\nline", "cr\rhere", "crlf\r\n",
+    'quote"d', "it's", "comma,sep", "caf\u00e9 \u6771\u4eac \U0001f469\u200d\U0001f4bb",
+    "\\N", "\\.", "", " spaced ", "semi;colon", "{brace,s}", "[x]", "\\t literal",
+    "\u2028line sep", '"\\",\t\n\r all', "\x01\x1f ctrl", "\\", "NULL",
+]
+NUMBER_IDS = ["42", "1.50", "-0", "12345678901234567890", "1e3"]
+CARRY = ["m.s", "m.o", "m.z", "m.n"]
+
+
+def input_records():
+    """(input bytes, [id JSON text], [normalized text], [carried pairs text])."""
+    lines, ids, texts, carries = [], [], [], []
+    all_ids = [json.dumps(s, ensure_ascii=False) for s in STRING_IDS] + NUMBER_IDS
+    for i, id_text in enumerate(all_ids):
+        text = "section %d: \u00e9t\u00e9 \"q\" \\ back" % i
+        m = {}
+        if i % 3 != 2:
+            m["s"] = ["x,y\t\"z\"\n\\N", "", "\\.", "caf\u00e9", "\r"][i % 5]
+        if i % 4 == 0:
+            m["o"] = {"k": [1, "v,w"], "t": "a\tb"}
+        if i % 5 == 1:
+            m["z"] = None
+        if i % 2 == 0:
+            m["n"] = 1.5 if i % 4 else -7
+        fields = {"id": "@ID@", "text": text, "m": m}
+        line = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+        lines.append(line.replace('"@ID@"', id_text).encode())
+        ids.append(id_text)
+        texts.append(text)
+        pairs = []
+        for path in CARRY:
+            key = path.split(".")[1]
+            if key in m:
+                pairs.append("%s:%s" % (json.dumps(path), json.dumps(
+                    m[key], ensure_ascii=False, separators=(",", ":"))))
+        carries.append(",".join(pairs))
+    return b"\n".join(lines) + b"\n", ids, texts, carries
+
+
+def carry_args():
+    a = []
+    for path in CARRY:
+        a += ["--carry", path]
+    return a
+
+
+def id_value(id_text):
+    """The id as PostgreSQL must store it: a string's text, a number's text."""
+    return json.loads(id_text) if id_text.startswith('"') else id_text
+
+
+def hexu(s):
+    return None if s is None else s.encode("utf-8").hex()
+
+
+def float_hex(token):
+    """A JSONL float as big-endian float32 bits in hex, as float4send gives."""
+    return struct.pack(">f", float(token)).hex()
+
+
+class Expected:
+    """What every load must give back, from embedpipe's JSONL output."""
+
+    def __init__(self, srv):
+        data, self.ids, self.texts, self.carries = input_records()
+        self.data = data
+        norm = [gencorpus.normalize(t.encode())[0] for t in self.texts]
+        r = run(base_args(srv, DIMS, "-q") + carry_args(), stdin=data)
+        r.expect_rc(0)
+        # The JSONL output itself is checked first: ids byte for byte, every
+        # float against the fake provider's vector, carried pairs exactly.
+        verify(r.out, list(zip(self.ids, norm)), DIMS, python_check=True, carries=self.carries)
+        self.jsonl = r.out
+        self.rows = []
+        for line in r.lines:
+            id_text, arr, _ = harness.split_output_line(line)
+            obj = json.loads(line)
+            row = {"id": hexu(id_value(id_text)), "array": arr,
+                   "floats": "".join(float_hex(t) for t in arr[1:-1].split(","))}
+            for path, col in zip(CARRY, ("s", "o", "z", "n")):
+                v = obj.get(path)
+                if v is None:
+                    row[col] = None
+                elif isinstance(v, str):
+                    row[col] = hexu(v)
+                else:  # compact JSON, as verify() saw it in the carried text
+                    row[col] = hexu(json.dumps(v, ensure_ascii=False, separators=(",", ":")))
+            self.rows.append(row)
+        r2 = run(base_args(srv, DIMS, "-q", "--columns", "id,tokens,model,embedding"), stdin=data)
+        r2.expect_rc(0)
+        for row, line in zip(self.rows, r2.lines):
+            obj = json.loads(line)
+            eq(obj["model"], MODEL, "model in JSONL")
+            row["tokens"] = str(obj["tokens"])
+            row["model"] = hexu(MODEL)
+
+
+# --------------------------------------------------------------------------
+# Loading one output and reading it back.
+
+COLUMNS = "id,embedding,tokens,model,carried"
+TABLE_COLUMNS = "id, embedding, tokens, model, s, o, z, n"
+
+
+def create_table(c, db, name, embedding_type):
+    c.sql("CREATE TABLE %s (seq bigserial, id text, embedding %s, tokens integer, model text, "
+          "s text, o text, z text, n text)" % (name, embedding_type), db=db)
+
+
+def read_back(c, db, table, embedding_expr, raw_expr=None):
+    """Rows of `table` in load order as dicts of hex strings."""
+    floats = ("(SELECT string_agg(encode(float4send(e), 'hex'), '' ORDER BY o) "
+              "FROM unnest(%s) WITH ORDINALITY AS u(e, o))" % embedding_expr
+              if embedding_expr else "''")
+    raw = raw_expr or "''"
+    q = ("SELECT encode(convert_to(id, 'UTF8'), 'hex'), %s, %s, tokens, "
+         "encode(convert_to(model, 'UTF8'), 'hex'), encode(convert_to(s, 'UTF8'), 'hex'), "
+         "encode(convert_to(o, 'UTF8'), 'hex'), encode(convert_to(z, 'UTF8'), 'hex'), "
+         "encode(convert_to(n, 'UTF8'), 'hex') FROM %s ORDER BY seq" % (floats, raw, table))
+    rows = []
+    for f in c.copy_out(q, db=db):
+        rows.append({"id": f[0], "floats": f[1], "raw": f[2], "tokens": f[3], "model": f[4],
+                     "s": f[5], "o": f[6], "z": f[7], "n": f[8]})
+    return rows
+
+
+def compare(got, expected, what):
+    eq(len(got), len(expected.rows), "%s: rows loaded" % what)
+    for i, (g, w) in enumerate(zip(got, expected.rows)):
+        for k in ("id", "tokens", "model", "s", "o", "z", "n"):
+            eq(g[k], w[k], "%s: row %d (id %r): %s" % (what, i + 1, expected.ids[i], k))
+        if g["floats"] != "":
+            eq(g["floats"], w["floats"], "%s: row %d: float4 bits of the embedding" % (what, i + 1))
+
+
+def pgvector_binary_floats(hexdata):
+    """vector_send's bytes (int16 dims, int16 unused, float4s) to float hex."""
+    b = bytes.fromhex(hexdata)
+    dims, unused = struct.unpack(">hh", b[:4])
+    eq((dims, unused, len(b)), (DIMS, 0, 4 + 4 * DIMS), "pgvector binary header")
+    return b[4:].hex()
+
+
+def embed(srv, expected, fmt, vector):
+    r = run(base_args(srv, DIMS, "-q", "--format", fmt, "--vector", vector, "--columns", COLUMNS)
+            + carry_args(), stdin=expected.data)
+    r.expect_rc(0)
+    return r.out
+
+
+def copy_option(fmt):
+    return {"tsv": "", "csv": " WITH (FORMAT csv)", "binary": " WITH (FORMAT binary)"}[fmt]
+
+
+# --------------------------------------------------------------------------
+# Tests.
+
+@test
+def postgres_binaries_present_and_cluster_starts():
+    c = cluster()
+    out = c.sql("SHOW server_encoding")
+    check(b"UTF8" in out, "server encoding: %r" % out)
+
+
+@test
+def every_format_and_vector_style_round_trips_exactly():
+    c = cluster()
+    db = fresh_db(c)
+    pgvector = c.has_pgvector()
+    if pgvector:
+        c.sql("CREATE EXTENSION vector", db=db)
+    d = tmpdir("pg")
+    combos = 0
+    with Server() as srv:
+        expected = Expected(srv)
+        for fmt in ("tsv", "csv", "binary", "jsonl"):
+            for vector in ("json", "pgvector", "pgarray"):
+                if fmt == "binary" and vector == "json":
+                    continue  # refused: see binary_with_json_vector_is_refused
+                what = "%s/%s" % (fmt, vector)
+                out = embed(srv, expected, fmt, vector)
+                path = os.path.join(d, "%s-%s.out" % (fmt, vector))
+                with open(path, "wb") as f:
+                    f.write(out)
+                table = "%s_%s" % (fmt, vector)
+                if fmt == "jsonl":
+                    load_jsonl(c, db, table, path, vector, expected, what)
+                elif vector == "pgarray":
+                    create_table(c, db, table, "real[]")
+                    c.sql("\\copy %s(%s) FROM '%s'%s" % (table, TABLE_COLUMNS, path,
+                                                         copy_option(fmt)), db=db)
+                    compare(read_back(c, db, table, "embedding"), expected, what)
+                elif fmt == "binary":  # pgvector
+                    create_table(c, db, table, "bytea")
+                    c.sql("\\copy %s(%s) FROM '%s'%s" % (table, TABLE_COLUMNS, path,
+                                                         copy_option(fmt)), db=db)
+                    rows = read_back(c, db, table, None, "encode(embedding, 'hex')")
+                    for row in rows:
+                        row["floats"] = pgvector_binary_floats(row["raw"])
+                    compare(rows, expected, what + " (into bytea)")
+                else:  # [..] in text or CSV
+                    create_table(c, db, table, "text")
+                    c.sql("\\copy %s(%s) FROM '%s'%s" % (table, TABLE_COLUMNS, path,
+                                                         copy_option(fmt)), db=db)
+                    rows = read_back(c, db, table, "translate(embedding, '[]', '{}')::real[]",
+                                     "encode(convert_to(embedding, 'UTF8'), 'hex')")
+                    compare(rows, expected, what + " (into text)")
+                    for i, (row, want) in enumerate(zip(rows, expected.rows)):
+                        eq(bytes.fromhex(row["raw"]).decode(), want["array"],
+                           "%s: row %d: vector text as COPY read it" % (what, i + 1))
+                if pgvector and vector != "pgarray" and fmt != "jsonl":
+                    vtable = table + "_vec"
+                    create_table(c, db, vtable, "vector(%d)" % DIMS)
+                    c.sql("\\copy %s(%s) FROM '%s'%s" % (vtable, TABLE_COLUMNS, path,
+                                                         copy_option(fmt)), db=db)
+                    compare(read_back(c, db, vtable, "embedding::real[]"), expected,
+                            what + " (into vector)")
+                combos += 1
+    eq(combos, 11, "combinations loaded")
+    if not pgvector:
+        print("note: pgvector is not installed; vector(N) loads were not tried", flush=True)
+
+
+def load_jsonl(c, db, table, path, vector, expected, what):
+    """The safe JSONL route: whole lines into a json column through CSV with
+    quote and delimiter bytes that JSON text never holds, then SQL."""
+    c.sql("CREATE TABLE %s_staging (seq bigserial, doc json)" % table, db=db)
+    c.sql("\\copy %s_staging(doc) FROM '%s' WITH (FORMAT csv, QUOTE e'\\x01', "
+          "DELIMITER e'\\x02')" % (table, path), db=db)
+    create_table(c, db, table, "real[]")
+    emb = ("(doc->>'embedding')::real[]" if vector == "pgarray"
+           else "translate(doc->>'embedding', '[]', '{}')::real[]" if vector == "pgvector"
+           else "translate((doc->'embedding')::text, '[]', '{}')::real[]")
+    c.sql("INSERT INTO %s(%s) SELECT doc->>'id', %s, (doc->>'tokens')::integer, doc->>'model', "
+          "doc->>'m.s', doc->>'m.o', doc->>'m.z', doc->>'m.n' FROM %s_staging ORDER BY seq"
+          % (table, TABLE_COLUMNS, emb, table), db=db)
+    compare(read_back(c, db, table, "embedding"), expected, what)
+
+
+@test
+def binary_without_trailer_and_empty_output_still_load():
+    c = cluster()
+    db = fresh_db(c)
+    d = tmpdir("pg")
+    with Server() as srv:
+        expected = Expected(srv)
+        out = embed(srv, expected, "binary", "pgarray")
+        empty = run(base_args(srv, DIMS, "-q", "--format", "binary", "--vector", "pgarray"),
+                    stdin=b"")
+    empty.expect_rc(0)
+    eq(empty.out, b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8 + b"\xff\xff", "binary output of no records")
+    eq(out[-2:], b"\xff\xff", "trailer")
+    # An interrupted run's output, cut after its last whole tuple.
+    cut = os.path.join(d, "cut.bin")
+    with open(cut, "wb") as f:
+        f.write(out[:-2])
+    empty_path = os.path.join(d, "empty.bin")
+    with open(empty_path, "wb") as f:
+        f.write(empty.out)
+    create_table(c, db, "cut", "real[]")
+    c.sql("\\copy cut(%s) FROM '%s' WITH (FORMAT binary)" % (TABLE_COLUMNS, cut), db=db)
+    c.sql("\\copy cut(%s) FROM '%s' WITH (FORMAT binary)" % (TABLE_COLUMNS, empty_path), db=db)
+    compare(read_back(c, db, "cut", "embedding"), expected, "binary without trailer")
+
+
+@test
+def streamed_tsv_loads_through_a_pipe():
+    # `embedpipe ... | psql -c "\copy t FROM STDIN"`: the load as a pipeline.
+    c = cluster()
+    db = fresh_db(c)
+    create_table(c, db, "piped", "real[]")
+    with Server() as srv:
+        expected = Expected(srv)
+        argv = [tool("embedpipe")] + base_args(srv, DIMS, "-q", "--format", "tsv", "--vector",
+                                               "pgarray", "--columns", COLUMNS) + carry_args()
+        producer = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    env=clean_env())
+        consumer = subprocess.Popen(
+            [os.path.join(c.bindir, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
+             "\\copy piped(%s) FROM STDIN" % TABLE_COLUMNS],
+            stdin=producer.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=c.env(db))
+        producer.stdout.close()
+        producer.stdin.write(expected.data)
+        producer.stdin.close()
+        eq(producer.wait(timeout=60), 0, "embedpipe exit status")
+        _, err = consumer.communicate(timeout=60)
+        eq(consumer.returncode, 0, "psql exit status (%s)" % err.decode(errors="replace"))
+    compare(read_back(c, db, "piped", "embedding"), expected, "piped tsv")
+
+
+@test
+def binary_with_json_vector_and_bad_columns_are_usage_errors():
+    for args, msg in (
+            (["--format", "binary", "--vector", "json"],
+             "embedpipe: error: --format binary needs --vector pgvector or pgarray\n"),
+            (["--format", "tsv", "--columns", "id,url"],
+             'embedpipe: error: --columns: unknown column "url" (want id, embedding, tokens, '
+             'model, carried, or a field given with --carry)\n'),
+            (["--columns", "id"], "embedpipe: error: --columns must include embedding\n"),
+            (["--format", "csv", "--count-tokens"],
+             "embedpipe: error: --count-tokens writes JSON lines only; drop --format\n")):
+        r = run(["--base-url", "http://127.0.0.1:9/v1"] + args, stdin=b'{"id":1,"text":"x"}\n')
+        r.expect_rc(1)
+        eq(r.out, b"", "stdout of %s" % args)
+        eq(r.err_text, msg, "stderr of %s" % args)
+
+
+# --------------------------------------------------------------------------
+# The examples, run as written.
+
+EXAMPLES = os.path.join(ROOT, "examples", "postgres")
+EX_DIMS = 16
+
+
+def example_env(c, db, srv, state):
+    env = c.env(db)
+    env.update(OPENAI_API_KEY=KEY, OPENAI_BASE_URL=srv.url, EMBEDPIPE=tool("embedpipe"),
+               VECTOR="pgarray", DIMS=str(EX_DIMS), STATE_DIR=state)
+    return env
+
+
+def run_script(name, args, env):
+    p = subprocess.run(["sh", os.path.join(EXAMPLES, name)] + args, capture_output=True,
+                       env=env, timeout=120, cwd=ROOT)
+    harness.no_key_leak(p.stdout, p.stderr)
+    return p
+
+
+def table_rows(c, db):
+    """{id: (url, tokens, model, float hex, loaded_at)} of the items table."""
+    q = ("SELECT encode(convert_to(id, 'UTF8'), 'hex'), encode(convert_to(url, 'UTF8'), 'hex'), "
+         "tokens, model, (SELECT string_agg(encode(float4send(e), 'hex'), '' ORDER BY o) "
+         "FROM unnest(embedding) WITH ORDINALITY AS u(e, o)), "
+         "to_char(loaded_at, 'YYYYMMDDHH24MISSUS') FROM items")
+    return {bytes.fromhex(r[0]).decode(): (None if r[1] is None else bytes.fromhex(r[1]).decode(),
+                                           int(r[2]), r[3], r[4], r[5])
+            for r in c.copy_out(q, db=db)}
+
+
+def jsonl_of(srv, path):
+    """{id text: (float hex, url)} from embedpipe's JSONL output of `path`."""
+    r = run(base_args(srv, EX_DIMS, "-q", "--carry", "meta.url", "--", path))
+    check(r.rc in (0, 2), "embedpipe exit %d" % r.rc)
+    out = {}
+    for line in r.lines:
+        id_text, arr, _ = harness.split_output_line(line)
+        obj = json.loads(line)
+        out[str(id_value(id_text))] = ("".join(float_hex(t) for t in arr[1:-1].split(",")),
+                                       obj.get("meta.url"))
+    return out
+
+
+@test
+def examples_load_incremental_upsert_and_nearest_run_as_written():
+    c = cluster()
+    db = fresh_db(c)
+    state = tmpdir("state")
+    d = tmpdir("examples")
+    sections = os.path.join(ROOT, "examples", "sections.jsonl")
+    with Server() as srv:
+        env = example_env(c, db, srv, state)
+        p = run_script("load.sh", [sections], env)
+        eq(p.returncode, 2, "load.sh exit status (2: the example has rejected records); "
+           "stderr: %s" % p.stderr.decode(errors="replace")[-1500:])
+        check(b"load.sh: loaded 6 items" in p.stderr, "load.sh message: %r" % p.stderr[-500:])
+        want = jsonl_of(srv, sections)
+        first = table_rows(c, db)
+        eq(sorted(first), sorted(want), "ids loaded")
+        for k, (url, tokens, model, floats, _) in first.items():
+            eq((floats, url), want[k], "embedding and url of %r" % k)
+            eq(model, MODEL, "model of %r" % k)
+            check(tokens > 0, "tokens of %r" % k)
+
+        # The next cron run: one text changed, one section new (twice: the
+        # later line wins), the rest as they were.
+        with open(sections, "rb") as f:
+            lines = f.read().split(b"\n")
+        changed = [l.replace(b"several requests run at once", b"requests overlap")
+                   if l.startswith(b'{"id":"intro-2"') else l for l in lines if l]
+        changed.append(b'{"id":"new-1","text":"An early draft.","meta":{"url":"u1"}}')
+        changed.append(b'{"id":"new-1","text":"A section added later.","meta":{"url":"u2"}}')
+        path2 = os.path.join(d, "sections2.jsonl")
+        with open(path2, "wb") as f:
+            f.write(b"\n".join(changed) + b"\n")
+        p = run_script("incremental.sh", [path2], env)
+        eq(p.returncode, 2, "incremental.sh exit status; stderr: %s"
+           % p.stderr.decode(errors="replace")[-1500:])
+        second = table_rows(c, db)
+        eq(sorted(second), sorted(list(want) + ["new-1"]), "ids after the upsert")
+        with open(os.path.join(d, "new1.jsonl"), "wb") as f:
+            f.write(changed[-1] + b"\n")
+        want_new = jsonl_of(srv, os.path.join(d, "new1.jsonl"))["new-1"]
+        eq((second["new-1"][3], second["new-1"][0]), want_new, "new-1: the later line won")
+        want2 = jsonl_of(srv, path2)
+        for k in want:
+            eq((second[k][3], second[k][0]), want2[k], "embedding and url of %r after" % k)
+            if k == "intro-2":
+                check(second[k][3] != first[k][3], "intro-2's embedding was not updated")
+                check(second[k][4] > first[k][4], "intro-2's loaded_at did not move")
+            else:
+                eq(second[k][4], first[k][4], "loaded_at of unchanged %r" % k)
+
+        # Nothing changed: nothing is touched.
+        p = run_script("incremental.sh", [path2], env)
+        eq(p.returncode, 2, "second incremental.sh exit status")
+        eq(table_rows(c, db), second, "table after an unchanged run")
+
+    # The nearest-neighbour query, against distances computed here.
+    out = c.psql("-A", "-t", "-F", "\t", "-v", "id=intro-1", "-f",
+                 os.path.join(EXAMPLES, "nearest-real.sql"), db=db).decode()
+    got = [l.split("\t") for l in out.strip("\n").split("\n")]
+    vecs = {k: struct.unpack(">%df" % EX_DIMS, bytes.fromhex(v[3])) for k, v in second.items()}
+
+    def cosine_distance(a, b):
+        dot = sum(x * y for x, y in zip(a, b))
+        na = sum(x * x for x in a) ** 0.5
+        nb = sum(y * y for y in b) ** 0.5
+        return 1 - dot / (na * nb)
+    ranked = sorted((cosine_distance(vecs[k], vecs["intro-1"]), k) for k in vecs if k != "intro-1")
+    eq([g[0] for g in got], [k for _, k in ranked[:5]], "nearest ids in order")
+    for g, (dist, k) in zip(got, ranked):
+        eq(g[1], second[k][0] or "", "url of %r" % k)
+        check(abs(float(g[2]) - dist) < 1e-9, "distance of %r: %s, want %r" % (k, g[2], dist))
+
+
+if __name__ == "__main__":
+    # The cluster goes away however the suite ends: main() exits through
+    # SystemExit, and SIGTERM/SIGINT are turned into it.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: sys.exit(128 + 15))
+    try:
+        main()
+    finally:
+        CLUSTER.stop()
