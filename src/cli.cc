@@ -129,6 +129,45 @@ bool ParseCommandLine(int argc, const char* const* argv, Options* o,
                  "Tries per batch before its records are given up")
       ->type_name("N")
       ->group(kTransfers)->capture_default_str()->check(CLI::Range(1, 1000));
+  app.add_option("--stall-timeout", o->stall_timeout_s,
+                 "Retry a request after this long with no byte sent or "
+                 "received")
+      ->type_name("SECONDS")
+      ->group(kTransfers)->capture_default_str()
+      ->check(CLI::Range(1, 86400));
+  app.add_option("--max-retry-wait", o->max_retry_wait_s,
+                 "Longest single wait before a retry, whatever the server "
+                 "asks")
+      ->type_name("SECONDS")
+      ->group(kTransfers)->capture_default_str()
+      ->check(CLI::Range(0.0, 86400.0));
+  app.add_option("--max-retry-time", o->max_retry_time_s,
+                 "Give a batch up if its next try would start this long after "
+                 "its first; 0: never")
+      ->type_name("SECONDS")
+      ->group(kTransfers)->capture_default_str()
+      ->check(CLI::Range(0.0, 864000.0));
+  app.add_option("--rpm", o->rpm,
+                 "Requests per minute to stay under (default: the limit the "
+                 "server reports)")
+      ->type_name("N")
+      ->group(kTransfers)->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  app.add_option("--tpm", o->tpm,
+                 "Tokens per minute to stay under (default: the limit the "
+                 "server reports)")
+      ->type_name("N")
+      ->group(kTransfers)->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+
+  const char* kCheckpoint = "Checkpoint";
+  app.add_option("--checkpoint", o->checkpoint,
+                 "Journal every vector received to FILE before writing it; a "
+                 "rerun with the same FILE sends only what is not in it")
+      ->type_name("FILE")
+      ->group(kCheckpoint);
+  app.add_flag("--compact", o->compact,
+               "After a complete run, rewrite the --checkpoint journal to "
+               "the records this run used")
+      ->group(kCheckpoint);
 
   const char* kOutput = "Output";
   app.add_option("--errors", o->errors_path,
@@ -173,6 +212,12 @@ bool ParseCommandLine(int argc, const char* const* argv, Options* o,
     std::string msg = e.what();
     std::fprintf(stderr, "embedpipe: error: %s\nTry 'embedpipe --help'.\n",
                  msg.c_str());
+    *exit_code = kExitUsage;
+    return false;
+  }
+  if (o->compact && o->checkpoint.empty()) {
+    std::fprintf(stderr, "embedpipe: error: --compact needs --checkpoint\n"
+                         "Try 'embedpipe --help'.\n");
     *exit_code = kExitUsage;
     return false;
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <deque>
 #include <unordered_map>
 #include <utility>
@@ -22,7 +23,38 @@ struct Transfer {
   curl_slist* headers = nullptr;
   CURL* easy = nullptr;
   bool too_big = false;
+  // Stall detection: when a byte last moved either way, and the totals then.
+  int64_t stall_ms = 0;
+  int64_t last_progress_ms = 0;
+  curl_off_t last_down = 0, last_up = 0;
+  bool stalled = false;
 };
+
+int64_t SteadyMs() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// libcurl calls this at least once a second while a transfer is open, data
+// or not. It ends a transfer after stall_ms with no byte sent or received:
+// CURLOPT_LOW_SPEED_TIME would too, but it judges a speed averaged over
+// several seconds, so a connection that falls silent after a burst is
+// noticed up to five seconds late.
+int OnProgress(void* user, curl_off_t, curl_off_t down, curl_off_t,
+               curl_off_t up) {
+  auto* t = static_cast<Transfer*>(user);
+  int64_t now = SteadyMs();
+  if (down != t->last_down || up != t->last_up) {
+    t->last_down = down;
+    t->last_up = up;
+    t->last_progress_ms = now;
+    return 0;
+  }
+  if (now - t->last_progress_ms < t->stall_ms) return 0;
+  t->stalled = true;
+  return 1;  // aborts the transfer
+}
 
 size_t OnBody(char* data, size_t size, size_t n, void* user) {
   auto* t = static_cast<Transfer*>(user);
@@ -111,8 +143,11 @@ class CurlTransport : public Transport {
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, config_.timeout_ms);
     // A connection that delivers nothing for the stall time is given up and
     // retried rather than left to block the batch until the full timeout.
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, config_.stall_timeout_s);
+    t->stall_ms = config_.stall_timeout_s * 1000;
+    t->last_progress_ms = SteadyMs();
+    curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, OnProgress);
+    curl_easy_setopt(e, CURLOPT_XFERINFODATA, t.get());
+    curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
@@ -176,11 +211,14 @@ class CurlTransport : public Transport {
         // A partial response must never be mistaken for a complete one.
         raw->response.status = 0;
         raw->response.body.clear();
-        raw->response.timed_out = code == CURLE_OPERATION_TIMEDOUT;
+        raw->response.timed_out =
+            code == CURLE_OPERATION_TIMEDOUT || raw->stalled;
         raw->response.transport_error =
-            raw->too_big ? fmt::format("response larger than {} bytes",
-                                       kMaxResponseBytes)
-                         : curl_easy_strerror(code);
+            raw->too_big   ? fmt::format("response larger than {} bytes",
+                                         kMaxResponseBytes)
+            : raw->stalled ? fmt::format("stalled: no data for {} s",
+                                         config_.stall_timeout_s)
+                           : curl_easy_strerror(code);
       }
       auto it = by_tag_.find(raw->tag);
       finished_.push_back(std::move(it->second));

@@ -11,7 +11,10 @@
 struct CurlTransportConfig {
   long connect_timeout_ms = 10000;
   long timeout_ms = 300000;        ///< Whole transfer.
-  long stall_timeout_s = 60;       ///< No byte received for this long.
+  /// A transfer with no byte sent or received for this long (a hung or
+  /// stalled connection, or a server silent that long before answering) is
+  /// given up, and the scheduler retries it.
+  long stall_timeout_s = 60;
   size_t max_connections = 8;      ///< Kept open between transfers.
   std::string user_agent;
 };

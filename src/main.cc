@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   CurlTransportConfig config;
   config.connect_timeout_ms = static_cast<long>(options.connect_timeout_s * 1000);
   config.timeout_ms = static_cast<long>(options.timeout_s * 1000);
+  config.stall_timeout_s = options.stall_timeout_s;
   config.max_connections = static_cast<size_t>(options.concurrency) * 2;
   config.user_agent = "embedpipe/" EMBEDPIPE_VERSION;
   std::string err;

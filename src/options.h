@@ -34,6 +34,15 @@ struct Options {
   double connect_timeout_s = 10;
   double timeout_s = 300;               ///< Whole request, including the body.
   int max_attempts = 8;                 ///< Per batch, the first try included.
+  int stall_timeout_s = 60;             ///< No byte sent or received this long.
+  double max_retry_wait_s = 60;         ///< Longest single wait before a retry.
+  double max_retry_time_s = 600;        ///< Per batch, first try to last; 0: none.
+  int64_t rpm = 0;                      ///< Requests per minute; 0: the server's.
+  int64_t tpm = 0;                      ///< Tokens per minute; 0: the server's.
+
+  // Checkpoint.
+  std::string checkpoint;               ///< Journal file; empty: none.
+  bool compact = false;                 ///< Rewrite it to what this run used.
 
   // Output.
   std::string errors_path;              ///< Empty: error records go to stderr.

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <cstring>
 #include <fcntl.h>
 #include <iterator>
 #include <memory>
@@ -15,6 +16,7 @@
 #include "diag.h"
 #include "exit_status.h"
 #include "interrupt.h"
+#include "journal.h"
 #include "line_reader.h"
 #include "normalizer.h"
 #include "openai_codec.h"
@@ -41,6 +43,26 @@ constexpr int kMaxWaitMs = 200;
 // waiting for a full batch, so `tail -f log | embedpipe` keeps moving.
 constexpr int64_t kIdleFlushMs = 1000;
 
+SchedulerConfig MakeSchedulerConfig(const Options& o, const Clock& clock) {
+  SchedulerConfig c;
+  c.concurrency = o.concurrency;
+  c.max_attempts = o.max_attempts;
+  c.backoff.max_wait_ms = static_cast<int64_t>(o.max_retry_wait_s * 1000);
+  c.max_retry_time_ms = static_cast<int64_t>(o.max_retry_time_s * 1000);
+  c.rpm = o.rpm;
+  c.tpm = o.tpm;
+  c.seed = static_cast<uint64_t>(clock.NowMs());  // jitter differs per run
+  return c;
+}
+
+struct KeyHash {
+  size_t operator()(const std::array<uint8_t, 32>& key) const {
+    size_t h;  // a SHA-256 prefix is already uniform
+    std::memcpy(&h, key.data(), sizeof h);
+    return h;
+  }
+};
+
 class Pipeline {
  public:
   Pipeline(const Options& options, const std::string& api_key,
@@ -49,9 +71,7 @@ class Pipeline {
         codec_(OpenAiConfig{options.base_url, options.model, options.dimensions,
                             options.encoding == "base64", api_key}),
         scheduler_(transport, &codec_, clock,
-                   SchedulerConfig{options.concurrency, options.max_attempts,
-                                   BackoffConfig{},
-                                   static_cast<uint64_t>(clock->NowMs())}),
+                   MakeSchedulerConfig(options, *clock)),
         batcher_(BatchLimits{static_cast<uint32_t>(options.batch_inputs),
                              static_cast<uint64_t>(options.batch_tokens)}),
         // Enough lines for every request in flight plus as many again
@@ -71,6 +91,12 @@ class Pipeline {
   void AddPieces(Record record);
   void ResolvePiece(const Record& part, const float* vector, size_t dims,
                     const std::string* error);
+  bool AnswerWithoutRequest(Record* record);
+  void Embedded(const Record& record, const float* vector, size_t dims);
+  void EmbedOne(Record record, const float* vector, size_t dims);
+  void RejectRecord(Record* record, const std::string& field,
+                    const std::string& reason);
+  void SyncJournal();
   void Reject(uint64_t seq, uint64_t line, std::string id_json,
               std::string field, std::string reason);
   void Submit(Batch batch);
@@ -115,6 +141,15 @@ class Pipeline {
   std::vector<uint32_t> piece_tokens_;
   std::string stop_message_;  // Why --overlong fail stopped the run.
 
+  std::unique_ptr<KeyMaker> keys_;
+  std::unique_ptr<Journal> journal_;
+  bool journal_dirty_ = false;  // Appended since the last Sync.
+  // Texts sent and not yet answered, with the records of identical texts
+  // read meanwhile, which get the same answer.
+  std::unordered_map<std::array<uint8_t, 32>, std::vector<Record>, KeyHash>
+      in_flight_texts_;
+  std::string io_error_;  // The checkpoint failed: nothing more is written.
+
   uint64_t next_seq_ = 0;
   size_t held_bytes_ = 0;
   ParsedRecord parsed_;
@@ -126,6 +161,8 @@ class Pipeline {
   uint64_t rejected_ = 0;
   uint64_t tokens_sent_ = 0;
   uint64_t truncated_ = 0;
+  uint64_t from_journal_ = 0;
+  uint64_t duplicates_ = 0;
   uint64_t split_ = 0;
 };
 
@@ -168,6 +205,30 @@ bool Pipeline::Setup() {
   if (!counter_) {
     diag::Error(err);
     return false;
+  }
+  // Everything that changes a vector besides the normalized text, which the
+  // key itself covers. The wire encoding does not: it is float32 either way.
+  JournalConfig settings;
+  settings.settings = {
+      {"api", "openai-embeddings"},
+      {"model", options_.model},
+      {"dimensions", options_.dimensions ? std::to_string(options_.dimensions)
+                                         : "native"},
+      {"overlong", options_.overlong},
+      {"max_input_tokens", std::to_string(options_.max_input_tokens)},
+      {"tokenizer", std::string(counter_->name())}};
+  keys_ = std::make_unique<KeyMaker>(settings);
+  if (!options_.checkpoint.empty() && !options_.count_tokens) {
+    std::string notice;
+    journal_ = Journal::Open(options_.checkpoint, settings, &notice, &err);
+    if (!notice.empty()) diag::Warning(notice);
+    if (!journal_) {
+      diag::Error(err);
+      return false;
+    }
+    if (journal_->size() > 0)
+      diag::Info(fmt::format("{} vectors in checkpoint {}", journal_->size(),
+                             options_.checkpoint));
   }
   // Every input must be readable before a single token is paid for.
   for (const std::string& path : options_.inputs) {
@@ -256,12 +317,16 @@ void Pipeline::HandleLine(std::string_view line, uint64_t line_number) {
     Reject(seq, line_number, parsed_.id_json, options_.text_field, reason_);
     return;
   }
-  record.tokens = counter_->Count(record.text);
   record.seq = seq;
   record.line = line_number;
   record.source = static_cast<uint32_t>(next_input_ - 1);
   record.id_json = std::move(parsed_.id_json);
   record.carry_json = std::move(parsed_.carry_json);
+  if (!options_.count_tokens) {
+    record.key = keys_->Key(record.text);
+    if (AnswerWithoutRequest(&record)) return;
+  }
+  record.tokens = counter_->Count(record.text);
   if (options_.count_tokens) {
     // Counting sends nothing, so every line resolves here, in input order.
     fmt::format_to(std::back_inserter(out_.buffer()), "{{\"id\":{},\"tokens\":{}}}\n",
@@ -305,7 +370,36 @@ void Pipeline::HandleLine(std::string_view line, uint64_t line_number) {
   }
 }
 
+// A text already in the checkpoint costs nothing; one identical to a text
+// in flight waits for that text's answer.
+bool Pipeline::AnswerWithoutRequest(Record* record) {
+  uint32_t dims, tokens;
+  if (journal_ && journal_->Find(record->key, &dims, &tokens)) {
+    std::vector<float> vector(dims);
+    std::string err;
+    if (!journal_->Read(record->key, vector.data(), &err)) {
+      io_error_ = "cannot read checkpoint " + options_.checkpoint + ": " + err;
+      EndInput();
+      return true;
+    }
+    journal_->MarkUsed(record->key);
+    ++from_journal_;
+    record->text.clear();
+    record->tokens = tokens;
+    EmbedOne(std::move(*record), vector.data(), dims);
+    return true;
+  }
+  auto it = in_flight_texts_.find(record->key);
+  if (it == in_flight_texts_.end()) return false;
+  ++duplicates_;
+  record->text.clear();
+  record->text.shrink_to_fit();
+  it->second.push_back(std::move(*record));
+  return true;
+}
+
 void Pipeline::Add(Record record) {
+  in_flight_texts_.try_emplace(record.key);
   held_bytes_ += record.text.size();
   Batch closed;
   if (batcher_.Add(std::move(record), &closed)) Submit(std::move(closed));
@@ -329,6 +423,7 @@ void Pipeline::AddPieces(Record record) {
     part.tokens = piece_tokens_[i];
     part.part = i;
     part.parts = parts;
+    part.key = record.key;
     Add(std::move(part));
   }
   // What the combined result needs to be written; the text went to the parts.
@@ -352,28 +447,81 @@ void Pipeline::ResolvePiece(const Record& part, const float* vector,
   }
   if (++pending.resolved < pending.vectors.size()) return;
   if (!pending.error.empty()) {
-    Record& r = pending.record;
+    RejectRecord(&pending.record, options_.text_field, pending.error);
+  } else {
+    std::vector<const float*> vectors;
+    for (const std::vector<float>& v : pending.vectors) vectors.push_back(v.data());
+    dims = pending.vectors[0].size();
+    std::vector<float> combined(dims);
+    CombineWeighted(vectors, pending.weights, dims, combined.data());
+    Embedded(pending.record, combined.data(), dims);
+    EmbedOne(std::move(pending.record), combined.data(), dims);
+  }
+  splits_.erase(it);
+}
+
+// A record's vector arrived (a whole record's, or a split record's
+// combined one): journal it, and answer the identical texts waiting on it.
+void Pipeline::Embedded(const Record& record, const float* vector,
+                        size_t dims) {
+  if (journal_) {
+    std::string err;
+    if (!journal_->Append(record.key, record.tokens, vector,
+                          static_cast<uint32_t>(dims), &err))
+      io_error_ = "cannot write checkpoint " + options_.checkpoint + ": " + err;
+    journal_->MarkUsed(record.key);
+    journal_dirty_ = true;
+  }
+  auto it = in_flight_texts_.find(record.key);
+  if (it == in_flight_texts_.end()) return;
+  std::vector<Record> waiting = std::move(it->second);
+  in_flight_texts_.erase(it);
+  for (Record& w : waiting) {
+    w.tokens = record.tokens;
+    EmbedOne(std::move(w), vector, dims);
+  }
+}
+
+// Queues one record with its own copy of `vector` for ordered output.
+void Pipeline::EmbedOne(Record record, const float* vector, size_t dims) {
+  auto result = std::make_shared<BatchResult>();
+  result->embeddings.dims = dims;
+  result->embeddings.values.assign(vector, vector + dims);
+  result->batch.records.push_back(std::move(record));
+  held_bytes_ += dims * sizeof(float);
+  reorder_.Embed(std::move(result));
+}
+
+// Rejects *record, and every identical text waiting on it, for `reason`.
+void Pipeline::RejectRecord(Record* record, const std::string& field,
+                            const std::string& reason) {
+  std::vector<Record> all;
+  auto it = in_flight_texts_.find(record->key);
+  if (it != in_flight_texts_.end()) {
+    all = std::move(it->second);
+    in_flight_texts_.erase(it);
+  }
+  all.push_back(std::move(*record));
+  for (Record& r : all) {
     RecordError e;
     e.seq = r.seq;
     e.line = r.line;
     e.source = options_.inputs[r.source];
     e.id_json = std::move(r.id_json);
-    e.field = options_.text_field;
-    e.reason = std::move(pending.error);
+    e.field = field;
+    e.reason = reason;
     reorder_.Reject(std::move(e));
-  } else {
-    auto combined = std::make_shared<BatchResult>();
-    std::vector<const float*> vectors;
-    for (const std::vector<float>& v : pending.vectors) vectors.push_back(v.data());
-    combined->embeddings.dims = dims = pending.vectors[0].size();
-    combined->embeddings.values.resize(dims);
-    CombineWeighted(vectors, pending.weights, dims,
-                    combined->embeddings.values.data());
-    combined->batch.records.push_back(std::move(pending.record));
-    held_bytes_ += dims * sizeof(float);
-    reorder_.Embed(std::move(combined));
   }
-  splits_.erase(it);
+}
+
+// Makes every vector journaled this turn durable; only then may their
+// output lines be released.
+void Pipeline::SyncJournal() {
+  if (!journal_ || !journal_dirty_) return;
+  std::string err;
+  if (!journal_->Sync(&err))
+    io_error_ = "cannot write checkpoint " + options_.checkpoint + ": " + err;
+  journal_dirty_ = false;
 }
 
 void Pipeline::Reject(uint64_t seq, uint64_t line, std::string id_json,
@@ -402,30 +550,27 @@ void Pipeline::CollectResults() {
       const Embeddings& e = shared->embeddings;
       for (size_t i = 0; i < shared->batch.records.size(); ++i) {
         const Record& r = shared->batch.records[i];
-        if (r.parts > 1)
-          ResolvePiece(r, e.values.data() + i * e.dims, e.dims, nullptr);
+        const float* vector = e.values.data() + i * e.dims;
+        if (r.parts > 1) ResolvePiece(r, vector, e.dims, nullptr);
+        else Embedded(r, vector, e.dims);
       }
       reorder_.Embed(std::move(shared));
       continue;
     }
+    // The API refused this text; a batch that ran out of retries says
+    // nothing about any one field.
+    std::string field =
+        result.status == BatchResult::kRejected ? options_.text_field : "";
     for (Record& r : result.batch.records) {
       if (r.parts > 1) {
         ResolvePiece(r, nullptr, 0, &result.error);
         continue;
       }
       held_bytes_ -= r.text.size();
-      RecordError e;
-      e.seq = r.seq;
-      e.line = r.line;
-      e.source = options_.inputs[r.source];
-      e.id_json = std::move(r.id_json);
-      // The API refused this text; a batch that ran out of retries says
-      // nothing about any one field.
-      if (result.status == BatchResult::kRejected) e.field = options_.text_field;
-      e.reason = result.error;
-      reorder_.Reject(std::move(e));
+      RejectRecord(&r, field, result.error);
     }
   }
+  SyncJournal();
 }
 
 bool Pipeline::FlushOutputs() {
@@ -484,6 +629,7 @@ int Pipeline::Run() {
       if (batcher_.Flush(&open)) Submit(std::move(open));
     }
     CollectResults();
+    if (!io_error_.empty()) break;  // unsaved results must not be written
     if (!WriteReleased()) break;
     // Buffered output goes out whenever the loop has nothing more to read
     // at once: large writes under load, prompt lines for a streaming reader.
@@ -510,6 +656,10 @@ int Pipeline::Finish() {
                 errors_out_->error());
     return kExitIoError;
   }
+  if (!io_error_.empty()) {
+    diag::Error(io_error_ + "; output stops at the last saved record");
+    return kExitIoError;
+  }
   const SchedulerStats& s = scheduler_.stats();
   double seconds = (clock_->NowMs() - start_ms_) / 1000.0;
   if (options_.count_tokens) {
@@ -519,11 +669,29 @@ int Pipeline::Finish() {
     std::string overlong;
     if (truncated_ || split_)
       overlong = fmt::format(" ({} truncated, {} split)", truncated_, split_);
+    if (journal_ || duplicates_)
+      overlong += fmt::format(" ({} from the checkpoint, {} duplicate texts)",
+                              from_journal_, duplicates_);
     diag::Info(fmt::format(
         "{} embedded{}, {} rejected; {} requests, {} retries ({} "
         "rate-limited); {:.1f} s",
         embedded_, overlong, rejected_, s.requests, s.retries, s.rate_limited,
         seconds));
+  }
+  if (journal_ && options_.compact) {
+    std::string err;
+    if (!input_done_ || !stop_message_.empty() || scheduler_.fatal() ||
+        InterruptSignal()) {
+      diag::Warning("checkpoint not compacted: the run did not finish");
+    } else if (!journal_->Compact(&err)) {
+      diag::Error("cannot compact checkpoint " + options_.checkpoint + ": " +
+                  err);
+      return kExitIoError;
+    } else {
+      diag::Info(fmt::format("checkpoint compacted to the {} vectors this "
+                             "run used",
+                             journal_->used()));
+    }
   }
   if (rejected_ > kMaxErrorMessages && !errors_out_)
     diag::Info(fmt::format("{} more rejected records not shown; use --errors "

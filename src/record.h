@@ -2,6 +2,7 @@
 // the stages from reader to writer. Plain data; no library headers.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -19,6 +20,9 @@ struct Record {
                            ///< upper-bound estimate where it is not public).
   uint32_t part = 0;       ///< With --overlong split: which piece of the
   uint32_t parts = 1;      ///< record's text this is, of how many.
+  /// SHA-256 of the normalized text under the run's settings (journal.h):
+  /// the journal's key, and how identical texts in one run are found.
+  std::array<uint8_t, 32> key{};
 };
 
 /// A record that cannot be embedded, reported on the errors output.

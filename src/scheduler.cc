@@ -10,14 +10,15 @@
 Scheduler::Scheduler(Transport* transport, const Codec* codec,
                      const Clock* clock, SchedulerConfig config)
     : transport_(transport), codec_(codec), clock_(clock), config_(config),
-      random_(config.seed) {}
+      random_(config.seed), limiter_(config.rpm, config.tpm) {}
 
 void Scheduler::Submit(Batch batch) {
   ++outstanding_;
-  waiting_.push_back(Job{std::move(batch), 0, 0});
+  waiting_.push_back(Job{std::move(batch), 0, 0, -1});
 }
 
 void Scheduler::StartDue(int64_t now) {
+  paced_until_ms_ = -1;
   while (!stopped_ &&
          in_flight_.size() < static_cast<size_t>(config_.concurrency)) {
     // The due job holding the earliest input goes first: output is released
@@ -30,11 +31,44 @@ void Scheduler::StartDue(int64_t now) {
         best = it;
     }
     if (best == waiting_.end()) return;
+    if (limiter_.TooLarge(best->batch.tokens)) {
+      // More tokens than the whole per-minute budget: the server would
+      // refuse it however long we waited.
+      Job job = std::move(*best);
+      waiting_.erase(best);
+      if (job.batch.records.size() > 1) {
+        Split(std::move(job));
+        continue;
+      }
+      BatchResult result;
+      result.status = BatchResult::kRejected;
+      result.error = fmt::format(
+          "text has {} tokens, more than the whole tokens-per-minute limit "
+          "of {:.0f}",
+          job.batch.tokens, limiter_.tpm());
+      result.batch = std::move(job.batch);
+      Complete(std::move(result));
+      continue;
+    }
+    // Pacing holds back the head rather than letting a later, smaller
+    // batch overtake it: the writer is waiting for the head.
+    int64_t at = limiter_.EarliestStart(now, best->batch.tokens);
+    if (at > now) {
+      paced_until_ms_ = at;
+      head_paced_ = true;
+      return;
+    }
+    if (head_paced_) {
+      ++stats_.paced;
+      head_paced_ = false;
+    }
     Job job = std::move(*best);
     waiting_.erase(best);
     ++job.attempts;
     ++stats_.requests;
+    if (job.first_start_ms < 0) job.first_start_ms = now;
     uint64_t tag = next_tag_++;
+    limiter_.Started(tag, now, job.batch.tokens);
     transport_->Start(tag, codec_->EncodeRequest(job.batch));
     in_flight_.emplace(tag, std::move(job));
   }
@@ -44,28 +78,37 @@ void Scheduler::Step(int max_wait_ms, int watch_fd, bool* fd_ready) {
   int64_t now = clock_->NowMs();
   StartDue(now);
   int64_t wait = max_wait_ms;
-  if (!stopped_) {
+  // With every slot busy, only a finished transfer (which ends the wait
+  // early) lets anything start; otherwise wake for the next retry that
+  // falls due or the moment pacing lets the head go.
+  if (!stopped_ &&
+      in_flight_.size() < static_cast<size_t>(config_.concurrency)) {
+    if (paced_until_ms_ >= 0) wait = std::min(wait, paced_until_ms_ - now);
     for (const Job& job : waiting_)
-      wait = std::min(wait, std::max<int64_t>(0, job.not_before_ms - now));
+      if (job.not_before_ms > now) wait = std::min(wait, job.not_before_ms - now);
   }
   if (!results_.empty()) wait = 0;
-  transport_->Wait(static_cast<int>(wait), watch_fd, fd_ready);
+  transport_->Wait(static_cast<int>(std::max<int64_t>(0, wait)), watch_fd,
+                   fd_ready);
   uint64_t tag;
   HttpResponse response;
   while (transport_->NextFinished(&tag, &response)) {
     auto it = in_flight_.find(tag);
     Job job = std::move(it->second);
     in_flight_.erase(it);
-    Finish(std::move(job), std::move(response));
+    Finish(tag, std::move(job), std::move(response));
   }
   StartDue(clock_->NowMs());
 }
 
-void Scheduler::Finish(Job job, HttpResponse response) {
+void Scheduler::Finish(uint64_t tag, Job job, HttpResponse response) {
+  limiter_.Finished(tag, clock_->NowMs(), response);
   ApiError api;
   if (response.status != 0 && (response.status < 200 || response.status >= 300))
     api = codec_->ParseError(response);
-  switch (Classify(response, api.code)) {
+  std::string http_error =
+      fmt::format("HTTP {}: {}", response.status, api.message);
+  switch (Classify(response, api.code, api.message)) {
     case Outcome::kOk: {
       BatchResult result;
       std::string err;
@@ -80,35 +123,23 @@ void Scheduler::Finish(Job job, HttpResponse response) {
     }
     case Outcome::kRetry: {
       if (response.status == 429) ++stats_.rate_limited;
-      std::string why = response.status == 0
-                            ? response.transport_error
-                            : fmt::format("HTTP {}: {}", response.status,
-                                          api.message);
-      Retry(std::move(job), response, why);
+      Retry(std::move(job), response,
+            response.status == 0 ? response.transport_error : http_error);
       return;
     }
+    case Outcome::kGiveUp:
+      GiveUp(std::move(job),
+             http_error + " (the server said not to retry: x-should-retry)");
+      return;
+    case Outcome::kTooLarge:
+      ++stats_.rate_limited;
+      [[fallthrough]];
     case Outcome::kRejected: {
       if (job.batch.records.size() > 1) {
         // Bisect: the good records still get embedded, the bad ones are
-        // isolated one request at a time.
-        ++stats_.splits;
-        std::vector<Record>& all = job.batch.records;
-        size_t half = all.size() / 2;
-        Batch second;
-        second.number = job.batch.number;
-        second.records.assign(std::make_move_iterator(all.begin() + half),
-                              std::make_move_iterator(all.end()));
-        all.resize(half);
-        for (Batch* b : {&job.batch, &second}) {
-          b->tokens = b->bytes = 0;
-          for (const Record& r : b->records) {
-            b->tokens += r.tokens;
-            b->bytes += r.text.size();
-          }
-        }
-        ++outstanding_;  // one batch became two
-        waiting_.push_back(Job{std::move(job.batch), 0, 0});
-        waiting_.push_back(Job{std::move(second), 0, 0});
+        // isolated one request at a time. A batch too large for the
+        // per-minute budget shrinks the same way until its parts fit.
+        Split(std::move(job));
         return;
       }
       BatchResult result;
@@ -120,8 +151,7 @@ void Scheduler::Finish(Job job, HttpResponse response) {
       return;
     }
     case Outcome::kFatal: {
-      if (fatal_message_.empty())
-        fatal_message_ = fmt::format("HTTP {}: {}", response.status, api.message);
+      if (fatal_message_.empty()) fatal_message_ = http_error;
       stopped_ = true;
       // The batch stays unanswered: it was not embedded, and a later run
       // (after the key or quota is fixed) sends it again.
@@ -131,27 +161,68 @@ void Scheduler::Finish(Job job, HttpResponse response) {
   }
 }
 
+void Scheduler::Split(Job job) {
+  ++stats_.splits;
+  std::vector<Record>& all = job.batch.records;
+  size_t half = all.size() / 2;
+  Batch second;
+  second.number = job.batch.number;
+  second.records.assign(std::make_move_iterator(all.begin() + half),
+                        std::make_move_iterator(all.end()));
+  all.resize(half);
+  for (Batch* b : {&job.batch, &second}) {
+    b->tokens = b->bytes = 0;
+    for (const Record& r : b->records) {
+      b->tokens += r.tokens;
+      b->bytes += r.text.size();
+    }
+  }
+  ++outstanding_;  // one batch became two
+  // The halves are new requests: their own attempts and retry time.
+  waiting_.push_back(Job{std::move(job.batch), 0, 0, -1});
+  waiting_.push_back(Job{std::move(second), 0, 0, -1});
+}
+
 void Scheduler::Retry(Job job, const HttpResponse& response,
                       const std::string& why) {
   size_t n = job.batch.records.size();
   if (job.attempts >= config_.max_attempts) {
-    BatchResult result;
-    result.status = BatchResult::kFailed;
-    result.error = fmt::format("gave up after {} attempts: {}", job.attempts, why);
-    result.batch = std::move(job.batch);
-    Complete(std::move(result));
+    GiveUp(std::move(job),
+           fmt::format("gave up after {} attempts: {}", job.attempts, why));
     return;
   }
+  int64_t now = clock_->NowMs();
   int64_t delay = RetryDelayMs(response, job.attempts, config_.backoff,
                                random_(), clock_->UnixSeconds());
+  if (config_.max_retry_time_ms > 0 &&
+      now + delay - job.first_start_ms > config_.max_retry_time_ms) {
+    GiveUp(std::move(job),
+           fmt::format("gave up after {} attempts in {:.1f} s (the retry time "
+                       "limit is {:g} s): {}",
+                       job.attempts, (now - job.first_start_ms) / 1000.0,
+                       config_.max_retry_time_ms / 1000.0, why));
+    return;
+  }
+  // A 429 says the whole key is over its limit, not this batch: every
+  // start waits, or the other batches would walk into the same 429.
+  if (response.status == 429) limiter_.Hold(now + delay);
   diag::Warning(fmt::format(
       "batch of {} record{} starting at input line {}: {}; retrying in {:.1f} s "
       "(attempt {} of {})",
       n, n == 1 ? "" : "s", job.batch.records.front().line, why, delay / 1000.0,
       job.attempts + 1, config_.max_attempts));
   ++stats_.retries;
-  job.not_before_ms = clock_->NowMs() + delay;
+  job.not_before_ms = now + delay;
   waiting_.push_back(std::move(job));
+}
+
+void Scheduler::GiveUp(Job job, const std::string& why) {
+  ++stats_.gave_up;
+  BatchResult result;
+  result.status = BatchResult::kFailed;
+  result.error = why;
+  result.batch = std::move(job.batch);
+  Complete(std::move(result));
 }
 
 void Scheduler::Complete(BatchResult result) {
@@ -168,6 +239,9 @@ bool Scheduler::NextResult(BatchResult* out) {
 
 void Scheduler::CancelInFlight() {
   transport_->CancelAll();
-  for (auto& [tag, job] : in_flight_) waiting_.push_back(std::move(job));
+  for (auto& [tag, job] : in_flight_) {
+    limiter_.Abandoned(tag);
+    waiting_.push_back(std::move(job));
+  }
   in_flight_.clear();
 }

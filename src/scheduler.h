@@ -1,7 +1,11 @@
 // Runs batches as HTTP requests: at most N in flight, refilled as each
-// finishes; a failed attempt is rescheduled with a not-before time (never
-// slept); a batch the API rejects is split in halves until the bad records
-// are isolated; an error no request can survive stops new requests.
+// finishes, each started no sooner than the rate limits allow (pacing); a
+// failed attempt is rescheduled with a not-before time (never slept), within
+// caps on attempts and on retry time; a 429 holds back every start for the
+// time the server names; a batch the API rejects is split in halves until
+// the bad records are isolated, and one bigger than the whole tokens-per-
+// minute budget is split until its parts fit; an error no request can
+// survive stops new requests.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +17,7 @@
 
 #include "clock.h"
 #include "codec.h"
+#include "rate_limiter.h"
 #include "record.h"
 #include "retry_policy.h"
 #include "transport.h"
@@ -22,6 +27,11 @@ struct SchedulerConfig {
   int max_attempts = 8;     ///< Per batch, the first included.
   BackoffConfig backoff;
   uint64_t seed = 0;        ///< For backoff jitter.
+  /// A batch is given up rather than retried when its next attempt would
+  /// start more than this after its first one; 0: no limit.
+  int64_t max_retry_time_ms = 600000;
+  int64_t rpm = 0;          ///< Requests per minute; 0: as the server says.
+  int64_t tpm = 0;          ///< Tokens per minute; 0: as the server says.
 };
 
 struct BatchResult {
@@ -40,7 +50,11 @@ struct SchedulerStats {
   uint64_t requests = 0;       ///< Attempts started.
   uint64_t retries = 0;        ///< Attempts rescheduled.
   uint64_t rate_limited = 0;   ///< 429 responses.
-  uint64_t splits = 0;         ///< Rejected batches split in two.
+  uint64_t splits = 0;         ///< Batches split in two (rejected or too
+                               ///< large for the tokens-per-minute limit).
+  uint64_t paced = 0;          ///< Starts held back by the rate limits.
+  uint64_t gave_up = 0;        ///< Batches failed for good (caps, or the
+                               ///< server said not to retry).
 };
 
 class Scheduler {
@@ -83,11 +97,14 @@ class Scheduler {
     Batch batch;
     int attempts = 0;
     int64_t not_before_ms = 0;
+    int64_t first_start_ms = -1;  ///< When the first attempt started.
   };
 
   void StartDue(int64_t now);
-  void Finish(Job job, HttpResponse response);
+  void Finish(uint64_t tag, Job job, HttpResponse response);
   void Retry(Job job, const HttpResponse& response, const std::string& why);
+  void GiveUp(Job job, const std::string& why);
+  void Split(Job job);
   void Complete(BatchResult result);
 
   Transport* transport_;
@@ -95,6 +112,10 @@ class Scheduler {
   const Clock* clock_;
   SchedulerConfig config_;
   std::mt19937_64 random_;
+  RateLimiter limiter_;
+  /// When pacing next lets the waiting head start; -1 when it does not wait.
+  int64_t paced_until_ms_ = -1;
+  bool head_paced_ = false;  ///< The next start was held back by pacing.
   std::vector<Job> waiting_;
   std::unordered_map<uint64_t, Job> in_flight_;
   std::deque<BatchResult> results_;

@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <string>
 
 #include <fmt/core.h>
@@ -12,13 +13,16 @@
 
 namespace {
 
-Batch MakeBatch(std::vector<std::string> texts, uint64_t first_seq = 0) {
+Batch MakeBatch(std::vector<std::string> texts, uint64_t first_seq = 0,
+                uint32_t tokens_each = 0) {
   Batch b;
   for (std::string& t : texts) {
     Record r;
     r.seq = first_seq++;
     r.line = r.seq + 1;
     r.text = std::move(t);
+    r.tokens = tokens_each;
+    b.tokens += tokens_each;
     b.records.push_back(std::move(r));
   }
   return b;
@@ -54,17 +58,27 @@ HttpResponse Error(long status, const char* code, const char* message) {
   return r;
 }
 
+SchedulerConfig Config(int concurrency) {
+  SchedulerConfig c;
+  c.concurrency = concurrency;
+  c.max_attempts = 3;
+  c.backoff = {100, 1000};
+  c.seed = 42;
+  return c;
+}
+
 struct Harness {
   explicit Harness(FakeTransport::Responder respond, int concurrency = 2)
+      : Harness(std::move(respond), Config(concurrency)) {}
+  Harness(FakeTransport::Responder respond, SchedulerConfig config)
       : transport(&clock, std::move(respond)),
         codec({"http://127.0.0.1:1", "m", 0, false, ""}),
-        scheduler(&transport, &codec, &clock,
-                  {concurrency, 3, {100, 1000}, 42}) {}
+        scheduler(&transport, &codec, &clock, config) {}
 
   std::vector<BatchResult> RunAll() {
     std::vector<BatchResult> out;
-    for (int i = 0; i < 100 && scheduler.outstanding() > 0 && !scheduler.fatal();
-         ++i) {
+    for (int i = 0;
+         i < 10000 && scheduler.outstanding() > 0 && !scheduler.fatal(); ++i) {
       bool ready;
       scheduler.Step(1000, -1, &ready);
       BatchResult r;
@@ -164,4 +178,322 @@ TEST_CASE("Scheduler stops on a fatal error and keeps the batch unanswered") {
   CHECK(h.scheduler.fatal_message() ==
         "HTTP 429: You exceeded your current quota");
   CHECK(h.scheduler.outstanding() == 2);
+}
+
+namespace {
+
+// The server's side of the per-minute budgets, as OpenAI and fake_provider
+// keep them: buckets of a minute's worth, refilled continuously, starting
+// full; a refused request takes nothing. Runs on the fake clock.
+struct ServerLimits {
+  ServerLimits(double rpm, double tpm)
+      : rpm(rpm), tpm(tpm), requests(rpm), tokens(tpm) {}
+
+  void Refill() {
+    double ms = static_cast<double>(clock->now_ms - at_ms);
+    at_ms = clock->now_ms;
+    requests = std::min(rpm, requests + ms * rpm / 60000);
+    tokens = std::min(tpm, tokens + ms * tpm / 60000);
+  }
+
+  // Takes a request of `t` tokens if both budgets allow; fills *r with the
+  // headers, and a 429 (its only hint the message, as in OpenAI's bodies)
+  // if not.
+  bool Take(uint64_t t, HttpResponse* r) {
+    Refill();
+    bool ok = requests >= 1 && tokens >= static_cast<double>(t);
+    if (ok) {
+      requests -= 1;
+      tokens -= static_cast<double>(t);
+    } else {
+      ++refused;
+      double wait = std::max((1 - requests) * 60000 / rpm,
+                             (static_cast<double>(t) - tokens) * 60000 / tpm);
+      *r = Error(429, "rate_limit_exceeded",
+                 fmt::format("Rate limit reached. Please try again in {}ms.",
+                             static_cast<int64_t>(std::ceil(wait)))
+                     .c_str());
+    }
+    r->headers.push_back({"x-ratelimit-limit-requests", fmt::format("{}", rpm)});
+    r->headers.push_back({"x-ratelimit-limit-tokens", fmt::format("{}", tpm)});
+    r->headers.push_back({"x-ratelimit-remaining-requests",
+                          fmt::format("{}", static_cast<int64_t>(requests))});
+    r->headers.push_back({"x-ratelimit-remaining-tokens",
+                          fmt::format("{}", static_cast<int64_t>(tokens))});
+    return ok;
+  }
+
+  const FakeClock* clock = nullptr;  ///< Set once the harness exists.
+  double rpm, tpm, requests, tokens;
+  int64_t at_ms = 0;
+  int refused = 0;
+};
+
+// Each input of "tN" names its own token count N, so the fake server and
+// the scheduler agree on what a request costs.
+uint64_t TokensOf(const HttpRequest& request) {
+  uint64_t sum = 0;
+  for (const std::string& in : Inputs(request)) sum += std::stoul(in.substr(1));
+  return sum;
+}
+
+std::vector<std::string> Texts(int n, int tokens) {
+  return std::vector<std::string>(n, fmt::format("t{}", tokens));
+}
+
+size_t Embedded(const std::vector<BatchResult>& results) {
+  size_t n = 0;
+  for (const BatchResult& r : results)
+    if (r.status == BatchResult::kEmbedded) n += r.batch.records.size();
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("Scheduler: a 429 holds back every start, not just its batch") {
+  int calls = 0;
+  Harness h(
+      [&](const HttpRequest& req) {
+        if (++calls == 1) {
+          HttpResponse r = Error(429, "rate_limit_exceeded", "slow down");
+          r.headers = {{"retry-after-ms", "700"}};
+          return r;
+        }
+        return Embed(req);
+      },
+      1);
+  h.scheduler.Submit(MakeBatch({"a"}, 0));
+  h.scheduler.Submit(MakeBatch({"b"}, 1));
+  std::vector<BatchResult> results = h.RunAll();
+  CHECK(Embedded(results) == 2);
+  REQUIRE(h.transport.sent_ms.size() == 3);
+  // With one slot free, "b" would have gone at once; it waited too.
+  CHECK(h.transport.sent_ms[1] >= 700);
+  CHECK(h.transport.sent_ms[2] >= 700);
+}
+
+TEST_CASE("Scheduler: a 5xx does not hold back the other batches") {
+  int calls = 0;
+  Harness h(
+      [&](const HttpRequest& req) {
+        if (++calls == 1) {
+          HttpResponse r = Error(503, "", "overloaded");
+          r.headers = {{"retry-after-ms", "700"}};
+          return r;
+        }
+        return Embed(req);
+      },
+      1);
+  h.scheduler.Submit(MakeBatch({"a"}, 0));
+  h.scheduler.Submit(MakeBatch({"b"}, 1));
+  std::vector<BatchResult> results = h.RunAll();
+  CHECK(Embedded(results) == 2);
+  REQUIRE(h.transport.sent_ms.size() == 3);
+  CHECK(h.transport.sent_ms[1] == 0);
+  CHECK(h.transport.sent_ms[2] == 700);
+}
+
+TEST_CASE("Scheduler paces to limits learned from headers, with no 429") {
+  ServerLimits server(1000, 6000);  // 100 tokens a second
+  Harness h(
+      [&](const HttpRequest& req) {
+        HttpResponse r = Embed(req);
+        server.Take(TokensOf(req), &r);
+        return r;
+      },
+      4);
+  server.clock = &h.clock;
+  // 40 batches of 100 tokens: 4000 tokens, 6000 at once, then 100 a second.
+  for (int i = 0; i < 40; ++i)
+    h.scheduler.Submit(MakeBatch(Texts(2, 50), i * 2, 50));
+  std::vector<BatchResult> results = h.RunAll();
+  CHECK(Embedded(results) == 80);
+  CHECK(server.refused == 0);
+  CHECK(h.scheduler.stats().rate_limited == 0);
+  // Under the limit: no pacing was needed at all.
+  CHECK(h.clock.now_ms == 0);
+
+  // Twice as much as the burst allows: the second half is paced.
+  for (int i = 0; i < 120; ++i)
+    h.scheduler.Submit(MakeBatch(Texts(1, 100), 1000 + i, 100));
+  results = h.RunAll();
+  CHECK(Embedded(results) == 120);
+  CHECK(server.refused == 0);
+  // The ideal is 12000 tokens - 2000 left = 10000 at 100/s: 100 s; pacing
+  // keeps a margin of a quarter second once, and rounds each wait up to a
+  // millisecond.
+  CHECK(h.clock.now_ms >= 100000);
+  CHECK(h.clock.now_ms <= 100000 + 250 + 120);
+  CHECK(h.scheduler.stats().paced > 0);
+}
+
+TEST_CASE("Scheduler paces to --rpm and --tpm flags from the first request") {
+  ServerLimits server(60, 1000000);
+  SchedulerConfig config = Config(8);
+  config.rpm = 60;
+  config.tpm = 1000000;
+  Harness h(
+      [&](const HttpRequest& req) {
+        HttpResponse r = Embed(req);
+        server.Take(TokensOf(req), &r);
+        r.headers.clear();  // a server that sends no rate headers
+        return r;
+      },
+      config);
+  server.clock = &h.clock;
+  for (int i = 0; i < 70; ++i)
+    h.scheduler.Submit(MakeBatch(Texts(1, 1), i, 1));
+  std::vector<BatchResult> results = h.RunAll();
+  CHECK(Embedded(results) == 70);
+  CHECK(server.refused == 0);
+  CHECK(h.clock.now_ms >= 10000);
+  CHECK(h.clock.now_ms <= 11000);
+}
+
+TEST_CASE("Scheduler recovers from 429s when it does not know the limit") {
+  // No headers, no flags: only the 429 bodies' hints and the hold after
+  // each keep the run going; nothing is lost.
+  ServerLimits server(1000, 600);  // 10 tokens a second
+  SchedulerConfig config = Config(4);
+  config.max_attempts = 100;
+  Harness h(
+      [&](const HttpRequest& req) {
+        HttpResponse r = Embed(req);
+        server.Take(TokensOf(req), &r);
+        r.headers.clear();
+        return r;
+      },
+      config);
+  server.clock = &h.clock;
+  for (int i = 0; i < 20; ++i)
+    h.scheduler.Submit(MakeBatch(Texts(1, 100), i, 100));
+  std::vector<BatchResult> results = h.RunAll();
+  CHECK(Embedded(results) == 20);
+  CHECK(server.refused > 0);
+  CHECK(h.scheduler.stats().rate_limited == static_cast<uint64_t>(server.refused));
+}
+
+TEST_CASE("Scheduler splits a batch bigger than the --tpm limit before sending") {
+  SchedulerConfig config = Config(2);
+  config.tpm = 250;
+  Harness h(Embed, config);
+  h.scheduler.Submit(MakeBatch({"t100", "t100", "t100", "t100"}, 0, 100));
+  h.scheduler.Submit(MakeBatch({"t300"}, 4, 300));  // alone over the limit
+  std::vector<BatchResult> results = h.RunAll();
+  CHECK(Embedded(results) == 4);
+  for (const HttpRequest& req : h.transport.sent) CHECK(Inputs(req).size() == 2);
+  CHECK(h.transport.sent.size() == 2);
+  CHECK(h.scheduler.stats().splits == 1);
+  std::vector<std::string> rejected;
+  for (const BatchResult& r : results)
+    if (r.status == BatchResult::kRejected) {
+      rejected.push_back(r.batch.records[0].text);
+      CHECK(r.error ==
+            "text has 300 tokens, more than the whole tokens-per-minute limit "
+            "of 250");
+    }
+  CHECK(rejected == std::vector<std::string>{"t300"});
+  CHECK(h.scheduler.outstanding() == 0);
+}
+
+TEST_CASE("Scheduler splits on the server's \"Request too large\", never retries it") {
+  Harness h([](const HttpRequest& req) {
+    if (TokensOf(req) > 250)
+      return Error(429, "rate_limit_exceeded",
+                   "Request too large for m in organization org-x on tokens "
+                   "per min (TPM): Limit 250, Requested 400.");
+    return Embed(req);
+  });
+  h.scheduler.Submit(MakeBatch({"t100", "t100", "t100", "t100"}, 0, 100));
+  h.scheduler.Submit(MakeBatch({"t300"}, 4, 300));
+  std::vector<BatchResult> results = h.RunAll();
+  CHECK(Embedded(results) == 4);
+  CHECK(h.scheduler.stats().retries == 0);
+  CHECK(h.scheduler.stats().splits == 1);
+  CHECK(h.scheduler.stats().rate_limited == 2);
+  CHECK(h.transport.sent.size() == 4);  // 400, 2 x 200, and the 300 once
+  size_t rejected = 0;
+  for (const BatchResult& r : results)
+    if (r.status == BatchResult::kRejected) {
+      ++rejected;
+      CHECK(r.batch.records[0].text == "t300");
+      CHECK(r.error.rfind("rejected by the API (HTTP 429): Request too large", 0) == 0);
+    }
+  CHECK(rejected == 1);
+}
+
+TEST_CASE("Scheduler fails a batch at once on x-should-retry: false") {
+  Harness h([](const HttpRequest&) {
+    HttpResponse r = Error(500, "", "broken for good");
+    r.headers = {{"x-should-retry", "false"}};
+    return r;
+  });
+  h.scheduler.Submit(MakeBatch({"a", "b"}));
+  std::vector<BatchResult> results = h.RunAll();
+  REQUIRE(results.size() == 1);
+  CHECK(results[0].status == BatchResult::kFailed);
+  CHECK(results[0].error ==
+        "HTTP 500: broken for good (the server said not to retry: "
+        "x-should-retry)");
+  CHECK(h.transport.sent.size() == 1);
+  CHECK(h.scheduler.stats().gave_up == 1);
+}
+
+TEST_CASE("Scheduler retries a 400 the server marks x-should-retry: true") {
+  int calls = 0;
+  Harness h([&](const HttpRequest& req) {
+    if (++calls == 1) {
+      HttpResponse r = Error(400, "", "try that again");
+      r.headers = {{"x-should-retry", "true"}};
+      return r;
+    }
+    return Embed(req);
+  });
+  h.scheduler.Submit(MakeBatch({"a", "b"}));
+  std::vector<BatchResult> results = h.RunAll();
+  CHECK(Embedded(results) == 2);
+  CHECK(h.scheduler.stats().splits == 0);
+  CHECK(h.scheduler.stats().retries == 1);
+}
+
+TEST_CASE("Scheduler gives up when the next try would pass the retry time cap") {
+  SchedulerConfig config = Config(1);
+  config.max_attempts = 100;
+  config.max_retry_time_ms = 1000;
+  Harness h(
+      [](const HttpRequest&) {
+        HttpResponse r = Error(503, "", "overloaded");
+        r.headers = {{"retry-after-ms", "400"}};
+        return r;
+      },
+      config);
+  h.scheduler.Submit(MakeBatch({"a"}));
+  std::vector<BatchResult> results = h.RunAll();
+  REQUIRE(results.size() == 1);
+  CHECK(results[0].status == BatchResult::kFailed);
+  // Tries at 0, 400 and 800 ms; one at 1200 would be past the cap.
+  CHECK(h.transport.sent_ms == std::vector<int64_t>{0, 400, 800});
+  CHECK(results[0].error ==
+        "gave up after 3 attempts in 0.8 s (the retry time limit is 1 s): "
+        "HTTP 503: overloaded");
+}
+
+TEST_CASE("Scheduler caps a long server hint at the longest single wait") {
+  SchedulerConfig config = Config(1);
+  config.backoff.max_wait_ms = 2000;
+  int calls = 0;
+  Harness h(
+      [&](const HttpRequest& req) {
+        if (++calls == 1) {
+          HttpResponse r = Error(429, "rate_limit_exceeded",
+                                 "Please try again in 6m0s.");
+          return r;
+        }
+        return Embed(req);
+      },
+      config);
+  h.scheduler.Submit(MakeBatch({"a"}));
+  std::vector<BatchResult> results = h.RunAll();
+  CHECK(Embedded(results) == 1);
+  CHECK(h.transport.sent_ms == std::vector<int64_t>{0, 2000});
 }

@@ -17,9 +17,10 @@ class FakeClock : public Clock {
   int64_t now_ms = 0;
 };
 
-/// Answers every started request at the next Wait() by calling `respond`.
+/// Answers every started request at the next Wait() by calling `respond`
+/// (in start order, at the same fake time: a server with no latency).
 /// Wait() advances the clock by the timeout it was given when nothing is in
-/// flight, so retries fall due without sleeping.
+/// flight, so retries and paced starts fall due without sleeping.
 class FakeTransport : public Transport {
  public:
   using Responder = std::function<HttpResponse(const HttpRequest&)>;
@@ -28,6 +29,7 @@ class FakeTransport : public Transport {
 
   void Start(uint64_t tag, HttpRequest request) override {
     sent.push_back(request);
+    sent_ms.push_back(clock_->now_ms);
     started_.emplace_back(tag, std::move(request));
     max_active = std::max(max_active, active());
   }
@@ -55,6 +57,7 @@ class FakeTransport : public Transport {
   }
 
   std::vector<HttpRequest> sent;
+  std::vector<int64_t> sent_ms;  ///< The clock at each Start, as `sent`.
   size_t max_active = 0;
 
  private:

@@ -66,10 +66,28 @@ MODEL = "text-embedding-3-small"
 # A distinctive key: no output, message or errors file may ever contain it.
 KEY = "sk-e2e-Zq8wX3vN7mP1rT5yK2dLsecret"
 SUMMARY_RE = re.compile(
-    r"^embedpipe: (\d+) embedded, (\d+) rejected; (\d+) requests, (\d+) retries "
+    r"^embedpipe: (\d+) embedded(?: \([^)]*\))*, (\d+) rejected; (\d+) requests, (\d+) retries "
     r"\((\d+) rate-limited\); [0-9.]+ s$")
 
 BUILD = None
+
+
+def check_sent(sent, want, what="texts sent"):
+    """Without --checkpoint, a text identical to one in flight is not sent
+    again, but one identical to a text already answered may be: so each text
+    of `want` is sent at least once and never more often than it occurs."""
+    from collections import Counter
+    got, need = Counter(sent), Counter(want)
+    eq(sorted(got), sorted(need), what + " (distinct texts)")
+    extra = [t[:60] for t in got if got[t] > need[t]]
+    check(not extra, "%s: sent more often than they occur: %r" % (what, extra[:3]))
+
+
+def unique(items):
+    """items without repeats, in first-seen order: what embedpipe sends, since
+    identical texts in one run are sent once."""
+    seen = set()
+    return [x for x in items if not (x in seen or seen.add(x))]
 TMP = None
 _tests = []
 

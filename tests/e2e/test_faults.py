@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
 """embedpipe end to end against a misbehaving server: every retried fault,
-timeouts, fatal errors (quota, 401, 404), and a 400 isolated by bisection."""
+timeouts and stalls, each hint the server gives for the wait, x-should-retry,
+the retry caps, fatal errors (quota, 401, 403, 404), a 400 isolated by
+bisection, a request too large for the tokens-per-minute limit split,
+pacing to rate limits without a 429, and every fault in one run."""
 
 import os
+import socket
 import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (KEY, Server, base_args, check, eq, jsonl, main, no_key_leak,  # noqa: E402
-                     run, test, tmpdir, verify)
+from harness import (KEY, Server, base_args, check, corpus, eq, jsonl, main,  # noqa: E402
+                     no_key_leak, run, test, tmpdir, check_sent, verify)
 
 DIMS = 8
 TEXTS = ["record %d: %s" % (i, t) for i, t in enumerate(
@@ -44,7 +48,7 @@ def retried_fault(kind, status, encoding="base64", nth=2, extra=(), server_extra
        "requests with the faulted batch")
     eq(sorted(t for e in log if e["n"] != nth for t in e["texts"]), sorted(TEXTS),
        "texts of the good requests: each once")
-    eq(r.summary()[:5], (30, 0, 4, 1, 1 if kind == "429" else 0), "summary numbers")
+    eq(r.summary()[:5], (30, 0, 4, 1, 1 if kind.startswith("429") else 0), "summary numbers")
     return r
 
 
@@ -67,6 +71,83 @@ for _kind in ("badjson", "wrongcount", "dupindex", "wrongdims", "nan", "truncate
 def hang_is_timed_out_and_retried():
     r = retried_fault("hang", None, nth=1, extra=("--timeout", "1"))
     check("retrying" in r.err_text, "a warning says the request is retried: %r" % r.err_text)
+
+
+@test
+def stall_is_timed_out_and_retried():
+    # Half the body, then silence on an open connection: only the stall
+    # timeout (not --timeout, 300 s) can end it.
+    r = retried_fault("stall", 200, extra=("--stall-timeout", "1"))
+    check("retrying" in r.err_text, "a warning says the request is retried: %r" % r.err_text)
+
+
+@test
+def a_429_whose_only_hint_is_the_message_waits_as_it_says():
+    r = retried_fault("429body", 429)
+    check("retrying in 1.2 s" in r.err_text, "waited the 1.2s of the message: %r" % r.err_text)
+
+
+@test
+def a_429_with_only_rate_headers_waits_for_their_reset():
+    r = retried_fault("429reset", 429)
+    check("retrying in 1.3 s" in r.err_text,
+          "waited the 1.3s of x-ratelimit-reset-requests: %r" % r.err_text)
+
+
+@test
+def x_should_retry_true_retries_a_400_instead_of_bisecting():
+    retried_fault("400retry", 400)
+
+
+@test
+def x_should_retry_false_gives_the_batch_up_at_once():
+    d = tmpdir()
+    errors = os.path.join(d, "errors.jsonl")
+    with Server("--faults", "2:500noretry") as srv:
+        r = run(base_args(srv, DIMS, "--batch-inputs", "10", "-j", "1", "--errors", errors),
+                stdin=STDIN)
+        log = by_n(srv.requests())
+    r.expect_rc(2)
+    eq([(e["n"], e["inputs"], e["status"]) for e in log], [(1, 10, 200), (2, 10, 500),
+                                                            (3, 10, 200)], "requests")
+    verify(r.out, ITEMS[:10] + ITEMS[20:], DIMS, python_check=True)
+    errs = [o for _, o in r.errors()]
+    eq([o["line"] for o in errs], list(range(11, 21)), "rejected lines")
+    for o in errs:
+        check("x-should-retry" in o["error"] and "HTTP 500" in o["error"], "reason %r" % o["error"])
+
+
+@test
+def retry_time_cap_gives_a_batch_up():
+    d = tmpdir()
+    errors = os.path.join(d, "errors.jsonl")
+    with Server("--faults", "every:1:503") as srv:
+        r = run(base_args(srv, DIMS, "--max-attempts", "1000", "--max-retry-time", "1",
+                          "--errors", errors), stdin=STDIN[:STDIN.index(b"\n") + 1])
+        log = srv.requests()
+    r.expect_rc(2)
+    check(len(log) >= 2, "retried before the cap: %d requests" % len(log))
+    errs = [o for _, o in r.errors()]
+    eq(len(errs), 1, "rejected records")
+    check("the retry time limit is 1 s" in errs[0]["error"], "reason %r" % errs[0]["error"])
+
+
+@test
+def connection_refused_is_retried_then_given_up():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    d = tmpdir()
+    errors = os.path.join(d, "errors.jsonl")
+    r = run(["--base-url", "http://127.0.0.1:%d/v1" % port, "--dimensions", str(DIMS),
+             "--max-attempts", "2", "--errors", errors], stdin=STDIN)
+    r.expect_rc(2)
+    eq(r.out, b"", "stdout")
+    errs = [o for _, o in r.errors()]
+    eq(len(errs), len(TEXTS), "rejected records")
+    check(errs[0]["error"].startswith("gave up after 2 attempts: "), "reason %r" % errs[0]["error"])
+    check(r.err_text.count("retrying") >= 1, "a retry was announced: %r" % r.err_text)
 
 
 @test
@@ -129,6 +210,18 @@ def wrong_key_401_exits_3_and_names_the_variable():
 
 
 @test
+def forbidden_403_stops_the_run_with_exit_3():
+    with Server("--faults", "2:403") as srv:
+        r = run(base_args(srv, DIMS, "--batch-inputs", "10", "-j", "1"), stdin=STDIN)
+        log = by_n(srv.requests())
+    r.expect_rc(3)
+    eq([(e["n"], e["status"]) for e in log], [(1, 200), (2, 403)], "requests")
+    check("HTTP 403" in r.err_text and "not supported" in r.err_text,
+          "message passes on the API's: %r" % r.err_text)
+    verify(r.out, ITEMS[:10], DIMS, python_check=True)
+
+
+@test
 def unknown_model_404_exits_3():
     with Server() as srv:
         r = run(base_args(srv, DIMS, "-m", "no-such-model", "-j", "1", "--batch-inputs", "10"),
@@ -166,6 +259,88 @@ def a_400_on_one_record_is_isolated_by_bisection():
     check(all(poison in e["texts"] for e in log if e["status"] == 400),
           "every 400 was for a batch with the poisoned record")
 
+
+def token_counts(texts):
+    """The tokens of each text as the server counts them (one request each)."""
+    stdin = jsonl(*({"id": i, "text": t} for i, t in enumerate(texts)))
+    with Server() as srv:
+        run(base_args(srv, DIMS, "--batch-inputs", "1", "-j", "4"), stdin=stdin).expect_rc(0)
+        log = srv.requests()
+    counts = {}
+    for e in log:
+        counts[e["texts"][0]] = e["tokens"]
+    return [counts[t] for t in texts]
+
+
+@test
+def request_too_large_for_the_tpm_limit_is_split_not_retried():
+    total = sum(token_counts(TEXTS))
+    # One batch of all 30 records is one token over the whole per-minute
+    # budget; its halves fit (the second after a moment's refill).
+    with Server("--tpm", str(total - 1)) as srv:
+        r = run(base_args(srv, DIMS, "--batch-inputs", "30", "-j", "1"), stdin=STDIN)
+        log = by_n(srv.requests())
+    r.expect_rc(0)
+    verify(r.out, ITEMS, DIMS, python_check=True)
+    eq([(e["inputs"], e["status"]) for e in log], [(30, 429), (15, 200), (15, 200)],
+       "requests: the whole batch refused once, then its halves")
+    eq(r.summary()[:5], (30, 0, 3, 0, 1), "summary numbers")
+
+
+@test
+def pacing_to_a_learned_rpm_limit_meets_no_429():
+    # 124 one-record requests against 120 a minute: the last few must wait
+    # for the budget to refill, which embedpipe learns from the headers.
+    texts = ["paced request %d" % i for i in range(124)]
+    stdin = jsonl(*({"id": i, "text": t} for i, t in enumerate(texts)))
+    with Server("--rpm", "120", log_texts=False) as srv:
+        r = run(base_args(srv, DIMS, "--batch-inputs", "1", "-j", "4"), stdin=stdin)
+        log = srv.requests()
+    r.expect_rc(0)
+    verify(r.out, [(str(i), t) for i, t in enumerate(texts)], DIMS)
+    eq([e["status"] for e in log if e["status"] != 200], [], "refused requests")
+    eq(len(log), len(texts), "requests")
+    eq(r.summary()[:5], (len(texts), 0, len(texts), 0, 0), "summary numbers")
+
+
+@test
+def pacing_to_a_tpm_flag_meets_no_429():
+    texts = ["paced by tokens, record %d: %s" % (i, t) for i, t in enumerate(TEXTS * 2)]
+    total = sum(token_counts(texts))
+    limit = total * 96 // 100  # the last 4% must wait for the refill
+    stdin = jsonl(*({"id": i, "text": t} for i, t in enumerate(texts)))
+    with Server("--tpm", str(limit), log_texts=False) as srv:
+        r = run(base_args(srv, DIMS, "--batch-inputs", "3", "-j", "4", "--tpm", str(limit)),
+                stdin=stdin)
+        log = srv.requests()
+    r.expect_rc(0)
+    verify(r.out, [(str(i), t) for i, t in enumerate(texts)], DIMS)
+    eq([e["status"] for e in log if e["status"] != 200], [], "refused requests")
+    eq(sum(e["tokens"] for e in log), total, "tokens sent: each text once")
+
+
+
+@test
+def every_fault_at_once_loses_nothing():
+    c = corpus(300, seed=3)
+    items = list(zip(c.expected_id_text, [e["text"] for e in c.expected]))
+    kinds = ["500", "502", "503", "429", "429body", "429reset", "400retry", "reset",
+             "truncate", "stall", "badjson", "wrongcount", "dupindex", "wrongdims", "nan"]
+    # Every second request of the first 30 gets one fault, with four
+    # requests in flight, so faults and retries overlap good requests.
+    spec = ",".join("%d:%s" % (2 * (i + 1), k) for i, k in enumerate(kinds))
+    with Server("--faults", spec) as srv:
+        r = run(base_args(srv, DIMS, "--batch-inputs", "10", "-j", "4", "--max-attempts", "30",
+                          "--stall-timeout", "1"), stdin=c.data)
+        log = srv.requests()
+    r.expect_rc(0)
+    verify(r.out, items, DIMS)
+    eq(sorted(e["fault"] for e in log if e["fault"]), sorted(kinds), "faults injected")
+    # Every text embedded by a good response: nothing lost, none more often
+    # than it occurs.
+    check_sent([t for e in log if e["status"] == 200 and not e["fault"] for t in e["texts"]],
+               [t for _, t in items], "texts of the good responses")
+    eq(r.summary()[:2], (len(items), 0), "summary: embedded, rejected")
 
 if __name__ == "__main__":
     main()

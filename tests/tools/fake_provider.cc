@@ -63,15 +63,25 @@ A loopback fake of the OpenAI embeddings API: POST /v1/embeddings or /embeddings
   --latency-per-ktok-ms MS  ...plus MS per 1000 request tokens
   --faults SPEC             comma-separated N:KIND (Nth request, 1-based),
                             every:K:KIND, rate:P:KIND (probability P);
-                            first matching rule wins. KIND: 429 quota 500 502
-                            503 reset truncate hang badjson wrongcount
-                            dupindex wrongdims nan
+                            first matching rule wins. KIND: 429 429body
+                            429reset quota 403 500 500noretry 502 503
+                            400retry reset truncate stall hang badjson
+                            wrongcount dupindex wrongdims nan
   --stats FILE              on SIGTERM/SIGINT write request count and CPU use
-Faults 429 quota 500 502 503 hang replace any response (429: retry-after 1,
-retry-after-ms 50). badjson wrongcount dupindex wrongdims nan corrupt only a
+Faults 429 429body 429reset quota 403 500 500noretry 502 503 400retry hang
+replace any response. 429: retry-after 1, retry-after-ms 50, and "try again
+in 50ms" in the message. 429body: no retry-after headers; the message says
+"Please try again in 1.2s". 429reset: neither; x-ratelimit-remaining-requests
+0 and x-ratelimit-reset-requests 1.3s. 500noretry: a 500 with x-should-retry:
+false. 400retry: a 400 with x-should-retry: true. 403: OpenAI's "unsupported
+country" refusal. badjson wrongcount dupindex wrongdims nan corrupt only a
 response that would have been 200 (nan: a bare NaN in float format, a NaN
-float32 in base64). reset and truncate send the head and half the body, then
-a TCP reset or a normal close.
+float32 in base64). reset, truncate and stall send the head and half the
+body, then a TCP reset, a normal close, or nothing more until the client
+hangs up.
+Without --rpm/--tpm, the x-ratelimit-* headers report 1000000 requests and
+10000000000 tokens per minute, so a client that paces by them is never slowed
+by a limit the server does not enforce.
 Vectors are a documented function of (model, dimensions, text): see
 tests/tools/fake_vectors.h. A token-id input counts as its length and is
 embedded as its ids in decimal joined by single spaces.
@@ -80,18 +90,21 @@ embedded as its ids in decimal joined by single spaces.
 constexpr size_t kMaxInputs = 2048;
 constexpr uint32_t kMaxInputTokens = 8192;
 constexpr uint64_t kMaxRequestTokens = 300000;
-// Limits reported when no --rpm/--tpm is given: OpenAI's top usage tier for
-// embedding models, large enough never to matter.
-constexpr uint64_t kUnlimitedRpm = 10000;
-constexpr uint64_t kUnlimitedTpm = 10000000;
+// Limits reported when no --rpm/--tpm is given. OpenAI's top tier reports
+// 10000 and 10000000, but a client that paces by these headers (embedpipe
+// does) would then be slowed by limits this server does not enforce; these
+// are far above anything a test or benchmark reaches.
+constexpr uint64_t kUnlimitedRpm = 1000000;
+constexpr uint64_t kUnlimitedTpm = 10000000000;
 constexpr char kOrganization[] = "org-fakeprovider";
 constexpr const char* kModels[] = {"text-embedding-3-small",
                                    "text-embedding-3-large",
                                    "text-embedding-ada-002"};
 
 enum class Fault {
-  kNone, k429, kQuota, k500, k502, k503, kReset, kTruncate, kHang,
-  kBadJson, kWrongCount, kDupIndex, kWrongDims, kNan,
+  kNone, k429, k429Body, k429Reset, kQuota, k403, k500, k500NoRetry, k502,
+  k503, k400Retry, kReset, kTruncate, kStall, kHang, kBadJson, kWrongCount,
+  kDupIndex, kWrongDims, kNan,
 };
 
 struct FaultName {
@@ -99,10 +112,13 @@ struct FaultName {
   const char* name;
 };
 constexpr FaultName kFaultNames[] = {
-    {Fault::k429, "429"},           {Fault::kQuota, "quota"},
-    {Fault::k500, "500"},           {Fault::k502, "502"},
-    {Fault::k503, "503"},           {Fault::kReset, "reset"},
-    {Fault::kTruncate, "truncate"}, {Fault::kHang, "hang"},
+    {Fault::k429, "429"},           {Fault::k429Body, "429body"},
+    {Fault::k429Reset, "429reset"}, {Fault::kQuota, "quota"},
+    {Fault::k403, "403"},           {Fault::k500, "500"},
+    {Fault::k500NoRetry, "500noretry"}, {Fault::k502, "502"},
+    {Fault::k503, "503"},           {Fault::k400Retry, "400retry"},
+    {Fault::kReset, "reset"},       {Fault::kTruncate, "truncate"},
+    {Fault::kStall, "stall"},       {Fault::kHang, "hang"},
     {Fault::kBadJson, "badjson"},   {Fault::kWrongCount, "wrongcount"},
     {Fault::kDupIndex, "dupindex"}, {Fault::kWrongDims, "wrongdims"},
     {Fault::kNan, "nan"},
@@ -117,12 +133,15 @@ const char* FaultString(Fault f) {
 // Faults that replace the response whatever the request was, the way an
 // overloaded or misconfigured server answers before looking at the body.
 bool ReplacesResponse(Fault f) {
-  return f == Fault::k429 || f == Fault::kQuota || f == Fault::k500 ||
-         f == Fault::k502 || f == Fault::k503 || f == Fault::kHang;
+  return f == Fault::k429 || f == Fault::k429Body || f == Fault::k429Reset ||
+         f == Fault::kQuota || f == Fault::k403 || f == Fault::k500 ||
+         f == Fault::k500NoRetry || f == Fault::k502 || f == Fault::k503 ||
+         f == Fault::k400Retry || f == Fault::kHang;
 }
 
 // Faults that corrupt a success body; they apply only to a request that
-// would have succeeded. reset and truncate damage whatever response it is.
+// would have succeeded. reset, truncate and stall damage whatever response
+// it is.
 bool CorruptsSuccess(Fault f) {
   return f == Fault::kBadJson || f == Fault::kWrongCount ||
          f == Fault::kDupIndex || f == Fault::kWrongDims || f == Fault::kNan;
@@ -578,6 +597,12 @@ class Provider {
         resp.headers.emplace_back("retry-after", "1");
         resp.headers.emplace_back("retry-after-ms", "50");
       }
+      if (fault == Fault::k429Reset) {
+        limits.remaining_requests = 0;
+        limits.reset_requests_ms = 1300;
+      }
+      if (fault == Fault::k500NoRetry) resp.headers.emplace_back("x-should-retry", "false");
+      if (fault == Fault::k400Retry) resp.headers.emplace_back("x-should-retry", "true");
     } else if (std::optional<ApiError> e = CheckAuth(auth_present, key)) {
       limits = limiter_.Peek();
       SetError(*e, &resp);
@@ -616,12 +641,15 @@ class Provider {
         conn->WaitForPeerClose();
         return;
       case Fault::kReset:
-      case Fault::kTruncate: {
+      case Fault::kTruncate:
+      case Fault::kStall: {
         // The head promises the whole body; only half of it arrives.
         std::string head = http::Head(resp, req.keep_alive);
         conn->Send(head, std::string_view(resp.body).substr(0, resp.body.size() / 2));
         if (applied == Fault::kReset)
           conn->Reset();
+        else if (applied == Fault::kStall)
+          conn->WaitForPeerClose();  // open, silent: only a client timeout ends it
         else
           conn->Close();
         break;
@@ -851,6 +879,35 @@ class Provider {
                             p.model.value_or("text-embedding-3-small"), kOrganization,
                             o_.rpm ? o_.rpm : kUnlimitedRpm, o_.rpm ? o_.rpm : kUnlimitedRpm),
                 "requests", "\"rate_limit_exceeded\""};
+      case Fault::k429Body:
+        // A 429 whose only hint is the message, as some proxies pass on.
+        return {429,
+                fmt::format("Rate limit reached for {} in organization {} on tokens per min "
+                            "(TPM): Limit {}, Used {}, Requested {}. Please try again in 1.2s. "
+                            "Visit https://platform.openai.com/account/rate-limits to learn "
+                            "more.",
+                            p.model.value_or("text-embedding-3-small"), kOrganization,
+                            o_.tpm ? o_.tpm : kUnlimitedTpm, o_.tpm ? o_.tpm : kUnlimitedTpm,
+                            p.total_tokens),
+                "tokens", "\"rate_limit_exceeded\""};
+      case Fault::k429Reset:
+        // No hint but the rate headers (set by Handle).
+        return {429,
+                fmt::format("Rate limit reached for {} in organization {} on requests per min "
+                            "(RPM): Limit {}, Used {}, Requested 1. Visit "
+                            "https://platform.openai.com/account/rate-limits to learn more.",
+                            p.model.value_or("text-embedding-3-small"), kOrganization,
+                            o_.rpm ? o_.rpm : kUnlimitedRpm, o_.rpm ? o_.rpm : kUnlimitedRpm),
+                "requests", "\"rate_limit_exceeded\""};
+      case Fault::k403:
+        return {403, "Country, region, or territory not supported",
+                "request_forbidden", "\"unsupported_country_region_territory\""};
+      case Fault::k500NoRetry:
+        return {500, "The server had an error processing your request; retrying will not help.",
+                "server_error", "null"};
+      case Fault::k400Retry:
+        return {400, "The request could not be processed right now.",
+                "invalid_request_error", "null"};
       case Fault::kQuota:
         return {429,
                 "You exceeded your current quota, please check your plan and billing details. "

@@ -450,6 +450,60 @@ def faults_by_number(t):
 
 
 @test
+def faults_for_retry_policy(t):
+    s = t.faults2
+    small = {"model": SMALL, "input": ["a", "b", "c"], "dimensions": 8}
+    # 1: 429body. Only the message says how long to wait.
+    status, h, body = s.post(small)
+    e = error_of(body)
+    assert status == 429 and e["code"] == "rate_limit_exceeded", (status, e)
+    assert "retry-after" not in h and "retry-after-ms" not in h, h
+    assert "Please try again in 1.2s." in e["message"], e
+    # 2: 429reset. Only the rate headers say it.
+    status, h, body = s.post(small)
+    e = error_of(body)
+    assert status == 429 and e["code"] == "rate_limit_exceeded", (status, e)
+    assert "retry-after" not in h and "retry-after-ms" not in h, h
+    assert "try again" not in e["message"], e
+    assert h["x-ratelimit-remaining-requests"] == "0", h
+    assert h["x-ratelimit-reset-requests"] == "1.3s", h
+    # 3: 403.
+    status, _, body = s.post(small)
+    e = error_of(body)
+    assert status == 403 and e["code"] == "unsupported_country_region_territory", (status, e)
+    # 4: 500noretry; 5: 400retry.
+    status, h, body = s.post(small)
+    assert status == 500 and h["x-should-retry"] == "false", (status, h)
+    status, h, body = s.post(small)
+    assert status == 400 and h["x-should-retry"] == "true", (status, h)
+    assert error_of(body)["message"]
+    # 6: stall. Half the body, then silence with the connection open.
+    sock = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+    sock.sendall(request_bytes(small))
+    got = b""
+    while True:
+        head, sep, body = got.partition(b"\r\n\r\n")
+        if sep and len(body) >= int(split_response(got)[1]["content-length"]) // 2:
+            break
+        chunk = sock.recv(65536)
+        assert chunk, "stall closed the connection: %r" % got[:200]
+        got += chunk
+    status, h, body = split_response(got)
+    assert status == 200 and len(body) == int(h["content-length"]) // 2, (len(body), h)
+    # 7: no fault left. Answered on another connection; by then the stalled
+    # one would have had its end too (as in fault_hang).
+    status, _, _ = s.post(small)
+    assert status == 200
+    readable, _, _ = select.select([sock], [], [], 0)
+    assert not readable, "stall sent more or closed"
+    sock.close()
+    log = s.wait_for_log(7)
+    assert [r["fault"] for r in log] == [
+        "429body", "429reset", "403", "500noretry", "400retry", "stall", None], log
+    assert [r["status"] for r in log] == [429, 429, 403, 500, 400, 200, 200], log
+
+
+@test
 def fault_base64_variants(t):
     s = t.faults_b64
     body = {"model": SMALL, "input": ["a", "b"], "dimensions": 4, "encoding_format": "base64"}
@@ -557,8 +611,9 @@ def rate_limit_tokens(t):
 @test
 def no_limit_headers(t):
     _, h, _ = t.plain.post({"model": SMALL, "input": "x", "dimensions": 1})
-    assert h["x-ratelimit-limit-requests"] == "10000", h
-    assert h["x-ratelimit-limit-tokens"] == "10000000", h
+    # Far above anything a test reaches, so a pacing client is not slowed.
+    assert h["x-ratelimit-limit-requests"] == "1000000", h
+    assert h["x-ratelimit-limit-tokens"] == "10000000000", h
 
 
 @test
@@ -756,6 +811,8 @@ class Servers:
                             "7:wrongcount,8:dupindex,9:wrongdims,10:nan,11:reset,"
                             "12:truncate")
         self.faults_b64 = start("--faults", "1:nan,2:wrongdims,3:wrongcount")
+        self.faults2 = start("--faults", "1:429body,2:429reset,3:403,4:500noretry,"
+                             "5:400retry,6:stall")
         self.hang = start("--faults", "1:hang")
         self.every = start("--faults", "every:2:500")
         self.rate_a = start("--faults", "rate:0.5:503,rate:0:500", "--seed", "7")

@@ -1,0 +1,182 @@
+#include "rate_limiter.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <string>
+
+namespace {
+
+// A request starts only when the budget holds its cost plus this much
+// refill time. It absorbs the delay between our start and the server's
+// count (while the server's bucket is full, refill in that gap is lost to
+// it but not to us) and rounding on both sides. It costs a quarter second
+// once per run, not per request: in steady state each request still waits
+// for exactly its own cost to refill.
+constexpr double kMarginMs = 250;
+constexpr double kMsPerMinute = 60000.0;
+
+int64_t HeaderInt(const HttpResponse& response, std::string_view name) {
+  const std::string* v = response.Header(name);
+  if (!v) return -1;
+  int64_t out;
+  auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
+  return ec == std::errc() && end == v->data() + v->size() && out >= 0 ? out
+                                                                      : -1;
+}
+
+}  // namespace
+
+RateHeaders ParseRateHeaders(const HttpResponse& response) {
+  RateHeaders h;
+  h.limit_requests = HeaderInt(response, "x-ratelimit-limit-requests");
+  h.limit_tokens = HeaderInt(response, "x-ratelimit-limit-tokens");
+  h.remaining_requests = HeaderInt(response, "x-ratelimit-remaining-requests");
+  h.remaining_tokens = HeaderInt(response, "x-ratelimit-remaining-tokens");
+  return h;
+}
+
+double RateLimiter::Bucket::LevelAt(int64_t now_ms) const {
+  if (capacity <= 0) return level;
+  double refill = static_cast<double>(now_ms - at_ms) * capacity / kMsPerMinute;
+  return std::min(capacity, level + std::max(0.0, refill));
+}
+
+void RateLimiter::Bucket::Advance(int64_t now_ms) {
+  level = LevelAt(now_ms);
+  at_ms = std::max(at_ms, now_ms);
+}
+
+int64_t RateLimiter::Bucket::When(int64_t now_ms, double cost) const {
+  if (capacity <= 0) return now_ms;
+  // Never ask for more than a full bucket, or the wait would never end.
+  double need = std::min(cost + capacity * kMarginMs / kMsPerMinute, capacity);
+  double have = LevelAt(now_ms);
+  if (have >= need) return now_ms;
+  return now_ms + static_cast<int64_t>(
+                      std::ceil((need - have) * kMsPerMinute / capacity));
+}
+
+// `limit` and `remaining` are the server's (-1: not sent), as it counted
+// when it took request R, at some time between `started_ms` (R was sent)
+// and `now_ms`. Which of our other requests that figure includes is
+// unknown: `cost_after` is what the requests started after R and still
+// unanswered cost (most likely not included); `cost_unsure` what every
+// request that may have been counted after R cost (all others in flight,
+// and those answered since R was sent).
+void RateLimiter::Bucket::Learn(int64_t now_ms, int64_t limit,
+                                int64_t remaining, double cost_after,
+                                double cost_unsure, int64_t started_ms) {
+  bool first = false;
+  if (limit > 0) {
+    double cap = flag > 0 ? std::min(flag, static_cast<double>(limit))
+                          : static_cast<double>(limit);
+    if (capacity <= 0) {
+      first = true;
+      level = cap;
+    } else {
+      level = std::min(level, cap);
+    }
+    capacity = cap;
+  }
+  if (capacity <= 0 || remaining < 0) return;
+  double r = static_cast<double>(remaining);
+  // Certainly no more than the server has left, for our part: everything
+  // that may have been counted since, and no refill since.
+  double lower = std::min(r - cost_unsure, capacity);
+  // Most likely no less: the requests started since are not in the figure,
+  // and the refill since R was sent is (R was counted no earlier). It errs
+  // high, so it only pulls our count down when the server counts more.
+  double upper = std::min(
+      r - cost_after +
+          static_cast<double>(now_ms - started_ms) * capacity / kMsPerMinute,
+      capacity);
+  // Our own count stands between the two: it is exact for our traffic,
+  // while the figure is ambiguous by the requests in flight.
+  level = first ? lower : std::max(lower, std::min(level, upper));
+}
+
+RateLimiter::RateLimiter(int64_t rpm, int64_t tpm) {
+  for (auto [bucket, limit] : {std::pair{&requests_, rpm}, {&tokens_, tpm}}) {
+    if (limit <= 0) continue;
+    // Assume an idle key: the server's bucket starts full. The first
+    // response's remaining-* header corrects this if it is not.
+    bucket->flag = bucket->capacity = bucket->level = static_cast<double>(limit);
+  }
+}
+
+int64_t RateLimiter::EarliestStart(int64_t now_ms, uint64_t tokens) const {
+  int64_t t = std::max(now_ms, hold_until_ms_);
+  t = std::max(t, requests_.When(now_ms, 1));
+  if (!TooLarge(tokens))
+    t = std::max(t, tokens_.When(now_ms, static_cast<double>(tokens)));
+  return t;
+}
+
+bool RateLimiter::TooLarge(uint64_t tokens) const {
+  return tokens_.capacity > 0 && static_cast<double>(tokens) > tokens_.capacity;
+}
+
+void RateLimiter::Started(uint64_t id, int64_t now_ms, uint64_t tokens) {
+  requests_.Advance(now_ms);
+  tokens_.Advance(now_ms);
+  requests_.level -= 1;
+  tokens_.level -= static_cast<double>(tokens);
+  in_flight_[id] = Flight{now_ms, tokens};
+}
+
+void RateLimiter::Finished(uint64_t id, int64_t now_ms,
+                           const HttpResponse& response) {
+  auto it = in_flight_.find(id);
+  if (it == in_flight_.end()) return;
+  Flight flight = it->second;
+  in_flight_.erase(it);
+  requests_.Advance(now_ms);
+  tokens_.Advance(now_ms);
+  bool refused = response.status == 429;
+  if (refused) {
+    requests_.level += 1;
+    tokens_.level += static_cast<double>(flight.tokens);
+    for (Bucket* b : {&requests_, &tokens_})
+      if (b->capacity > 0) b->level = std::min(b->level, b->capacity);
+  }
+  if (response.status != 0) {
+    RateHeaders h = ParseRateHeaders(response);
+    double requests_after = 0, tokens_after = 0;
+    double requests_unsure = 0, tokens_unsure = 0;
+    for (const auto& [other, f] : in_flight_) {
+      requests_unsure += 1;
+      tokens_unsure += static_cast<double>(f.tokens);
+      if (other > id) {
+        requests_after += 1;
+        tokens_after += static_cast<double>(f.tokens);
+      }
+    }
+    for (const Done& d : done_) {
+      if (d.finished_ms < flight.started_ms) continue;
+      requests_unsure += 1;
+      tokens_unsure += static_cast<double>(d.tokens);
+    }
+    requests_.Learn(now_ms, h.limit_requests, h.remaining_requests,
+                    requests_after, requests_unsure, flight.started_ms);
+    tokens_.Learn(now_ms, h.limit_tokens, h.remaining_tokens, tokens_after,
+                  tokens_unsure, flight.started_ms);
+  }
+  // A refused request took nothing; any other may have been counted.
+  if (!refused) done_.push_back(Done{now_ms, flight.tokens});
+  // Only requests still in flight look back at these, and none of them
+  // started before the oldest in flight.
+  if (in_flight_.empty()) {
+    done_.clear();
+  } else {
+    int64_t oldest = in_flight_.begin()->second.started_ms;
+    while (!done_.empty() && done_.front().finished_ms < oldest)
+      done_.pop_front();
+  }
+}
+
+void RateLimiter::Abandoned(uint64_t id) { in_flight_.erase(id); }
+
+void RateLimiter::Hold(int64_t until_ms) {
+  hold_until_ms_ = std::max(hold_until_ms_, until_ms);
+}

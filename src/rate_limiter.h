@@ -1,0 +1,98 @@
+// Client-side pacing by the API's per-minute budgets: requests per minute
+// and tokens per minute, each a token bucket that holds one minute's worth
+// and refills continuously (as OpenAI and build/fake_provider apply them).
+// Limits come from flags and from the server's x-ratelimit-* headers, so a
+// run at a limit starts each request when the server will accept it instead
+// of learning the limit from 429s. Pure: time is passed in, nothing sleeps.
+//
+// What is counted: one request, and the batch's exact token count (the
+// provider's tokenizer), debited when the request starts. The server's
+// x-ratelimit-remaining-* figures then correct that count both ways, as far
+// as the requests in flight leave them unambiguous: down when the server
+// counts more (OpenAI's limiter counts an estimate of the request; others
+// may share the key), so the difference slows the run instead of causing
+// 429s; up when it counts less (a failed request it never charged).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+
+#include "http.h"
+
+/// The x-ratelimit-* headers of one response; -1 where absent or unreadable.
+struct RateHeaders {
+  int64_t limit_requests = -1;
+  int64_t limit_tokens = -1;
+  int64_t remaining_requests = -1;
+  int64_t remaining_tokens = -1;
+};
+
+RateHeaders ParseRateHeaders(const HttpResponse& response);
+
+class RateLimiter {
+ public:
+  /// `rpm`, `tpm`: limits set by flags, 0 for none. A budget with no limit
+  /// is not enforced until a response names one; then the lower of the two
+  /// applies (a flag may keep a run below what the key allows, to leave
+  /// room for other users of the key).
+  RateLimiter(int64_t rpm, int64_t tpm);
+
+  /// The earliest time, not before `now_ms`, at which a request of `tokens`
+  /// may start: when both budgets hold enough and any Hold() is over. A
+  /// request larger than the whole token budget (TooLarge) is not paced by
+  /// tokens: it can never fit, and the caller splits it.
+  int64_t EarliestStart(int64_t now_ms, uint64_t tokens) const;
+
+  /// True when `tokens` is more than the whole tokens-per-minute limit, so
+  /// no amount of waiting lets the request through.
+  bool TooLarge(uint64_t tokens) const;
+
+  /// Request `id` (increasing with start order) of `tokens` started now.
+  void Started(uint64_t id, int64_t now_ms, uint64_t tokens);
+
+  /// Request `id` got `response` (status 0: none). Learns limits and the
+  /// server's remaining budget from its headers; a 429 gives its cost back,
+  /// since a refused request takes nothing from the server's budget.
+  void Finished(uint64_t id, int64_t now_ms, const HttpResponse& response);
+
+  /// Request `id` was abandoned without an answer; its cost stays spent.
+  void Abandoned(uint64_t id);
+
+  /// Nothing may start before `until_ms` (after a 429: the whole run backs
+  /// off, not just the batch that was refused).
+  void Hold(int64_t until_ms);
+
+  /// The limits in force, 0 for none (for tests and messages).
+  double rpm() const { return requests_.capacity; }
+  double tpm() const { return tokens_.capacity; }
+
+ private:
+  struct Bucket {
+    double flag = 0;      ///< From the command line, 0: none.
+    double capacity = 0;  ///< In force; 0: not enforced.
+    double level = 0;     ///< As of at_ms; may be negative.
+    int64_t at_ms = 0;
+
+    double LevelAt(int64_t now_ms) const;
+    void Advance(int64_t now_ms);
+    int64_t When(int64_t now_ms, double cost) const;
+    void Learn(int64_t now_ms, int64_t limit, int64_t remaining,
+               double cost_after, double cost_unsure, int64_t started_ms);
+  };
+  struct Flight {
+    int64_t started_ms = 0;
+    uint64_t tokens = 0;
+  };
+  struct Done {
+    int64_t finished_ms = 0;
+    uint64_t tokens = 0;
+  };
+
+  Bucket requests_, tokens_;
+  std::map<uint64_t, Flight> in_flight_;
+  /// Requests answered since the oldest one in flight started, which the
+  /// server may have counted after that one: see Finished().
+  std::deque<Done> done_;
+  int64_t hold_until_ms_ = 0;
+};
