@@ -39,6 +39,10 @@ constexpr uint64_t kMaxErrorMessages = 20;
 // The longest the loop waits with nothing to do; bounds how late it notices
 // a signal.
 constexpr int kMaxWaitMs = 200;
+// After SIGINT or SIGTERM, requests in flight get this long to finish (what
+// they bring is paid for) before they are abandoned, so a signal ends the run
+// within about two seconds even with a hung connection.
+constexpr int64_t kDrainMs = 1500;
 // When input pauses this long, the records already read are sent without
 // waiting for a full batch, so `tail -f log | embedpipe` keeps moving.
 constexpr int64_t kIdleFlushMs = 1000;
@@ -157,6 +161,7 @@ class Pipeline {
 
   int64_t start_ms_ = 0;
   int64_t last_input_ms_ = 0;
+  int64_t drain_deadline_ms_ = 0;  // Set by a signal: when to stop waiting.
   uint64_t embedded_ = 0;
   uint64_t rejected_ = 0;
   uint64_t tokens_sent_ = 0;
@@ -610,6 +615,11 @@ int Pipeline::Run() {
     if (!stopping_ && (InterruptSignal() || scheduler_.fatal())) {
       stopping_ = true;
       scheduler_.StopStarting();
+      if (InterruptSignal()) drain_deadline_ms_ = clock_->NowMs() + kDrainMs;
+    }
+    if (drain_deadline_ms_ && clock_->NowMs() >= drain_deadline_ms_) {
+      scheduler_.CancelInFlight();
+      break;
     }
     bool want_input = WantInput();
     if (!want_input && !input_done_ && !stopping_) {

@@ -161,6 +161,28 @@ def torn_tail_is_cut_off_with_a_notice():
 
 
 @test
+def flipped_byte_in_the_last_record_is_cut_off():
+    d = tmpdir()
+    journal = os.path.join(d, "j")
+    stdin = jsonl(*records(50))
+    with Server() as srv:
+        first = run(base_args(srv, DIMS, "--checkpoint", journal, "--batch-inputs", "10"),
+                    stdin=stdin)
+        size = os.path.getsize(journal)
+        with open(journal, "r+b") as f:  # a float of the last vector goes bad
+            f.seek(size - 5)
+            b = f.read(1)
+            f.seek(size - 5)
+            f.write(bytes([b[0] ^ 0x40]))
+        r = run(base_args(srv, DIMS, "--checkpoint", journal), stdin=stdin)
+        log = srv.requests()
+    r.expect_rc(0)
+    eq(r.out, first.out, "output after recovery: the bad vector was not used")
+    check(b"checksum" in r.err, "the notice names the damage: %r" % r.err[:300])
+    eq(len(sent(log)), 51, "only the damaged record was sent again")
+
+
+@test
 def journal_of_other_settings_is_refused():
     d = tmpdir()
     journal = os.path.join(d, "j")
