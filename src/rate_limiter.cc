@@ -101,7 +101,8 @@ RateLimiter::RateLimiter(int64_t rpm, int64_t tpm) {
     if (limit <= 0) continue;
     // Assume an idle key: the server's bucket starts full. The first
     // response's remaining-* header corrects this if it is not.
-    bucket->flag = bucket->capacity = bucket->level = static_cast<double>(limit);
+    bucket->flag = bucket->capacity = bucket->level =
+        static_cast<double>(limit);
   }
 }
 

@@ -25,7 +25,8 @@ bool ParseInt(std::string_view s, int64_t* out) {
 // A non-negative decimal number ("3", "0.25"), as some servers send in
 // retry-after-ms and retry-after.
 bool ParseNumber(std::string_view s, double* out) {
-  if (s.empty() || !std::isdigit(static_cast<unsigned char>(s[0]))) return false;
+  if (s.empty() || !std::isdigit(static_cast<unsigned char>(s[0])))
+    return false;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out,
                                    std::chars_format::fixed);
   return ec == std::errc() && end == s.data() + s.size() &&
@@ -60,7 +61,8 @@ size_t ParseDurationPrefix(std::string_view s, int64_t* ms) {
     unsigned __int128 whole = 0, frac = 0, scale = 1;
     size_t digits = 0;
     while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
-      if (whole < kMaxNs) whole = whole * 10 + static_cast<unsigned>(s[i] - '0');
+      if (whole < kMaxNs)
+        whole = whole * 10 + static_cast<unsigned>(s[i] - '0');
       ++i, ++digits;
     }
     if (i < s.size() && s[i] == '.') {

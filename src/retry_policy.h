@@ -19,7 +19,8 @@ enum class Outcome {
               ///< per-minute budget, so waiting never helps; split it.
   kGiveUp,    ///< Would be retried, but the server sent
               ///< "x-should-retry: false": the batch fails now.
-  kFatal,     ///< No request can succeed: 401, 403, 404, 429 insufficient_quota.
+  kFatal,     ///< No request can succeed: 401, 403, 404, and a 429 with
+              ///< code insufficient_quota.
 };
 
 /// Classifies a finished transfer. `error_code` and `error_message` are the

@@ -29,8 +29,8 @@ TEST_CASE("Classify follows the API contract") {
   CHECK(Classify(WithStatus(0), "", "") == Outcome::kRetry);
   for (long s : {408, 409, 429, 500, 502, 503, 504})
     CHECK(Classify(WithStatus(s), "", "") == Outcome::kRetry);
-  CHECK(Classify(WithStatus(429), "rate_limit_exceeded", "Rate limit reached") ==
-        Outcome::kRetry);
+  CHECK(Classify(WithStatus(429), "rate_limit_exceeded",
+                 "Rate limit reached") == Outcome::kRetry);
   CHECK(Classify(WithStatus(429), "insufficient_quota", "") == Outcome::kFatal);
   for (long s : {401, 403, 404})
     CHECK(Classify(WithStatus(s), "", "") == Outcome::kFatal);
@@ -39,12 +39,14 @@ TEST_CASE("Classify follows the API contract") {
 }
 
 TEST_CASE("Classify splits a request too large for the per-minute budget") {
-  CHECK(Classify(WithStatus(429), "rate_limit_exceeded",
-                 "Request too large for text-embedding-3-small in organization "
-                 "org-x on tokens per min (TPM): Limit 1000, Requested 1500.") ==
-        Outcome::kTooLarge);
+  CHECK(
+      Classify(WithStatus(429), "rate_limit_exceeded",
+               "Request too large for text-embedding-3-small in organization "
+               "org-x on tokens per min (TPM): Limit 1000, Requested 1500.") ==
+      Outcome::kTooLarge);
   // Only a 429 says that; a 400 with the same words is an ordinary refusal.
-  CHECK(Classify(WithStatus(400), "", "Request too large") == Outcome::kRejected);
+  CHECK(Classify(WithStatus(400), "", "Request too large") ==
+        Outcome::kRejected);
 }
 
 TEST_CASE("Classify lets x-should-retry override all but fatal statuses") {
@@ -80,7 +82,8 @@ TEST_CASE("ParseDurationMs reads Go durations and rounds up") {
   CHECK(Duration("3ns") == 1);
   CHECK(Duration(".5s") == 500);
   CHECK(Duration("99999h") == 86400000);  // clamped to a day, no overflow
-  for (const char* bad : {"", "5", "s", "1.2", "1x", "1s ", " 1s", "-1s", "1s2"})
+  for (const char* bad :
+       {"", "5", "s", "1.2", "1x", "1s ", " 1s", "-1s", "1s2"})
     CHECK_MESSAGE(Duration(bad) == -1, bad);
 }
 

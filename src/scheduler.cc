@@ -85,7 +85,8 @@ void Scheduler::Step(int max_wait_ms, int watch_fd, bool* fd_ready) {
       in_flight_.size() < static_cast<size_t>(config_.concurrency)) {
     if (paced_until_ms_ >= 0) wait = std::min(wait, paced_until_ms_ - now);
     for (const Job& job : waiting_)
-      if (job.not_before_ms > now) wait = std::min(wait, job.not_before_ms - now);
+      if (job.not_before_ms > now)
+        wait = std::min(wait, job.not_before_ms - now);
   }
   if (!results_.empty()) wait = 0;
   transport_->Wait(static_cast<int>(std::max<int64_t>(0, wait)), watch_fd,

@@ -214,7 +214,8 @@ struct ServerLimits {
                              static_cast<int64_t>(std::ceil(wait)))
                      .c_str());
     }
-    r->headers.push_back({"x-ratelimit-limit-requests", fmt::format("{}", rpm)});
+    r->headers.push_back(
+        {"x-ratelimit-limit-requests", fmt::format("{}", rpm)});
     r->headers.push_back({"x-ratelimit-limit-tokens", fmt::format("{}", tpm)});
     r->headers.push_back({"x-ratelimit-remaining-requests",
                           fmt::format("{}", static_cast<int64_t>(requests))});
@@ -370,10 +371,11 @@ TEST_CASE("Scheduler recovers from 429s when it does not know the limit") {
   std::vector<BatchResult> results = h.RunAll();
   CHECK(Embedded(results) == 20);
   CHECK(server.refused > 0);
-  CHECK(h.scheduler.stats().rate_limited == static_cast<uint64_t>(server.refused));
+  CHECK(h.scheduler.stats().rate_limited ==
+        static_cast<uint64_t>(server.refused));
 }
 
-TEST_CASE("Scheduler splits a batch bigger than the --tpm limit before sending") {
+TEST_CASE("Scheduler splits a batch over the --tpm limit before sending") {
   SchedulerConfig config = Config(2);
   config.tpm = 250;
   Harness h(Embed, config);
@@ -381,7 +383,8 @@ TEST_CASE("Scheduler splits a batch bigger than the --tpm limit before sending")
   h.scheduler.Submit(MakeBatch({"t300"}, 4, 300));  // alone over the limit
   std::vector<BatchResult> results = h.RunAll();
   CHECK(Embedded(results) == 4);
-  for (const HttpRequest& req : h.transport.sent) CHECK(Inputs(req).size() == 2);
+  for (const HttpRequest& req : h.transport.sent)
+    CHECK(Inputs(req).size() == 2);
   CHECK(h.transport.sent.size() == 2);
   CHECK(h.scheduler.stats().splits == 1);
   std::vector<std::string> rejected;
@@ -396,7 +399,7 @@ TEST_CASE("Scheduler splits a batch bigger than the --tpm limit before sending")
   CHECK(h.scheduler.outstanding() == 0);
 }
 
-TEST_CASE("Scheduler splits on the server's \"Request too large\", never retries it") {
+TEST_CASE("Scheduler splits on \"Request too large\", never retries it") {
   Harness h([](const HttpRequest& req) {
     if (TokensOf(req) > 250)
       return Error(429, "rate_limit_exceeded",
@@ -417,7 +420,8 @@ TEST_CASE("Scheduler splits on the server's \"Request too large\", never retries
     if (r.status == BatchResult::kRejected) {
       ++rejected;
       CHECK(r.batch.records[0].text == "t300");
-      CHECK(r.error.rfind("rejected by the API (HTTP 429): Request too large", 0) == 0);
+      CHECK(r.error.rfind("rejected by the API (HTTP 429): Request too large",
+                          0) == 0);
     }
   CHECK(rejected == 1);
 }
@@ -456,7 +460,7 @@ TEST_CASE("Scheduler retries a 400 the server marks x-should-retry: true") {
   CHECK(h.scheduler.stats().retries == 1);
 }
 
-TEST_CASE("Scheduler gives up when the next try would pass the retry time cap") {
+TEST_CASE("Scheduler gives up when a retry would pass the retry time cap") {
   SchedulerConfig config = Config(1);
   config.max_attempts = 100;
   config.max_retry_time_ms = 1000;
