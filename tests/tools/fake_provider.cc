@@ -1084,6 +1084,12 @@ class Provider {
     w.StartObject();
     w.Key("n");
     w.Uint64(n);
+    // Wall-clock milliseconds when the answer went out, so a benchmark can
+    // time how soon the client reacted to it.
+    w.Key("t_ms");
+    w.Int64(std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::system_clock::now().time_since_epoch())
+                .count());
     w.Key("model");
     if (p.model) w.String(p.model->data(), static_cast<rapidjson::SizeType>(p.model->size()));
     else w.Null();

@@ -704,7 +704,7 @@ def log_contents(t):
     log = s.log_lines()
     assert [r["n"] for r in log] == [1, 2, 3]
     keys = {"n", "model", "inputs", "tokens", "max_input_tokens", "bytes",
-            "text_bytes", "encoding_format", "dimensions", "status", "fault", "auth", "texts"}
+            "t_ms", "text_bytes", "encoding_format", "dimensions", "status", "fault", "auth", "texts"}
     for r in log:
         assert set(r) == keys, r
     a, b, c = log
