@@ -43,6 +43,12 @@ class CopyBinaryWriter : public RecordWriter {
     Put16(0xFFFF, out);  // a field count of -1
   }
 
+  bool Accepts(const Record& record, std::string* field,
+               std::string* reason) const override {
+    columns_.Reset(record);
+    return columns_.Storable(field, reason);
+  }
+
   void Write(const Record& record, const float* vector, size_t dims,
              std::string* out) const override {
     columns_.Reset(record);

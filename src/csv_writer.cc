@@ -7,6 +7,12 @@ class CsvWriter : public RecordWriter {
   explicit CsvWriter(OutputLayout layout)
       : layout_(std::move(layout)), columns_(&layout_) {}
 
+  bool Accepts(const Record& record, std::string* field,
+               std::string* reason) const override {
+    columns_.Reset(record);
+    return columns_.Storable(field, reason);
+  }
+
   void Write(const Record& record, const float* vector, size_t dims,
              std::string* out) const override {
     columns_.Reset(record);

@@ -56,6 +56,7 @@ bool ParseOutputLayout(const OutputConfig& config, OutputLayout* layout,
   }
   parsed.carry_fields = config.carry_fields;
   parsed.model = config.model;
+  parsed.id_field = config.id_field;
 
   // Which columns were named, by kind and by carried field, to refuse
   // repeats (a repeated column is almost certainly a typo in a column list
@@ -184,5 +185,27 @@ bool ColumnText::Get(const OutputColumn& column, std::string_view* text) {
     }
   }
   *text = json;
+  return true;
+}
+
+bool ColumnText::Storable(std::string* field, std::string* reason) {
+  for (const OutputColumn& column : layout_->columns) {
+    // Tokens are digits, the model name came from argv (no NUL there), and
+    // a non-string carried value is compact JSON, which escapes U+0000.
+    if (column.kind != OutputColumn::kId &&
+        column.kind != OutputColumn::kCarried)
+      continue;
+    std::string_view text;
+    if (!Get(column, &text) ||
+        text.find('\0') == std::string_view::npos)
+      continue;
+    *field = column.kind == OutputColumn::kId
+                 ? layout_->id_field
+                 : layout_->carry_fields[column.carry_index];
+    *reason = fmt::format(
+        "field \"{}\" holds U+0000, which PostgreSQL text cannot store",
+        *field);
+    return false;
+  }
   return true;
 }

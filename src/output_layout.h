@@ -40,6 +40,7 @@ struct OutputConfig {
   std::string columns = "id,embedding,carried";
   std::vector<std::string> carry_fields;  ///< The --carry paths, in order.
   std::string model;                      ///< Written in the model column.
+  std::string id_field = "id";            ///< --id-field, named in refusals.
 };
 
 struct OutputLayout {
@@ -48,6 +49,7 @@ struct OutputLayout {
   std::vector<OutputColumn> columns;
   std::vector<std::string> carry_fields;
   std::string model;
+  std::string id_field = "id";
   /// Where "carried" begins in `columns` (its carry_fields.size() columns
   /// follow in --carry order), or npos. JSONL writes Record::carry_json
   /// there as it is, whatever carry_fields says.
@@ -83,6 +85,15 @@ class ColumnText {
   /// The carried field `carry_index` of the record as its JSON pair, or
   /// null when absent. For JSONL, which writes pairs as they came.
   const CarriedField* Carried(size_t carry_index);
+
+  /// Whether every id and carried column of the record, as Get() gives it,
+  /// can be a PostgreSQL text value. False, with *field (the --id-field or
+  /// --carry path) and *reason set, when one holds U+0000: no PostgreSQL
+  /// text type can store it. The server refuses the whole COPY for it, and
+  /// psql's \copy of text COPY even cuts the line there and joins the rest
+  /// to the next line, loading a wrong row. (RecordParser already ensures
+  /// valid UTF-8; NUL is the one byte that is valid there and not here.)
+  bool Storable(std::string* field, std::string* reason);
 
  private:
   // Splits the record's carried fields, on first need: JSONL's default

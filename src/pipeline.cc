@@ -39,9 +39,10 @@ constexpr uint64_t kMaxErrorMessages = 20;
 // The longest the loop waits with nothing to do; bounds how late it notices
 // a signal.
 constexpr int kMaxWaitMs = 200;
-// After SIGINT or SIGTERM, requests in flight get this long to finish (what
-// they bring is paid for) before they are abandoned, so a signal ends the run
-// within about two seconds even with a hung connection.
+// After SIGINT, SIGTERM or an error that stops the run (bad key, quota),
+// requests in flight get this long to finish (what they bring is paid for)
+// before they are abandoned, so the run ends within about two seconds even
+// with a hung connection.
 constexpr int64_t kDrainMs = 1500;
 // When input pauses this long, the records already read are sent without
 // waiting for a full batch, so `tail -f log | embedpipe` keeps moving.
@@ -161,7 +162,7 @@ class Pipeline {
 
   int64_t start_ms_ = 0;
   int64_t last_input_ms_ = 0;
-  int64_t drain_deadline_ms_ = 0;  // Set by a signal: when to stop waiting.
+  int64_t drain_deadline_ms_ = 0;  // Once stopping: when to stop waiting.
   uint64_t embedded_ = 0;
   uint64_t rejected_ = 0;
   uint64_t tokens_sent_ = 0;
@@ -187,6 +188,7 @@ bool Pipeline::Setup() {
   output.columns = options_.columns;
   output.carry_fields = options_.carry_fields;
   output.model = options_.model;
+  output.id_field = options_.id_field;
   writer_ = NewRecordWriter(output, &err);
   if (!writer_) {
     diag::Error(err);
@@ -327,6 +329,12 @@ void Pipeline::HandleLine(std::string_view line, uint64_t line_number) {
   record.source = static_cast<uint32_t>(next_input_ - 1);
   record.id_json = std::move(parsed_.id_json);
   record.carry_json = std::move(parsed_.carry_json);
+  // A value the output format cannot carry (writer_->Accepts says which)
+  // is refused here, before it costs a request.
+  if (!writer_->Accepts(record, &field_, &reason_)) {
+    Reject(seq, line_number, std::move(record.id_json), field_, reason_);
+    return;
+  }
   if (!options_.count_tokens) {
     record.key = keys_->Key(record.text);
     if (AnswerWithoutRequest(&record)) return;
@@ -615,7 +623,7 @@ int Pipeline::Run() {
     if (!stopping_ && (InterruptSignal() || scheduler_.fatal())) {
       stopping_ = true;
       scheduler_.StopStarting();
-      if (InterruptSignal()) drain_deadline_ms_ = clock_->NowMs() + kDrainMs;
+      drain_deadline_ms_ = clock_->NowMs() + kDrainMs;
     }
     if (drain_deadline_ms_ && clock_->NowMs() >= drain_deadline_ms_) {
       scheduler_.CancelInFlight();
@@ -679,9 +687,11 @@ int Pipeline::Finish() {
     std::string overlong;
     if (truncated_ || split_)
       overlong = fmt::format(" ({} truncated, {} split)", truncated_, split_);
-    if (journal_ || duplicates_)
+    if (journal_)
       overlong += fmt::format(" ({} from the checkpoint, {} duplicate texts)",
                               from_journal_, duplicates_);
+    else if (duplicates_)
+      overlong += fmt::format(" ({} duplicate texts)", duplicates_);
     diag::Info(fmt::format(
         "{} embedded{}, {} rejected; {} requests, {} retries ({} "
         "rate-limited); {:.1f} s",

@@ -17,6 +17,20 @@ class RecordWriter {
   /// Appends what precedes the first record (COPY BINARY's file header;
   /// nothing for the line formats) to *out. Called once, before any Write.
   virtual void AppendHeader(std::string* out) const { (void)out; }
+  /// Whether `record` can be written so that its target loads it as it is.
+  /// False, with *field (the input field at fault) and *reason set, for a
+  /// value the format cannot carry: in tsv, csv and binary an id or carried
+  /// string holding U+0000, which PostgreSQL text cannot store (COPY would
+  /// refuse the whole load, or with psql's \copy of tsv load a wrong row).
+  /// JSONL accepts every record: JSON spells U+0000 as an escape. The
+  /// pipeline asks before a record is embedded, so a refusal costs no
+  /// request and becomes an error record; Write is called only for accepted
+  /// records.
+  virtual bool Accepts(const Record& record, std::string* field,
+                       std::string* reason) const {
+    (void)record, (void)field, (void)reason;
+    return true;
+  }
   /// Appends the line for `record` and its vector of `dims` floats to *out.
   virtual void Write(const Record& record, const float* vector, size_t dims,
                      std::string* out) const = 0;

@@ -93,3 +93,72 @@ TEST_CASE("JSONL writer follows --columns and --vector") {
   CHECK(out == "{\"embedding\":\"[0.5,-2]\"}\n");
   CHECK(NewRecordWriter(OutputConfig(), &err) != nullptr);
 }
+
+TEST_CASE("Column formats refuse U+0000 in an id or carried column") {
+  // PostgreSQL text cannot hold U+0000: COPY refuses the whole load for one
+  // such value (or, from psql's \copy of tsv, loads a wrong row), so tsv,
+  // csv and binary refuse the record instead. JSONL spells it \u0000, so it
+  // takes every record.
+  OutputConfig c;
+  c.columns = "id,embedding,u,o";
+  c.carry_fields = {"u", "o", "hidden"};
+  c.id_field = "meta.id";
+  c.model = "m";
+  Record r;
+  std::string field, reason;
+  auto accepts = [&](const std::string& format) {
+    c.format = format;
+    c.vector = format == "jsonl" ? "" : "pgarray";
+    std::string err;
+    std::unique_ptr<RecordWriter> w = NewRecordWriter(c, &err);
+    REQUIRE_MESSAGE(w, err);
+    field = reason = "";
+    return w->Accepts(r, &field, &reason);
+  };
+  for (const char* format : {"tsv", "csv", "binary", "jsonl"}) {
+    CAPTURE(format);
+    bool column_format = std::string(format) != "jsonl";
+    r.id_json = R"("a\u0000b")";
+    r.carry_json = R"("u":"x")";
+    CHECK(accepts(format) == !column_format);
+    if (column_format) {
+      CHECK(field == "meta.id");
+      CHECK(reason ==
+            "field \"meta.id\" holds U+0000, which PostgreSQL text cannot "
+            "store");
+    }
+    r.id_json = R"("a\\u0000b")";  // a backslash, then the text u0000
+    CHECK(accepts(format));
+    r.id_json = "7";
+    r.carry_json = R"("u":"x\u0000")";
+    CHECK(accepts(format) == !column_format);
+    if (column_format) CHECK(field == "u");
+    // An object is written as compact JSON, where U+0000 stays an escape;
+    // a field in no column is not written at all.
+    r.carry_json = R"("u":null,"o":{"k":"\u0000"},"hidden":"\u0000")";
+    CHECK(accepts(format));
+    CHECK(field == "");
+  }
+}
+
+TEST_CASE("A refused record leaves the writer ready for the next one") {
+  OutputConfig c;
+  c.format = "tsv";
+  c.vector = "pgarray";
+  c.columns = "id,u,embedding";
+  c.carry_fields = {"u"};
+  std::string err, field, reason;
+  std::unique_ptr<RecordWriter> w = NewRecordWriter(c, &err);
+  REQUIRE_MESSAGE(w, err);
+  Record bad, good;
+  bad.id_json = R"("x")";
+  bad.carry_json = R"("u":"\u0000")";
+  good.id_json = R"("y")";
+  good.carry_json = R"("u":"ok")";
+  CHECK(!w->Accepts(bad, &field, &reason));
+  CHECK(w->Accepts(good, &field, &reason));
+  float v[] = {1.5f};
+  std::string out;
+  w->Write(good, v, 1, &out);
+  CHECK(out == "y\tok\t{1.5}\n");
+}

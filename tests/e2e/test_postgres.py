@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """embedpipe's output loaded into a real PostgreSQL server (issue 6).
 
-A throwaway cluster (initdb, pg_ctl) is started on first use in a private
-directory that is also its Unix socket directory; it listens on no TCP port,
-so it cannot collide with any other server. It is stopped and removed when
-the suite ends, also after a failure or SIGTERM. As root, initdb and pg_ctl
-run as the postgres user (runuser); as any other user, as that user.
+A throwaway cluster (pgcluster.py: initdb, pg_ctl) is started on first use in
+a private directory that is also its Unix socket directory; it listens on no
+TCP port, so it cannot collide with any other server. It is stopped and
+removed when the suite ends, also after a failure or SIGTERM. As root, initdb
+and pg_ctl run as the postgres user (runuser); as any other user, as that
+user.
 Missing PostgreSQL binaries make every test here FAIL: scripts/install-deps.sh
 installs them.
 
@@ -19,17 +20,13 @@ and cast to real[] from there, and binary pgvector tuples into a bytea column
 installed they also go into vector(N).
 """
 
-import glob
 import json
 import os
-import pwd
 import re
-import shutil
 import signal
 import struct
 import subprocess
 import sys
-import tempfile
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -37,136 +34,15 @@ from harness import (KEY, MODEL, ROOT, Server, base_args, check, clean_env, eq, 
                      gencorpus, main, run, test, tmpdir, tool, verify)
 import harness  # noqa: E402
 import fakevec  # noqa: E402
+from pgcluster import Cluster  # noqa: E402
 
 DIMS = 12
 
 
 # --------------------------------------------------------------------------
-# The throwaway cluster.
+# The throwaway cluster (pgcluster.py), one for the whole suite.
 
-def find_bindir():
-    """The newest /usr/lib/postgresql/N/bin with initdb, pg_ctl and psql."""
-    found = []
-    for d in glob.glob("/usr/lib/postgresql/*/bin"):
-        version = os.path.basename(os.path.dirname(d))
-        if version.isdigit() and all(os.access(os.path.join(d, t), os.X_OK)
-                                     for t in ("initdb", "pg_ctl", "psql")):
-            found.append((int(version), d))
-    if not found:
-        raise AssertionError("PostgreSQL server binaries not found in /usr/lib/postgresql/*/bin "
-                             "(Debian package postgresql; run scripts/install-deps.sh)")
-    return max(found)[1]
-
-
-class Cluster:
-    def __init__(self):
-        self.dir = None
-        self.started = False
-        self.error = None
-
-    def _as_owner(self, argv):
-        """argv run as the cluster's owner: postgres when we are root (the
-        server refuses to run as root), else ourselves."""
-        if os.geteuid() == 0:
-            return ["runuser", "-u", "postgres", "--"] + argv
-        return argv
-
-    def _run(self, argv, what):
-        p = subprocess.run(self._as_owner(argv), capture_output=True, timeout=60)
-        if p.returncode != 0:
-            raise AssertionError("%s failed (exit %d): %s %s" % (
-                what, p.returncode, p.stdout.decode(errors="replace")[-1000:],
-                p.stderr.decode(errors="replace")[-1000:]))
-
-    def start(self):
-        if self.started:
-            return
-        if self.error:  # one failed start fails every test, quickly
-            raise AssertionError(self.error)
-        try:
-            self._start()
-        except AssertionError as e:
-            self.error = str(e)
-            raise
-
-    def _start(self):
-        self.bindir = find_bindir()
-        # Under /tmp, not the harness's directory: as root that one is 0700
-        # and postgres could not reach it; and a socket path must stay short.
-        self.dir = tempfile.mkdtemp(prefix="embedpipe-pg-")
-        if os.geteuid() == 0:
-            try:
-                pw = pwd.getpwnam("postgres")
-            except KeyError:
-                raise AssertionError("no postgres user (Debian package postgresql creates it)")
-            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
-        self.data = os.path.join(self.dir, "data")
-        self.port = 5432  # names the socket file; no TCP port is opened
-        self._run([os.path.join(self.bindir, "initdb"), "-D", self.data, "-U", "postgres",
-                   "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"], "initdb")
-        conf = os.path.join(self.data, "postgresql.conf")
-        settings = ("listen_addresses = ''\nunix_socket_directories = '%s'\nport = %d\n"
-                    "fsync = off\nfull_page_writes = off\nsynchronous_commit = off\n"
-                    "max_connections = 20\nshared_buffers = 32MB\n" % (self.dir, self.port))
-        # The file belongs to postgres: append through its owner.
-        p = subprocess.run(self._as_owner(["sh", "-c", 'cat >> "$0"', conf]),
-                           input=settings.encode(), capture_output=True, timeout=20)
-        eq(p.returncode, 0, "writing postgresql.conf: %r" % p.stderr)
-        self.started = True  # from here on, stop() has something to stop
-        self._run([os.path.join(self.bindir, "pg_ctl"), "-D", self.data, "-l",
-                   os.path.join(self.dir, "server.log"), "-w", "-t", "30", "start"], "pg_ctl start")
-
-    def stop(self):
-        if self.dir is None:
-            return
-        if self.started:
-            try:
-                self._run([os.path.join(self.bindir, "pg_ctl"), "-D", self.data,
-                           "-m", "immediate", "-w", "stop"], "pg_ctl stop")
-            except Exception as e:  # noqa: BLE001 -- report, still remove
-                print("test_postgres: %s" % e, flush=True)
-        shutil.rmtree(self.dir, ignore_errors=True)
-        self.dir = None
-        self.started = False
-
-    def env(self, db="postgres"):
-        """The environment psql and the example scripts connect with."""
-        env = clean_env()
-        for k in list(env):
-            if k.startswith("PG"):
-                del env[k]
-        env.update(PGHOST=self.dir, PGPORT=str(self.port), PGUSER="postgres",
-                   PGDATABASE=db, PGCLIENTENCODING="UTF8")
-        env["PATH"] = self.bindir + os.pathsep + env.get("PATH", "")
-        return env
-
-    def psql(self, *args, db="postgres", stdin=None):
-        """psql's stdout bytes; fails the test on any SQL error."""
-        argv = [os.path.join(self.bindir, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1"] + list(args)
-        p = subprocess.run(argv, input=stdin, capture_output=True, env=self.env(db), timeout=120)
-        if p.returncode != 0:
-            raise AssertionError("psql %s: exit %d: %s" % (
-                " ".join(args)[:300], p.returncode, p.stderr.decode(errors="replace")[-1500:]))
-        return p.stdout
-
-    def sql(self, command, db="postgres"):
-        return self.psql("-c", command, db=db)
-
-    def copy_out(self, query, db="postgres"):
-        """Rows of `query` as lists of str (or None for NULL); the query must
-        produce only hex, digits and plain names, so text COPY adds no escape."""
-        out = self.psql("-c", "COPY (%s) TO STDOUT" % query, db=db).decode()
-        rows = []
-        for line in out.split("\n")[:-1]:
-            rows.append([None if f == "\\N" else f for f in line.split("\t")])
-        return rows
-
-    def has_pgvector(self):
-        out = self.sql("SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'")
-        return b"1" in out.split()
-
-
-CLUSTER = Cluster()
+CLUSTER = Cluster(base_env=clean_env)
 
 
 def cluster():
@@ -477,6 +353,79 @@ def streamed_tsv_loads_through_a_pipe():
         _, err = consumer.communicate(timeout=60)
         eq(consumer.returncode, 0, "psql exit status (%s)" % err.decode(errors="replace"))
     compare(read_back(c, db, "piped", "embedding"), expected, "piped tsv")
+
+
+# Values no PostgreSQL text column can store: one in a load makes COPY
+# refuse every line of it. (input line, field at fault)
+NUL_LINES = [
+    (b'{"id":"nul\\u0000id","text":"a","m":{"s":"fine"}}', "id"),
+    (b'{"id":"carried-nul","text":"b","m":{"s":"x\\u0000y","n":1}}', "m.s"),
+]
+
+
+@test
+def values_copy_cannot_store_are_error_records_and_the_rest_loads():
+    c = cluster()
+    db = fresh_db(c)
+    d = tmpdir("pg")
+    with Server() as srv:
+        expected = Expected(srv)
+        good = expected.data.split(b"\n")[:-1]
+        # First, in the middle and last, so line numbers and order both count.
+        lines = [NUL_LINES[0][0]] + good[:10] + [NUL_LINES[1][0]] + good[10:] + [NUL_LINES[0][0]]
+        bad_at = [(1, NUL_LINES[0]), (12, NUL_LINES[1]), (len(lines), NUL_LINES[0])]
+        for fmt in ("tsv", "csv", "binary"):
+            errors = os.path.join(d, "%s-errors.jsonl" % fmt)
+            r = run(base_args(srv, DIMS, "-q", "--format", fmt, "--vector", "pgarray",
+                              "--columns", COLUMNS, "--errors", errors) + carry_args(),
+                    stdin=b"\n".join(lines) + b"\n")
+            r.expect_rc(2)
+            got = [(e["line"], e["id"], e["field"], e["error"]) for _, e in r.errors()]
+            want = [(n, json.loads(line)["id"], field,
+                     'field "%s" holds U+0000, which PostgreSQL text cannot store' % field)
+                    for n, (line, field) in bad_at]
+            eq(got, want, "%s: error records" % fmt)
+            path = os.path.join(d, "nul.%s" % fmt)
+            with open(path, "wb") as f:
+                f.write(r.out)
+            table = "nul_%s" % fmt
+            create_table(c, db, table, "real[]")
+            c.sql("\\copy %s(%s) FROM '%s'%s" % (table, TABLE_COLUMNS, path, copy_option(fmt)),
+                  db=db)
+            compare(read_back(c, db, table, "embedding"), expected, "%s without the NUL lines" % fmt)
+        # JSONL spells U+0000 as an escape: it writes such a record.
+        r = run(base_args(srv, DIMS, "-q"), stdin=NUL_LINES[0][0] + b"\n")
+        r.expect_rc(0)
+        check(r.out.startswith(b'{"id":"nul\\u0000id","embedding":['), "jsonl: %r" % r.out[:60])
+
+
+@test
+def nan_from_the_server_reaches_no_format():
+    # Requests 1 and 3 of every run get a NaN in the first vector (a bare
+    # NaN with --encoding float, a NaN float32 in base64). The codec refuses
+    # such a response and it is retried (at once: --max-retry-wait 0), so
+    # each output is byte for byte the one the round-trip test loads exactly.
+    with Server() as srv:
+        expected = Expected(srv)
+        reference = {}
+        for fmt, vector in FORMATS:
+            reference[fmt, vector] = embed(srv, expected, fmt, vector)
+    for encoding in ("base64", "float"):
+        for fmt, vector in FORMATS:
+            what = "%s/%s, %s" % (fmt, vector, encoding)
+            with Server("--faults", "1:nan,3:nan") as srv:
+                r = run(base_args(srv, DIMS, "-q", "--format", fmt, "--vector", vector,
+                                  "--columns", COLUMNS, "--encoding", encoding,
+                                  "--batch-inputs", "8", "--max-retry-wait", "0") + carry_args(),
+                    stdin=expected.data)
+                log = srv.requests()
+            r.expect_rc(0)
+            eq([e["fault"] for e in log if e["fault"]], ["nan", "nan"], "%s: faults" % what)
+            eq(r.out, reference[fmt, vector], "%s: output" % what)
+
+
+FORMATS = [(f, v) for f in ("tsv", "csv", "binary", "jsonl") for v in ("json", "pgvector", "pgarray")
+           if (f, v) != ("binary", "json")]
 
 
 @test
