@@ -30,10 +30,9 @@ void PutFloat(float f, std::string* out) {
   Put32(bits, out);
 }
 
-class CopyBinaryWriter : public RecordWriter {
+class CopyBinaryWriter : public CopyWriter {
  public:
-  explicit CopyBinaryWriter(OutputLayout layout)
-      : layout_(std::move(layout)), columns_(&layout_) {}
+  using CopyWriter::CopyWriter;
 
   void AppendHeader(std::string* out) const override {
     out->append(kHeader, kHeaderSize);
@@ -41,12 +40,6 @@ class CopyBinaryWriter : public RecordWriter {
 
   void AppendTrailer(std::string* out) const override {
     Put16(0xFFFF, out);  // a field count of -1
-  }
-
-  bool Accepts(const Record& record, std::string* field,
-               std::string* reason) const override {
-    columns_.Reset(record);
-    return columns_.Storable(field, reason);
   }
 
   void Write(const Record& record, const float* vector, size_t dims,
@@ -95,8 +88,6 @@ class CopyBinaryWriter : public RecordWriter {
     }
   }
 
-  const OutputLayout layout_;
-  mutable ColumnText columns_;
 };
 
 }  // namespace

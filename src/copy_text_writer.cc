@@ -2,16 +2,9 @@
 
 namespace {
 
-class CopyTextWriter : public RecordWriter {
+class CopyTextWriter : public CopyWriter {
  public:
-  explicit CopyTextWriter(OutputLayout layout)
-      : layout_(std::move(layout)), columns_(&layout_) {}
-
-  bool Accepts(const Record& record, std::string* field,
-               std::string* reason) const override {
-    columns_.Reset(record);
-    return columns_.Storable(field, reason);
-  }
+  using CopyWriter::CopyWriter;
 
   void Write(const Record& record, const float* vector, size_t dims,
              std::string* out) const override {
@@ -32,9 +25,6 @@ class CopyTextWriter : public RecordWriter {
     out->push_back('\n');
   }
 
- private:
-  const OutputLayout layout_;
-  mutable ColumnText columns_;
 };
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "output_layout.h"
 #include "record.h"
@@ -37,6 +38,24 @@ class RecordWriter {
   /// Appends what follows the last record (COPY BINARY's trailer) to *out.
   /// Called once at the end of a run; output without it still loads.
   virtual void AppendTrailer(std::string* out) const { (void)out; }
+};
+
+/// What every PostgreSQL COPY writer (text, CSV, binary) shares: its column
+/// layout, the record's column values, and refusing a record whose values no
+/// PostgreSQL text column can store.
+class CopyWriter : public RecordWriter {
+ public:
+  explicit CopyWriter(OutputLayout layout)
+      : layout_(std::move(layout)), columns_(&layout_) {}
+  bool Accepts(const Record& record, std::string* field,
+               std::string* reason) const override {
+    columns_.Reset(record);
+    return columns_.Storable(field, reason);
+  }
+
+ protected:
+  const OutputLayout layout_;
+  mutable ColumnText columns_;  // Per-record scratch, hence mutable.
 };
 
 /// The writer for config's format, columns and vector style, or null with
