@@ -102,7 +102,8 @@ class Pipeline {
   void RejectRecord(Record* record, const std::string& field,
                     const std::string& reason);
   void SyncJournal();
-  void Reject(uint64_t seq, uint64_t line, std::string id_json,
+  void Reject(uint64_t seq, uint64_t line, const std::string& source,
+              std::string id_json,
               std::string field, std::string reason);
   void Submit(Batch batch);
   void CollectResults();
@@ -314,14 +315,14 @@ void Pipeline::HandleLine(std::string_view line, uint64_t line_number) {
       reorder_.Skip(seq);
       return;
     case ParseStatus::kError:
-      Reject(seq, line_number, parsed_.id_json, field_, reason_);
+      Reject(seq, line_number, input_name_, parsed_.id_json, field_, reason_);
       return;
     case ParseStatus::kRecord:
       break;
   }
   Record record;
   if (!Normalize(parsed_.text, normalize_, &record.text, &reason_)) {
-    Reject(seq, line_number, parsed_.id_json, options_.text_field, reason_);
+    Reject(seq, line_number, input_name_, parsed_.id_json, options_.text_field, reason_);
     return;
   }
   record.seq = seq;
@@ -332,7 +333,7 @@ void Pipeline::HandleLine(std::string_view line, uint64_t line_number) {
   // A value the output format cannot carry (writer_->Accepts says which)
   // is refused here, before it costs a request.
   if (!writer_->Accepts(record, &field_, &reason_)) {
-    Reject(seq, line_number, std::move(record.id_json), field_, reason_);
+    Reject(seq, line_number, input_name_, std::move(record.id_json), field_, reason_);
     return;
   }
   if (!options_.count_tokens) {
@@ -360,7 +361,7 @@ void Pipeline::HandleLine(std::string_view line, uint64_t line_number) {
       std::string reason = fmt::format(
           "text has {} tokens, over --max-input-tokens {} (--overlong {})",
           record.tokens, cap, options_.overlong);
-      Reject(seq, line_number, std::move(record.id_json), options_.text_field,
+      Reject(seq, line_number, input_name_, std::move(record.id_json), options_.text_field,
              reason);
       if (overlong_ == OverlongPolicy::kFail) {
         // Input ends here: what came before is still embedded and written.
@@ -515,16 +516,9 @@ void Pipeline::RejectRecord(Record* record, const std::string& field,
     in_flight_texts_.erase(it);
   }
   all.push_back(std::move(*record));
-  for (Record& r : all) {
-    RecordError e;
-    e.seq = r.seq;
-    e.line = r.line;
-    e.source = options_.inputs[r.source];
-    e.id_json = std::move(r.id_json);
-    e.field = field;
-    e.reason = reason;
-    reorder_.Reject(std::move(e));
-  }
+  for (Record& r : all)
+    Reject(r.seq, r.line, options_.inputs[r.source], std::move(r.id_json),
+           field, reason);
 }
 
 // Makes every vector journaled this turn durable; only then may their
@@ -537,12 +531,13 @@ void Pipeline::SyncJournal() {
   journal_dirty_ = false;
 }
 
-void Pipeline::Reject(uint64_t seq, uint64_t line, std::string id_json,
+void Pipeline::Reject(uint64_t seq, uint64_t line, const std::string& source,
+                      std::string id_json,
                       std::string field, std::string reason) {
   RecordError e;
   e.seq = seq;
   e.line = line;
-  e.source = input_name_;
+  e.source = source;
   e.id_json = std::move(id_json);
   e.field = std::move(field);
   e.reason = std::move(reason);

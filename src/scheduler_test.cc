@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <memory>
 #include <string>
 
 #include <fmt/core.h>
@@ -67,6 +68,20 @@ SchedulerConfig Config(int concurrency) {
   return c;
 }
 
+HttpResponse WithHeaders(HttpResponse r,
+                         std::vector<std::pair<std::string, std::string>> headers) {
+  r.headers = std::move(headers);
+  return r;
+}
+
+// Answers the first request with `first`, every later one with Embed().
+FakeTransport::Responder FirstThenEmbed(HttpResponse first) {
+  auto calls = std::make_shared<int>(0);
+  return [calls, first](const HttpRequest& req) {
+    return ++*calls == 1 ? first : Embed(req);
+  };
+}
+
 struct Harness {
   explicit Harness(FakeTransport::Responder respond, int concurrency = 2)
       : Harness(std::move(respond), Config(concurrency)) {}
@@ -109,15 +124,9 @@ TEST_CASE("Scheduler keeps at most N requests in flight") {
 }
 
 TEST_CASE("Scheduler retries after the server's delay, without sleeping") {
-  int calls = 0;
-  Harness h([&](const HttpRequest& req) {
-    if (++calls == 1) {
-      HttpResponse r = Error(429, "rate_limit_exceeded", "slow down");
-      r.headers = {{"retry-after-ms", "700"}};
-      return r;
-    }
-    return Embed(req);
-  });
+  Harness h(FirstThenEmbed(
+      WithHeaders(Error(429, "rate_limit_exceeded", "slow down"),
+                  {{"retry-after-ms", "700"}})));
   h.scheduler.Submit(MakeBatch({"abc"}));
   std::vector<BatchResult> results = h.RunAll();
   REQUIRE(results.size() == 1);
@@ -252,16 +261,9 @@ size_t Embedded(const std::vector<BatchResult>& results) {
 }  // namespace
 
 TEST_CASE("Scheduler: a 429 holds back every start, not just its batch") {
-  int calls = 0;
-  Harness h(
-      [&](const HttpRequest& req) {
-        if (++calls == 1) {
-          HttpResponse r = Error(429, "rate_limit_exceeded", "slow down");
-          r.headers = {{"retry-after-ms", "700"}};
-          return r;
-        }
-        return Embed(req);
-      },
+  Harness h(FirstThenEmbed(
+      WithHeaders(Error(429, "rate_limit_exceeded", "slow down"),
+                  {{"retry-after-ms", "700"}})),
       1);
   h.scheduler.Submit(MakeBatch({"a"}, 0));
   h.scheduler.Submit(MakeBatch({"b"}, 1));
@@ -274,16 +276,9 @@ TEST_CASE("Scheduler: a 429 holds back every start, not just its batch") {
 }
 
 TEST_CASE("Scheduler: a 5xx does not hold back the other batches") {
-  int calls = 0;
-  Harness h(
-      [&](const HttpRequest& req) {
-        if (++calls == 1) {
-          HttpResponse r = Error(503, "", "overloaded");
-          r.headers = {{"retry-after-ms", "700"}};
-          return r;
-        }
-        return Embed(req);
-      },
+  Harness h(FirstThenEmbed(
+      WithHeaders(Error(503, "", "overloaded"),
+                  {{"retry-after-ms", "700"}})),
       1);
   h.scheduler.Submit(MakeBatch({"a"}, 0));
   h.scheduler.Submit(MakeBatch({"b"}, 1));
@@ -444,15 +439,9 @@ TEST_CASE("Scheduler fails a batch at once on x-should-retry: false") {
 }
 
 TEST_CASE("Scheduler retries a 400 the server marks x-should-retry: true") {
-  int calls = 0;
-  Harness h([&](const HttpRequest& req) {
-    if (++calls == 1) {
-      HttpResponse r = Error(400, "", "try that again");
-      r.headers = {{"x-should-retry", "true"}};
-      return r;
-    }
-    return Embed(req);
-  });
+  Harness h(FirstThenEmbed(
+      WithHeaders(Error(400, "", "try that again"),
+                  {{"x-should-retry", "true"}})));
   h.scheduler.Submit(MakeBatch({"a", "b"}));
   std::vector<BatchResult> results = h.RunAll();
   CHECK(Embedded(results) == 2);
@@ -485,16 +474,8 @@ TEST_CASE("Scheduler gives up when a retry would pass the retry time cap") {
 TEST_CASE("Scheduler caps a long server hint at the longest single wait") {
   SchedulerConfig config = Config(1);
   config.backoff.max_wait_ms = 2000;
-  int calls = 0;
-  Harness h(
-      [&](const HttpRequest& req) {
-        if (++calls == 1) {
-          HttpResponse r = Error(429, "rate_limit_exceeded",
-                                 "Please try again in 6m0s.");
-          return r;
-        }
-        return Embed(req);
-      },
+  Harness h(FirstThenEmbed(Error(429, "rate_limit_exceeded",
+                                 "Please try again in 6m0s.")),
       config);
   h.scheduler.Submit(MakeBatch({"a"}));
   std::vector<BatchResult> results = h.RunAll();
