@@ -74,15 +74,37 @@ asan:
 check-asan: asan
 	tests/run-all build-asan
 
+# Fuzzing: libFuzzer targets tests/fuzz/*_fuzz.cc, built with clang and
+# ASan+UBSan in build-fuzz/ (`make fuzz`); scripts/fuzz runs them. The
+# library is compiled with coverage instrumentation but without libFuzzer's
+# main, which only the targets link.
+FUZZ_SRCS    := $(wildcard tests/fuzz/*_fuzz.cc)
+FUZZ_TARGETS := $(FUZZ_SRCS:tests/fuzz/%.cc=$(BUILD)/fuzz/%)
+
+fuzz:
+	$(MAKE) BUILD=build-fuzz CXX=clang++ OPTFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -Wno-ambiguous-reversed-operator -fsanitize-ignorelist=tests/fuzz/ubsan-ignore.txt" fuzz-targets
+
+fuzz-targets: $(FUZZ_TARGETS)
+
+$(BUILD)/obj/fuzz/%.o: tests/fuzz/%.cc $(BUILD)/gen/version.h
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/fuzz/%: $(BUILD)/obj/fuzz/%.o $(BUILD)/libembedpipe.a
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -fsanitize=fuzzer $^ $(LDFLAGS) $(LDLIBS) -o $@
+.PRECIOUS: $(BUILD)/obj/fuzz/%.o
+# End of fuzzing.
+
 install: $(BUILD)/embedpipe
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(BUILD)/embedpipe $(DESTDIR)$(PREFIX)/bin/embedpipe
 	install -m 644 man/embedpipe.1 $(DESTDIR)$(PREFIX)/share/man/man1/embedpipe.1
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
-.PHONY: all check asan check-asan install clean
+.PHONY: all check asan check-asan install clean fuzz fuzz-targets
 .DELETE_ON_ERROR:
 
--include $(wildcard $(BUILD)/obj/*.d $(BUILD)/obj/tools/*.d)
+-include $(wildcard $(BUILD)/obj/*.d $(BUILD)/obj/tools/*.d $(BUILD)/obj/fuzz/*.d)

@@ -4,10 +4,13 @@
 set -eu
 
 packages="g++ make pkg-config libcurl4-openssl-dev rapidjson-dev libutf8proc-dev
-libfmt-dev doctest-dev libcli11-dev python3
-postgresql"
+libfmt-dev doctest-dev libcli11-dev python3 time clang libclang-rt-14-dev
+postgresql groff-base"
+# time: tests/e2e/test_hostile.py measures peak RSS with GNU time.
+# clang, libclang-rt-14-dev: `make fuzz` (libFuzzer with ASan and UBSan).
 # postgresql: tests/e2e/test_postgres.py loads the output formats into a
 # throwaway cluster of its own (Debian's service cluster is not used).
+# groff-base: scripts/check-man renders the man page with warnings on.
 
 missing=""
 for p in $packages; do

@@ -1,8 +1,12 @@
 #include "cli.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 #include <CLI/CLI.hpp>
 
 #include "exit_status.h"
+#include "provider.h"
 #include "version.h"
 
 namespace {
@@ -16,8 +20,19 @@ constexpr const char* kDescription =
 constexpr const char* kFooter =
     "Exit status: 0 all embedded, 1 usage error, 2 some records rejected, "
     "3 stopped by an API error, 4 output error, 130 interrupted.\n"
-    "The API key is read from $OPENAI_API_KEY (see --api-key-env). "
+    "The API key is read from $OPENAI_API_KEY or the --provider's own "
+    "variable (see --api-key-env), or from a file (--api-key-file); never "
+    "from the command line. "
     "See embedpipe(1) for details.";
+
+// Says what is wrong with the command line and how to get help; sets the
+// usage exit status. Returns false, for the caller to return.
+bool UsageError(const std::string& message, int* exit_code) {
+  std::fprintf(stderr, "embedpipe: error: %s\nTry 'embedpipe --help'.\n",
+               message.c_str());
+  *exit_code = kExitUsage;
+  return false;
+}
 
 }  // namespace
 
@@ -45,7 +60,13 @@ bool ParseCommandLine(int argc, const char* const* argv, Options* o,
                  "Copy this field (a dotted path) to the output line; "
                  "repeatable")
       ->type_name("PATH")
-      ->group(kInput)->take_all();
+      // One path per --carry, so `--carry meta.url FILE` reads FILE.
+      ->group(kInput)->take_all()->allow_extra_args(false);
+  app.add_option("--shard", o->shard,
+                 "Take only shard K of N: the records whose id hashes to K; "
+                 "N processes with 1/N..N/N cover the input once")
+      ->type_name("K/N")
+      ->group(kInput);
   app.add_option("--normalize", o->normalize,
                  "Text normalization: nfc, nfkc or none")
       ->type_name("FORM")
@@ -58,11 +79,23 @@ bool ParseCommandLine(int argc, const char* const* argv, Options* o,
       ->check(CLI::IsMember({"replace", "reject"}));
 
   const char* kProvider = "Provider";
-  app.add_option("--base-url", o->base_url,
-                 "API base URL; $OPENAI_BASE_URL if set")
-      ->type_name("URL")
-      ->group(kProvider)->capture_default_str()->envname("OPENAI_BASE_URL");
-  app.add_option("-m,--model", o->model, "Embedding model")
+  app.add_option("--provider", o->provider,
+                 "API to speak: openai, azure, openai-compatible (vLLM, "
+                 "LiteLLM, Mistral, Jina...), cohere, voyage, gemini, ollama "
+                 "or tei; sets the defaults of the flags below and of "
+                 "batching")
+      ->type_name("NAME")
+      ->group(kProvider)->capture_default_str();
+  // $OPENAI_BASE_URL applies to some providers only: ApplyProvider reads it.
+  std::vector<std::string> base_urls;
+  app.add_option("--base-url", base_urls,
+                 "API base URL; $OPENAI_BASE_URL if set (openai, "
+                 "openai-compatible), $AZURE_OPENAI_ENDPOINT (azure); repeat "
+                 "it to spread requests over several servers, -j each")
+      ->type_name("URL")->default_str(o->base_url)
+      ->group(kProvider)->allow_extra_args(false);
+  app.add_option("-m,--model", o->model,
+                 "Embedding model (default by provider; openai's shown)")
       ->type_name("NAME")
       ->group(kProvider)->capture_default_str();
   app.add_option("--dimensions", o->dimensions,
@@ -70,10 +103,33 @@ bool ParseCommandLine(int argc, const char* const* argv, Options* o,
                  "default: the model's own")
       ->type_name("N")
       ->group(kProvider)->check(CLI::Range(1, 65536));
+  app.add_option("--input-type", o->input_type,
+                 "What the texts are for, as the provider names it: cohere "
+                 "search_document (default), search_query, classification, "
+                 "clustering; voyage document, query; gemini taskType "
+                 "(RETRIEVAL_DOCUMENT...)")
+      ->type_name("TYPE")
+      ->group(kProvider);
+  app.add_option("--api-version", o->api_version,
+                 "Azure OpenAI api-version (default 2024-10-21); --model "
+                 "names the deployment")
+      ->type_name("VERSION")
+      ->group(kProvider);
   app.add_option("--api-key-env", o->api_key_env,
-                 "Environment variable that holds the API key")
+                 "Environment variable that holds the API key (default by "
+                 "provider: AZURE_OPENAI_API_KEY, COHERE_API_KEY, "
+                 "VOYAGE_API_KEY, GEMINI_API_KEY; none for ollama, tei)")
       ->type_name("NAME")
       ->group(kProvider)->capture_default_str();
+  app.add_option("--api-key-file", o->api_key_file,
+                 "Read the API key from the first line of FILE instead")
+      ->type_name("FILE")
+      ->group(kProvider);
+  app.add_option("--cacert", o->ca_file,
+                 "Verify the server with the CA certificates in FILE (PEM) "
+                 "instead of the system's")
+      ->type_name("FILE")
+      ->group(kProvider);
   app.add_option("--encoding", o->encoding,
                  "Wire format of vectors: base64 or float")
       ->type_name("FORMAT")
@@ -82,7 +138,8 @@ bool ParseCommandLine(int argc, const char* const* argv, Options* o,
 
   const char* kBatching = "Batching";
   app.add_option("--batch-inputs", o->batch_inputs,
-                 "Most inputs in one request")
+                 "Most inputs in one request (default: the provider's cap; "
+                 "openai's shown)")
       ->type_name("N")
       ->group(kBatching)->capture_default_str()->check(CLI::Range(1, 1000000));
   app.add_option("--batch-tokens", o->batch_tokens,
@@ -157,6 +214,12 @@ bool ParseCommandLine(int argc, const char* const* argv, Options* o,
                  "server reports)")
       ->type_name("N")
       ->group(kTransfers)->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  app.add_flag("--batch-api", o->batch_api,
+               "Send through OpenAI's Batch API at half price: upload the "
+               "requests as files, poll the jobs (up to 24 h), then write "
+               "the output as usual; needs --checkpoint, which also keeps "
+               "the job ids so that a rerun resumes them")
+      ->group(kTransfers);
 
   const char* kCheckpoint = "Checkpoint";
   app.add_option("--checkpoint", o->checkpoint,
@@ -193,12 +256,41 @@ bool ParseCommandLine(int argc, const char* const* argv, Options* o,
                  "carried, tokens, model, or a --carry path")
       ->type_name("LIST")
       ->group(kOutput)->capture_default_str();
-  app.add_flag("--count-tokens", o->count_tokens,
-               "Write {\"id\":...,\"tokens\":N} for each record instead of "
-               "embedding it; sends nothing, needs no key")
+  CLI::Option* count = app.add_flag(
+      "--count-tokens", o->count_tokens,
+      "Write {\"id\":...,\"tokens\":N} for each record instead of "
+      "embedding it; sends nothing, needs no key")
       ->group(kOutput);
-  app.add_flag("-q,--quiet", o->quiet, "No progress or summary on stderr")
-      ->group(kOutput);
+  app.add_flag("-n,--dry-run", o->dry_run,
+               "Read and tokenize everything, then report the records, "
+               "batches, tokens and cost a run would send; sends and writes "
+               "nothing, needs no key")
+      ->group(kOutput)->excludes(count);
+
+  const char* kMessages = "Messages";
+  app.add_flag("-q,--quiet", o->quiet,
+               "No progress and no summary on stderr; errors still show")
+      ->group(kMessages);
+  app.add_option("--progress", o->progress,
+                 "Progress on stderr: a bar, log lines, none, or auto (a bar "
+                 "on a terminal, else log lines)")
+      ->type_name("MODE")
+      ->group(kMessages)->capture_default_str()
+      ->check(CLI::IsMember({"auto", "bar", "log", "none"}));
+  app.add_option("--progress-interval", o->progress_interval_s,
+                 "Seconds between progress lines in log mode")
+      ->type_name("SECONDS")
+      ->group(kMessages)->capture_default_str()
+      ->check(CLI::Range(0.01, 86400.0));
+  app.add_option("--stats", o->stats_path,
+                 "Write the summary as one JSON object to FILE")
+      ->type_name("FILE")
+      ->group(kMessages);
+  app.add_option("--price", o->price,
+                 "Price in US dollars per million tokens, for the cost "
+                 "estimate (default: the model's list price, if known)")
+      ->type_name("USD")
+      ->group(kMessages)->check(CLI::Range(0.0, 1e6));
 
   try {
     app.parse(argc, argv);
@@ -209,18 +301,38 @@ bool ParseCommandLine(int argc, const char* const* argv, Options* o,
     *exit_code = app.exit(e);
     return false;
   } catch (const CLI::ParseError& e) {
-    std::string msg = e.what();
-    std::fprintf(stderr, "embedpipe: error: %s\nTry 'embedpipe --help'.\n",
-                 msg.c_str());
-    *exit_code = kExitUsage;
-    return false;
+    return UsageError(e.what(), exit_code);
   }
-  if (o->compact && o->checkpoint.empty()) {
-    std::fprintf(stderr, "embedpipe: error: --compact needs --checkpoint\n"
-                         "Try 'embedpipe --help'.\n");
-    *exit_code = kExitUsage;
-    return false;
-  }
+  if (o->compact && o->checkpoint.empty())
+    return UsageError("--compact needs --checkpoint", exit_code);
+  if (!base_urls.empty()) o->base_url = base_urls.front();
+  ProviderFlagsGiven given;
+  given.base_url = !base_urls.empty();
+  given.model = app.count("--model") > 0;
+  given.api_key_env = app.count("--api-key-env") > 0;
+  given.encoding = app.count("--encoding") > 0;
+  given.batch_inputs = app.count("--batch-inputs") > 0;
+  given.batch_tokens = app.count("--batch-tokens") > 0;
+  given.max_input_tokens = app.count("--max-input-tokens") > 0;
+  std::string err;
+  if (!ApplyProvider(given, [](const char* name) { return std::getenv(name); },
+                     o, &err))
+    return UsageError(err, exit_code);
+  if (base_urls.size() > 1) o->endpoints = base_urls;
+  if (o->batch_api && o->checkpoint.empty() && !o->dry_run &&
+      !o->count_tokens)
+    return UsageError(
+        "--batch-api needs --checkpoint FILE: it keeps the vectors and the "
+        "batch job ids, so that an interrupted run resumes its jobs instead "
+        "of paying for them again",
+        exit_code);
+  if (o->batch_api && o->endpoints.size() > 1)
+    return UsageError("--batch-api runs its jobs on one --base-url",
+                      exit_code);
+  if (o->batch_api && o->provider != "openai")
+    return UsageError("--batch-api is OpenAI's Batch API: it needs "
+                      "--provider openai",
+                      exit_code);
   if (o->inputs.empty()) o->inputs.push_back("-");
   return true;
 }

@@ -9,6 +9,11 @@
 #include "http.h"
 #include "record.h"
 
+/// The longest vector a codec accepts: the journal's limit (journal.h
+/// kJournalMaxDims). A longer one is a broken or hostile server, and would
+/// make the batch's output array inputs x dims floats big.
+constexpr size_t kMaxEmbeddingDims = 65535;
+
 /// Vectors for one batch: record i's vector is values[i*dims, (i+1)*dims).
 struct Embeddings {
   size_t dims = 0;
@@ -21,6 +26,18 @@ struct ApiError {
   std::string message;  ///< The provider's text, or a short fallback.
   std::string type;
   std::string code;
+};
+
+/// What a codec needs to know about the run; each codec reads its part.
+struct CodecConfig {
+  std::string base_url;    ///< Where the provider's API is rooted.
+  std::string model;       ///< Model name (Azure: the deployment).
+  int dimensions = 0;      ///< 0: omit, the model's native size.
+  bool base64 = false;     ///< Ask for base64 float32 where offered.
+  std::string api_key;     ///< Empty: no key is sent.
+  std::string input_type;  ///< Provider's input/task type; empty: omit.
+  bool truncate = false;   ///< Let the server truncate over-long inputs.
+  std::string api_version; ///< Azure's api-version.
 };
 
 class Codec {

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <chrono>
 #include <deque>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 
@@ -13,7 +15,8 @@
 namespace {
 
 // A response bigger than this is a hostile or broken server: 2048 inputs of
-// 3072 floats printed as JSON text stay far below it.
+// 3072 floats printed as JSON text stay far below it. A request may set a
+// lower limit (HttpRequest::max_response_bytes), and codecs do.
 constexpr size_t kMaxResponseBytes = 512u << 20;
 
 struct Transfer {
@@ -22,6 +25,7 @@ struct Transfer {
   HttpResponse response;
   curl_slist* headers = nullptr;
   CURL* easy = nullptr;
+  size_t max_body = kMaxResponseBytes;
   bool too_big = false;
   // Stall detection: when a byte last moved either way, and the totals then.
   int64_t stall_ms = 0;
@@ -59,7 +63,7 @@ int OnProgress(void* user, curl_off_t, curl_off_t down, curl_off_t,
 size_t OnBody(char* data, size_t size, size_t n, void* user) {
   auto* t = static_cast<Transfer*>(user);
   size_t len = size * n;
-  if (t->response.body.size() + len > kMaxResponseBytes) {
+  if (t->response.body.size() + len > t->max_body) {
     t->too_big = true;
     return 0;  // aborts the transfer
   }
@@ -87,10 +91,28 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
     std::string name = Trim(line.substr(0, colon));
     std::transform(name.begin(), name.end(), name.begin(),
                    [](unsigned char c) { return std::tolower(c); });
-    t->response.headers.emplace_back(std::move(name),
-                                     Trim(line.substr(colon + 1)));
+    std::string value = Trim(line.substr(colon + 1));
+    // An embeddings response is megabytes: growing the body by appending
+    // copied it about twice over and faulted in fresh pages each time.
+    // Content-Length (the compressed size when compressed) sizes it once.
+    size_t length = 0;
+    if (name == "content-length" &&
+        std::from_chars(value.data(), value.data() + value.size(), length).ec ==
+            std::errc() &&
+        length <= kMaxResponseBytes)
+      t->response.body.reserve(length);
+    t->response.headers.emplace_back(std::move(name), std::move(value));
   }
   return line.size();
+}
+
+bool IsHttps(std::string_view url) {
+  constexpr std::string_view kScheme = "https://";
+  return url.size() >= kScheme.size() &&
+         std::equal(kScheme.begin(), kScheme.end(), url.begin(),
+                    [](char a, char b) {
+                      return a == std::tolower(static_cast<unsigned char>(b));
+                    });
 }
 
 class CurlTransport : public Transport {
@@ -128,10 +150,14 @@ class CurlTransport : public Transport {
       t->headers = curl_slist_append(t->headers, h.c_str());
     CURL* e = t->easy;
     curl_easy_setopt(e, CURLOPT_URL, t->request.url.c_str());
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->request.body.data());
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
-                     static_cast<curl_off_t>(t->request.body.size()));
+    if (t->request.method == "GET") {
+      curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    } else {
+      curl_easy_setopt(e, CURLOPT_POST, 1L);
+      curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->request.body.data());
+      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                       static_cast<curl_off_t>(t->request.body.size()));
+    }
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, OnBody);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
@@ -150,9 +176,28 @@ class CurlTransport : public Transport {
     curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    // Waiting for a connection that may multiplex pays only over TLS, where
+    // ALPN settles it in the handshake. Plain http is HTTP/1.1 here, and
+    // libcurl would learn that only from the first response: every other
+    // transfer would wait one full request's latency before connecting.
+    if (IsHttps(t->request.url)) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(e, CURLOPT_USERAGENT, config_.user_agent.c_str());
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    // Hostile or broken servers: a body is read up to what a right answer
+    // can be, and a Content-Length above that fails before any of it
+    // arrives. Redirects are not followed (libcurl's default, made
+    // explicit): the API key must go to the configured address only, and a
+    // redirected base URL is a configuration error the user should see.
+    if (t->request.max_response_bytes > 0)
+      t->max_body = std::min(t->request.max_response_bytes, kMaxResponseBytes);
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
+                     static_cast<curl_off_t>(t->max_body));
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    // TLS peer and host verification stay libcurl's default (on); a CA
+    // bundle replaces the system's. Proxies come from the environment
+    // (http_proxy, https_proxy, no_proxy) as libcurl reads them.
+    if (!config_.ca_file.empty())
+      curl_easy_setopt(e, CURLOPT_CAINFO, config_.ca_file.c_str());
     curl_multi_add_handle(multi_, e);
     by_tag_[tag] = std::move(t);
   }
@@ -213,9 +258,10 @@ class CurlTransport : public Transport {
         raw->response.body.clear();
         raw->response.timed_out =
             code == CURLE_OPERATION_TIMEDOUT || raw->stalled;
+        raw->too_big = raw->too_big || code == CURLE_FILESIZE_EXCEEDED;
         raw->response.transport_error =
             raw->too_big   ? fmt::format("response larger than {} bytes",
-                                         kMaxResponseBytes)
+                                         raw->max_body)
             : raw->stalled ? fmt::format("stalled: no data for {} s",
                                          config_.stall_timeout_s)
                            : curl_easy_strerror(code);

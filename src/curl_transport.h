@@ -17,6 +17,9 @@ struct CurlTransportConfig {
   long stall_timeout_s = 60;
   size_t max_connections = 8;      ///< Kept open between transfers.
   std::string user_agent;
+  /// CA certificates (PEM) to verify servers with instead of the system's;
+  /// empty: the system's.
+  std::string ca_file;
 };
 
 /// Returns a transport, or null with *err set when libcurl cannot start.

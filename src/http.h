@@ -12,6 +12,11 @@ struct HttpRequest {
   /// Complete header lines ("Name: value"). May hold a secret; never log.
   std::vector<std::string> headers;
   std::string body;
+  /// The largest response body that can be right for this request, set by
+  /// the codec from what it asked for; a longer one is cut off and fails
+  /// the transfer. 0: the transport's own limit only.
+  size_t max_response_bytes = 0;
+  std::string method = "POST";  ///< POST, or GET (the body is then unused).
 };
 
 struct HttpResponse {

@@ -303,6 +303,20 @@ JournalKey KeyMaker::Key(std::string_view text) const {
 std::unique_ptr<Journal> Journal::Open(const std::string& path,
                                        const JournalConfig& config,
                                        std::string* notice, std::string* err) {
+  return OpenWith(path, config, false, notice, err);
+}
+
+std::unique_ptr<Journal> Journal::OpenForReading(const std::string& path,
+                                                 const JournalConfig& config,
+                                                 std::string* notice,
+                                                 std::string* err) {
+  return OpenWith(path, config, true, notice, err);
+}
+
+std::unique_ptr<Journal> Journal::OpenWith(const std::string& path,
+                                           const JournalConfig& config,
+                                           bool read_only, std::string* notice,
+                                           std::string* err) {
   notice->clear();
   Settings run = Sorted(config);
   for (size_t i = 1; i < run.size(); ++i) {
@@ -318,8 +332,8 @@ std::unique_ptr<Journal> Journal::Open(const std::string& path,
   }
 
   bool created = false;
-  int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0 && errno == ENOENT) {
+  int fd = open(path.c_str(), (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT && !read_only) {
     fd = open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     created = fd >= 0;
     if (fd < 0 && errno == EEXIST)  // Lost a race: open what is there.
@@ -330,6 +344,10 @@ std::unique_ptr<Journal> Journal::Open(const std::string& path,
     return nullptr;
   }
   std::unique_ptr<Journal> journal(new Journal(path, fd));
+  if (read_only) {
+    journal->read_only_ = true;
+    journal->failed_ = "journal " + path + " is open for reading only";
+  }
   struct stat st;
   if (fstat(fd, &st) != 0) {
     *err = "cannot stat journal " + path + ": " + ErrnoText(errno);
@@ -339,7 +357,7 @@ std::unique_ptr<Journal> Journal::Open(const std::string& path,
     *err = "journal " + path + " is not a regular file";
     return nullptr;
   }
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  if (flock(fd, (read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
     *err = errno == EWOULDBLOCK
                ? "journal " + path + " is in use by another run"
                : "cannot lock journal " + path + ": " + ErrnoText(errno);
@@ -388,8 +406,11 @@ bool Journal::Load(const std::string& payload, const Settings& run,
   std::string expected = HeaderFor(payload);
   if (!in.Ensure(expected.size(), &read_err)) return read_failed();
   if (size < expected.size() &&
-      std::memcmp(in.data(), expected.data(), in.available()) == 0)
-    return Initialize(size, expected, notice, err);
+      std::memcmp(in.data(), expected.data(), in.available()) == 0) {
+    if (!read_only_) return Initialize(size, expected, notice, err);
+    Reserve(0);
+    return true;
+  }
   size_t have = std::min(in.available(), kMagicSize);
   if (have < kMagicSize || std::memcmp(in.data(), kMagic, kMagicSize) != 0) {
     if (have >= kMagicStemSize &&
@@ -472,7 +493,11 @@ bool Journal::Load(const std::string& payload, const Settings& run,
     ++kept;
     in.Skip(kFrameHead + len);
   }
-  if (damage) {
+  if (damage && read_only_) {
+    *notice = "journal " + path_ + ": ignoring a torn or corrupt tail (" +
+              damage + " at byte " + std::to_string(end) + "); read " +
+              std::to_string(kept) + " records";
+  } else if (damage) {
     // Cut it off now, so that appends follow the last good record.
     if (ftruncate(fd_, static_cast<off_t>(end)) != 0 || fdatasync(fd_) != 0) {
       *err = "cannot truncate journal " + path_ + ": " + ErrnoText(errno);

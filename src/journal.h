@@ -100,6 +100,16 @@ class Journal {
                                        const JournalConfig& config,
                                        std::string* notice, std::string* err);
 
+  /// Opens an existing journal to look vectors up without changing it
+  /// (--dry-run): a shared flock (a run writing it holds it exclusively, so
+  /// it is refused as in use), the same checks as Open, but a torn tail is
+  /// only left out of the index (*notice says so) and a header cut short is
+  /// an empty journal. Append, Sync and Compact fail.
+  static std::unique_ptr<Journal> OpenForReading(const std::string& path,
+                                                 const JournalConfig& config,
+                                                 std::string* notice,
+                                                 std::string* err);
+
   /// Best-effort Sync(); call Sync() first to see errors.
   ~Journal();
   Journal(const Journal&) = delete;
@@ -167,6 +177,10 @@ class Journal {
 
   Journal(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
 
+  static std::unique_ptr<Journal> OpenWith(const std::string& path,
+                                           const JournalConfig& config,
+                                           bool read_only, std::string* notice,
+                                           std::string* err);
   bool Load(const std::string& settings_payload,
             const std::vector<std::pair<std::string, std::string>>& run,
             uint64_t size, std::string* notice, std::string* err);
@@ -197,6 +211,7 @@ class Journal {
   std::string path_;       ///< As given, for messages.
   std::string real_path_;  ///< Symlinks resolved: compaction renames here.
   int fd_;
+  bool read_only_ = false;
   std::string header_;     ///< Magic line and header frame, as on disk.
   uint64_t file_end_ = 0;  ///< Bytes written to the file.
   std::string pending_;    ///< Appended records not yet written.

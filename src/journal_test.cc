@@ -625,3 +625,65 @@ TEST_CASE("Journal after compaction: dropped keys are gone, can come back") {
   CheckHolds(*journal, keys.Key("7999"), v, 1);
   CheckHolds(*journal, keys.Key("2997"), v, 1);
 }
+
+TEST_CASE("Journal OpenForReading looks vectors up and changes nothing") {
+  TempDir dir;
+  std::string path = dir.File("ckpt");
+  KeyMaker keys(Config());
+  std::string notice, err;
+  CHECK_FALSE(Journal::OpenForReading(path, Config(), &notice, &err));
+  CHECK_FALSE(std::filesystem::exists(path));  // never created
+  uint64_t end_of_two = 0;
+  {
+    auto journal = MustOpen(path, Config());
+    for (uint32_t i = 0; i < 3; ++i) {
+      std::vector<float> v = Vector(8, i);
+      REQUIRE(journal->Append(keys.Key(std::to_string(i)), i, v.data(), 8, &err));
+      REQUIRE(journal->Sync(&err));
+      if (i == 1) end_of_two = journal->bytes();
+    }
+    // A writer holds it: a reader is refused, as a second writer is.
+    CHECK_FALSE(Journal::OpenForReading(path, Config(), &notice, &err));
+    CHECK(err == "journal " + path + " is in use by another run");
+  }
+  uint64_t torn = end_of_two + 7;
+  REQUIRE(truncate(path.c_str(), static_cast<off_t>(torn)) == 0);
+  std::string before = Slurp(path);
+
+  auto reader = Journal::OpenForReading(path, Config(), &notice, &err);
+  REQUIRE_MESSAGE(reader, err);
+  CHECK(notice == "journal " + path +
+                      ": ignoring a torn or corrupt tail (incomplete record "
+                      "at byte " + std::to_string(end_of_two) +
+                      "); read 2 records");
+  CHECK(reader->size() == 2);
+  CheckHolds(*reader, keys.Key("1"), Vector(8, 1), 1);
+  std::vector<float> v = Vector(8, 5);
+  CHECK_FALSE(reader->Append(keys.Key("5"), 5, v.data(), 8, &err));
+  CHECK(err == "journal " + path + " is open for reading only");
+  CHECK_FALSE(reader->Sync(&err));
+  // Two readers at once are fine; a writer waits for them.
+  auto second = Journal::OpenForReading(path, Config(), &notice, &err);
+  CHECK(second);
+  CHECK_FALSE(Journal::Open(path, Config(), &notice, &err));
+  reader.reset();
+  second.reset();
+  CHECK(Slurp(path) == before);  // byte for byte untouched
+
+  // Other settings are refused, naming the difference, as by Open.
+  CHECK_FALSE(Journal::OpenForReading(path, Config("other"), &notice, &err));
+  CHECK(err.find("model=text-embedding-3-small, this run uses model=other") !=
+        std::string::npos);
+}
+
+TEST_CASE("Journal OpenForReading: a creation cut short is an empty journal") {
+  TempDir dir;
+  std::string path = dir.File("ckpt");
+  Spit(path, "");
+  std::string notice, err;
+  auto reader = Journal::OpenForReading(path, Config(), &notice, &err);
+  REQUIRE_MESSAGE(reader, err);
+  CHECK(reader->size() == 0);
+  reader.reset();
+  CHECK(Slurp(path).empty());
+}

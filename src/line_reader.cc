@@ -6,8 +6,8 @@
 
 #include <algorithm>
 
-LineReader::LineReader(int fd, size_t read_size)
-    : fd_(fd), read_size_(std::max<size_t>(read_size, 1)) {}
+LineReader::LineReader(int fd, size_t read_size, size_t max_line)
+    : fd_(fd), read_size_(std::max<size_t>(read_size, 1)), max_line_(max_line) {}
 
 bool LineReader::MakeRoom() {
   if (capacity_ - end_ >= read_size_) return true;
@@ -55,19 +55,38 @@ LineReader::ReadStatus LineReader::Fill(std::string* err) {
 }
 
 bool LineReader::NextLine(std::string_view* line, uint64_t* line_number) {
-  if (begin_ == end_) return false;
+  too_long_ = false;
+  // A line being skipped still ends at end of input, buffered bytes or not.
+  if (begin_ == end_ && !(skipping_ && eof_)) return false;
   const char* base = buf_.get();
   size_t stop;  // Where the line's terminator is, or end_ at end of input.
-  if (const void* newline = memchr(base + scan_, '\n', end_ - scan_)) {
+  const void* newline =
+      begin_ < end_ ? memchr(base + scan_, '\n', end_ - scan_) : nullptr;
+  if (newline) {
     stop = static_cast<size_t>(static_cast<const char*>(newline) - base);
     scan_ = stop + 1;
   } else {
     scan_ = end_;
-    if (!eof_) return false;
+    if (!eof_) {
+      if (end_ - begin_ > max_line_) {
+        // Over the limit and not ended yet: drop what is buffered; the
+        // rest of the line is dropped as it arrives, up to its '\n'.
+        skipping_ = true;
+        begin_ = end_;
+      }
+      return false;
+    }
     stop = end_;
   }
   size_t start = begin_;
   begin_ = scan_;
+  if (skipping_ || stop - start > max_line_) {
+    skipping_ = false;
+    too_long_ = true;
+    *line = std::string_view();
+    *line_number = ++line_number_;
+    return true;
+  }
   if (line_number_ == 0 && stop - start >= 3 &&
       memcmp(base + start, "\xEF\xBB\xBF", 3) == 0)
     start += 3;

@@ -1,6 +1,7 @@
 // Splits the byte stream of one file descriptor into lines, one read(2) at a
 // time, so a single-threaded event loop can poll the descriptor and never
-// block on it. Lines may be of any length; memory follows the longest line.
+// block on it. A line longer than a limit (64 MiB) is skipped without being
+// held in memory, so memory follows the longest line up to that limit.
 #pragma once
 
 #include <cstddef>
@@ -24,8 +25,11 @@ class LineReader {
   };
 
   /// Reads `fd`, which the caller keeps owning and closes. `read_size` is the
-  /// most one Fill() asks read(2) for (tests make it tiny).
-  explicit LineReader(int fd, size_t read_size = kDefaultReadSize);
+  /// most one Fill() asks read(2) for (tests make it tiny); a line of more
+  /// than `max_line` bytes (its terminator not counted) is dropped as it
+  /// arrives and handed out as too_long().
+  explicit LineReader(int fd, size_t read_size = kDefaultReadSize,
+                      size_t max_line = kMaxLineBytes);
 
   /// The descriptor, for the caller's poll set.
   int fd() const { return fd_; }
@@ -43,14 +47,23 @@ class LineReader {
   /// line's end (CRLF files) are not part of *line. A UTF-8 byte order mark
   /// at the very start of the stream is dropped. *line_number is 1-based and
   /// counts every line, blank ones included. *line stays valid until the next
-  /// Fill().
+  /// Fill(). A line over the limit is handed out too, once it has ended,
+  /// as an empty *line with too_long() true.
   bool NextLine(std::string_view* line, uint64_t* line_number);
 
+  /// Whether the line NextLine() last handed out was longer than the limit
+  /// (its bytes were dropped).
+  bool too_long() const { return too_long_; }
+
   /// Bytes currently allocated for the buffer: about 1.5 times the longest
-  /// line plus a few reads, however long the input.
+  /// line (at most the limit) plus a few reads, however long the input.
   size_t capacity() const { return capacity_; }
 
   static constexpr size_t kDefaultReadSize = 128 * 1024;
+  /// A record this long is far beyond any text worth embedding (64 MiB is
+  /// some 16 million tokens), and holding longer ones would let one line
+  /// of a hostile or broken input take any amount of memory.
+  static constexpr size_t kMaxLineBytes = 64u << 20;
 
  private:
   /// Makes at least read_size_ bytes free after end_; false if out of memory.
@@ -62,6 +75,7 @@ class LineReader {
 
   int fd_;
   size_t read_size_;
+  size_t max_line_;
   // realloc rather than new[], so that glibc can grow a huge (mmapped)
   // buffer with mremap instead of copying it.
   std::unique_ptr<char, FreeDeleter> buf_;
@@ -70,5 +84,7 @@ class LineReader {
   size_t scan_ = 0;   // [begin_, scan_) is known to hold no '\n'.
   size_t end_ = 0;    // End of the bytes read.
   bool eof_ = false;
+  bool skipping_ = false;  // Dropping the bytes of a line over max_line_.
+  bool too_long_ = false;
   uint64_t line_number_ = 0;
 };

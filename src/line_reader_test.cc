@@ -239,3 +239,37 @@ TEST_CASE("LineReader reads many short lines") {
   REQUIRE(lines.size() == 500000);
   CHECK(lines.back() == std::pair<std::string, uint64_t>("k", 500000));
 }
+
+TEST_CASE("LineReader skips a line over the limit without holding it") {
+  // Limit 100 bytes; reads of 7 bytes, so the long lines arrive in pieces.
+  std::string long_line(1000, 'x');
+  std::string content = "a\n" + long_line + "\n" + std::string(100, 'y') +
+                        "\nb\n" + long_line;  // The last one has no '\n'.
+  Fd file{TempFileWith(content)};
+  LineReader reader(file.fd, 7, 100);
+  std::vector<std::pair<std::string, bool>> got;
+  std::vector<uint64_t> numbers;
+  std::string err;
+  std::string_view line;
+  uint64_t number;
+  for (bool eof = false; !eof;) {
+    eof = reader.Fill(&err) == LineReader::ReadStatus::kEof;
+    while (reader.NextLine(&line, &number)) {
+      got.emplace_back(std::string(line), reader.too_long());
+      numbers.push_back(number);
+    }
+    // Never more than the limit and a few reads, though lines are 1000.
+    CHECK(reader.capacity() <= 100 * 3 / 2 + 4 * 7 + 16);
+  }
+  using Got = std::vector<std::pair<std::string, bool>>;
+  CHECK(got == Got{{"a", false}, {"", true}, {std::string(100, 'y'), false},
+                   {"b", false}, {"", true}});
+  CHECK(numbers == std::vector<uint64_t>{1, 2, 3, 4, 5});
+}
+
+TEST_CASE("LineReader skips an over-long line that arrives in one read") {
+  Fd file{TempFileWith(std::string(50, 'z') + "\nok\n")};
+  LineReader reader(file.fd, LineReader::kDefaultReadSize, 10);
+  Lines lines = ReadAll(&reader);
+  CHECK(lines == Lines{{"", 1}, {"ok", 2}});
+}

@@ -1,14 +1,21 @@
 // embedpipe's entry point: flags, the API key, the transport; then the run.
+#include <errno.h>
+#include <string.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 #include <unistd.h>
 
+#include "api_key.h"
 #include "cli.h"
 #include "curl_transport.h"
 #include "diag.h"
 #include "exit_status.h"
 #include "interrupt.h"
 #include "pipeline.h"
+#include "provider.h"
 #include "version.h"
 
 int main(int argc, char** argv) {
@@ -16,15 +23,33 @@ int main(int argc, char** argv) {
   int exit_code = kExitSuccess;
   if (!ParseCommandLine(argc, argv, &options, &exit_code)) return exit_code;
   diag::SetQuiet(options.quiet);
+  bool terminal = isatty(STDERR_FILENO);
+  const char* term = std::getenv("TERM");
+  if (term && std::string_view(term) == "dumb") terminal = false;
+  // https://no-color.org: set and not empty means no color.
+  const char* no_color = std::getenv("NO_COLOR");
+  diag::SetColor(terminal && !(no_color && *no_color));
+  ProgressMode progress = ProgressMode::kNone;
+  if (!options.quiet) ParseProgressMode(options.progress, terminal, &progress);
   InstallSignalHandlers();
 
-  const char* key = std::getenv(options.api_key_env.c_str());
-  std::string api_key = key ? key : "";
-  if (api_key.empty() && options.base_url == Options().base_url &&
-      !options.count_tokens) {
+  std::string api_key, warning, err;
+  if (!ReadApiKey(options.api_key_file, options.api_key_env, &api_key,
+                  &warning, &err)) {
+    diag::Error(err);
+    return kExitUsage;
+  }
+  if (!warning.empty()) diag::Warning(warning);
+  if (!options.ca_file.empty() && access(options.ca_file.c_str(), R_OK) != 0) {
+    diag::Error(fmt::format("cannot read CA bundle {}: {}", options.ca_file,
+                            strerror(errno)));
+    return kExitUsage;
+  }
+  if (api_key.empty() && KeyRequired(options) && !options.count_tokens &&
+      !options.dry_run) {
     diag::Error(options.api_key_env +
-                " is not set: export the API key in it, or name another "
-                "variable with --api-key-env");
+                " is not set: export the API key in it, name another "
+                "variable with --api-key-env, or use --api-key-file");
     return kExitUsage;
   }
 
@@ -32,14 +57,16 @@ int main(int argc, char** argv) {
   config.connect_timeout_ms = static_cast<long>(options.connect_timeout_s * 1000);
   config.timeout_ms = static_cast<long>(options.timeout_s * 1000);
   config.stall_timeout_s = options.stall_timeout_s;
-  config.max_connections = static_cast<size_t>(options.concurrency) * 2;
+  config.max_connections = static_cast<size_t>(options.concurrency) * 2 *
+                           std::max<size_t>(1, options.endpoints.size());
   config.user_agent = "embedpipe/" EMBEDPIPE_VERSION;
-  std::string err;
+  config.ca_file = options.ca_file;
   std::unique_ptr<Transport> transport = NewCurlTransport(config, &err);
   if (!transport) {
     diag::Error(err);
     return kExitUsage;
   }
   SystemClock clock;
-  return RunPipeline(options, api_key, transport.get(), &clock, STDOUT_FILENO);
+  return RunPipeline(options, api_key, transport.get(), &clock, STDOUT_FILENO,
+                     progress);
 }

@@ -5,6 +5,7 @@
 #include <iterator>
 
 #include <doctest/doctest.h>
+#include <utf8proc.h>
 
 namespace {
 
@@ -74,6 +75,60 @@ TEST_CASE("Normalize applies NFC or NFKC") {
   CHECK(Norm("ABC \xC3\x9F") == "ABC \xC3\x9F");
   // Nor are default-ignorable characters removed.
   CHECK(Norm("g\xE2\x80\x8Bh\xEF\xBB\xBF") == "g\xE2\x80\x8Bh\xEF\xBB\xBF");
+}
+
+TEST_CASE("Normalize applies the form stretch by stretch as utf8proc does on the whole") {
+  // Normalize hands utf8proc only the stretches around code points at or
+  // above U+0300 (NFKC: U+00A0), each with the code point before it. On
+  // random mixes of pieces that compose across that boundary, reorder and
+  // decompose, the result must be utf8proc's on the whole text.
+  const std::string_view kPieces[] = {
+      "a", "e", "u", "s", "A", " ", ".",
+      "\xC2\xA0",          // NO-BREAK SPACE (NFKC: space)
+      "\xC2\xBD",          // VULGAR FRACTION ONE HALF (NFKC: 1/2)
+      "\xC3\xBC",          // u WITH DIAERESIS, composes on with a macron
+      "\xCA\xB0",          // MODIFIER LETTER SMALL H (NFKC: h)
+      "\xCC\x81",          // COMBINING ACUTE ACCENT
+      "\xCC\x84",          // COMBINING MACRON
+      "\xCC\x87",          // COMBINING DOT ABOVE (ccc 230)
+      "\xCC\xA3",          // COMBINING DOT BELOW (ccc 220)
+      "\xCD\x80",          // COMBINING GRAVE TONE MARK (a singleton)
+      "\xE2\x80\x94",      // EM DASH
+      "\xE2\x84\xAB",      // ANGSTROM SIGN
+      "\xEF\xAC\x81",      // LIGATURE FI
+      "\xE1\x84\x80",      // HANGUL CHOSEONG KIYEOK
+      "\xE1\x85\xA1",      // HANGUL JUNGSEONG A
+      "\xE1\x86\xA8",      // HANGUL JONGSEONG KIYEOK
+      "\xEA\xB0\x80",      // HANGUL SYLLABLE GA
+      "\xE3\x81\x8B",      // HIRAGANA KA
+      "\xE3\x82\x99",      // COMBINING KATAKANA-HIRAGANA VOICED SOUND MARK
+      "\xE0\xAF\x86",      // TAMIL VOWEL SIGN E
+      "\xE0\xAE\xBE",      // TAMIL VOWEL SIGN AA (composes, combining class 0)
+      "\xE4\xB8\x80",      // CJK ONE
+      "\xF0\x9F\x98\x80",  // an emoji
+  };
+  std::mt19937 random(7);
+  for (const NormalizeConfig* config : {&kNfc, &kNfkc}) {
+    int options = UTF8PROC_STABLE | UTF8PROC_COMPOSE;
+    if (config == &kNfkc) options |= UTF8PROC_COMPAT;
+    for (int round = 0; round < 3000; ++round) {
+      std::string text = "x";  // no outer white space to trim
+      int pieces = 1 + static_cast<int>(random() % 12);
+      for (int k = 0; k < pieces; ++k)
+        text += kPieces[random() % std::size(kPieces)];
+      text += "x";
+      utf8proc_uint8_t* mapped = nullptr;
+      utf8proc_ssize_t length = utf8proc_map(
+          reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
+          static_cast<utf8proc_ssize_t>(text.size()), &mapped,
+          static_cast<utf8proc_option_t>(options));
+      REQUIRE(length >= 0);
+      std::string want(reinterpret_cast<const char*>(mapped), static_cast<size_t>(length));
+      std::free(mapped);
+      INFO("text: ", text);
+      CHECK(Norm(text, *config) == want);
+    }
+  }
 }
 
 TEST_CASE("Normalize trims outer White_Space only") {

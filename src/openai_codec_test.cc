@@ -146,3 +146,66 @@ TEST_CASE("OpenAiCodec reads OpenAI error bodies") {
   r.status = 503;
   CHECK(MakeCodec().ParseError(r).message == "HTTP 503");
 }
+
+TEST_CASE("OpenAiCodec refuses hostile responses with short messages") {
+  Batch batch = MakeBatch({"a"});
+  std::string digits = "1" + std::string(100000, '0');
+  std::string tiny = "0." + std::string(100000, '0') + "1";
+  std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  std::string too_long = "[0";
+  for (size_t i = 0; i < kMaxEmbeddingDims; ++i) too_long += ",0";
+  too_long += "]";
+  std::string b64_long = Base64Encode(std::string((kMaxEmbeddingDims + 1) * 4, '\0'));
+  struct Case {
+    std::string body;
+    const char* error;
+  } cases[] = {
+      // RapidJSON refuses a number beyond a double as invalid JSON.
+      {R"({"data":[{"index":0,"embedding":[)" + digits + "]}]}",
+       "response is not valid JSON at byte 33"},
+      {R"({"data":[{"index":0,"embedding":[)" + tiny + "]}]}",
+       "embedding value 0.000000000000000000000000000000... (100003 characters) "
+       "is not a finite float32"},
+      {R"({"data":[{"index":-1,"embedding":[1]}]})", "index -1 is negative"},
+      {R"({"data":[{"index":)" + tiny + R"(,"embedding":[1]}]})",
+       "index 0.000000000000000000000000000000... (100003 characters) is not an "
+       "integer"},
+      {R"({"data":)" + deep + "}", "a data item is not a vector"},
+      {R"({"data":[{"index":0,"embedding":[[1],2]}]})", "embedding holds a nested value"},
+      {R"({"data":[{"index":0,"embedding":[{"a":1}]}]})", "embedding holds a nested value"},
+      // Found by the codec fuzz target: an empty base64 string made a
+      // memcpy from a null pointer (UBSan).
+      {R"({"data":[{"index":0,"embedding":""}]})", "embedding is empty"},
+      {R"({"data":[{"index":0,"embedding":)" + too_long + "}]}",
+       "embedding has more than 65535 dimensions"},
+      {R"({"data":[{"index":0,"embedding":")" + b64_long + "\"}]}",
+       "embedding has more than 65535 dimensions"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.body.substr(0, 80));
+    Embeddings out;
+    std::string err;
+    CHECK_FALSE(MakeCodec().DecodeResponse(Ok(c.body), batch, &out, &err));
+    CHECK(out.values.empty());
+    CHECK(err == c.error);
+  }
+}
+
+TEST_CASE("OpenAiCodec parses an error body nested 100,000 deep") {
+  // Found by reasoning about the fuzz target: a recursive DOM parse of such
+  // a body overflowed the stack.
+  HttpResponse r;
+  r.status = 400;
+  r.body = R"({"error":)" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  CHECK(MakeCodec().ParseError(r).message == "HTTP 400");
+}
+
+TEST_CASE("OpenAiCodec bounds a response by what it asked for") {
+  // Per input: dims values at 8 bytes (base64) or 32 (float) plus 1 KiB;
+  // plus 64 KiB a response. Unknown dims: the largest vector accepted.
+  CHECK(MakeCodec(8).MaxResponseBytes(2) == 2 * (8 * 8 + 1024) + 65536);
+  CHECK(MakeCodec(8, false).MaxResponseBytes(2) == 2 * (8 * 32 + 1024) + 65536);
+  CHECK(MakeCodec(0).MaxResponseBytes(1) == 65535 * 8 + 1024 + 65536);
+  CHECK(MakeCodec(8).EncodeRequest(MakeBatch({"a", "b"})).max_response_bytes ==
+        MakeCodec(8).MaxResponseBytes(2));
+}

@@ -14,14 +14,23 @@ struct Options {
   std::vector<std::string> carry_fields;
   std::string normalize = "nfc";        ///< nfc | nfkc | none
   std::string invalid_utf8 = "replace"; ///< replace | reject
+  std::string shard;                    ///< "K/N"; empty: every record.
 
   // Provider.
   std::string base_url = "https://api.openai.com/v1";
+  /// Every --base-url in order when given more than once (a pool; the
+  /// first is base_url); otherwise empty.
+  std::vector<std::string> endpoints;
   std::string model = "text-embedding-3-small";
   int dimensions = 0;                   ///< 0: the model's native size.
   std::string api_key_env = "OPENAI_API_KEY";
+  std::string api_key_file;             ///< Key from this file instead.
+  std::string ca_file;                  ///< CA bundle; empty: the system's.
   std::string encoding = "base64";      ///< base64 | float (on the wire)
   std::string tokenizer;                ///< Empty: chosen by model.
+  std::string provider = "openai";      ///< See provider.h for the others.
+  std::string input_type;               ///< Empty: the provider's default.
+  std::string api_version;              ///< Azure OpenAI's; empty: default.
 
   // Batching.
   int batch_inputs = 2048;
@@ -39,6 +48,7 @@ struct Options {
   double max_retry_time_s = 600;        ///< Per batch, first try to last; 0: none.
   int64_t rpm = 0;                      ///< Requests per minute; 0: the server's.
   int64_t tpm = 0;                      ///< Tokens per minute; 0: the server's.
+  bool batch_api = false;               ///< Through the Batch API (batch_api.h).
 
   // Checkpoint.
   std::string checkpoint;               ///< Journal file; empty: none.
@@ -52,7 +62,14 @@ struct Options {
   std::string columns = "id,embedding,carried";  ///< See OutputConfig.
 
   bool count_tokens = false;            ///< Write counts; send nothing.
+  bool dry_run = false;                 ///< Count what would be sent; send
+                                        ///< and write nothing.
 
   // Messages.
   bool quiet = false;
+  std::string progress = "auto";        ///< auto | bar | log | none
+  double progress_interval_s = 30;      ///< Between lines in log mode.
+  std::string stats_path;               ///< The summary as JSON; empty: none.
+  double price = -1;                    ///< USD per million tokens; < 0: the
+                                        ///< price table's.
 };

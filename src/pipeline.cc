@@ -2,16 +2,18 @@
 
 #include <cerrno>
 #include <cstring>
-#include <cstring>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <iterator>
 #include <memory>
 #include <unordered_map>
+#include <unordered_set>
 #include <unistd.h>
 #include <utility>
 
 #include <fmt/core.h>
 
+#include "batch_api.h"
 #include "batcher.h"
 #include "diag.h"
 #include "exit_status.h"
@@ -19,20 +21,31 @@
 #include "journal.h"
 #include "line_reader.h"
 #include "normalizer.h"
-#include "openai_codec.h"
+#include "provider.h"
 #include "output.h"
 #include "overlong.h"
+#include "price_table.h"
+#include "progress.h"
 #include "record_parser.h"
 #include "record_writer.h"
 #include "reorder_buffer.h"
+#include "run_stats.h"
 #include "scheduler.h"
+#include "shard.h"
+#include "summary.h"
 #include "token_counter.h"
 
 namespace {
 
-// Reading pauses while this much text and vector data is held in memory, so
-// memory stays bounded however long the input is.
-constexpr size_t kMaxHeldBytes = 96u << 20;
+// Reading pauses while this much text and vector data per request in flight
+// (-j) is held in memory, so memory stays bounded however long the input is.
+// A full batch is at most 1.2 MB of text (300,000 tokens by the bytes/4
+// estimate) and, at 1536 dimensions, about 3 MB of vectors: this holds the
+// batches in flight, those answered out of order, and the next ones being
+// filled. More only raises peak RSS: at -j 5 (40 MiB) scripts/bench peers
+// saw the same requests and wall time as with the former 96 MiB and a peak
+// RSS of 94-111 MB; at 24 MiB, batches closed early for lack of room.
+constexpr size_t kHeldBytesPerRequest = 8u << 20;
 // Without --errors, this many rejected records are described on stderr; the
 // rest are only counted.
 constexpr uint64_t kMaxErrorMessages = 20;
@@ -56,6 +69,7 @@ SchedulerConfig MakeSchedulerConfig(const Options& o, const Clock& clock) {
   c.max_retry_time_ms = static_cast<int64_t>(o.max_retry_time_s * 1000);
   c.rpm = o.rpm;
   c.tpm = o.tpm;
+  c.endpoints = o.endpoints;
   c.seed = static_cast<uint64_t>(clock.NowMs());  // jitter differs per run
   return c;
 }
@@ -71,18 +85,34 @@ struct KeyHash {
 class Pipeline {
  public:
   Pipeline(const Options& options, const std::string& api_key,
-           Transport* transport, const Clock* clock, int out_fd)
+           Transport* transport, const Clock* clock, int out_fd,
+           ProgressMode progress)
       : options_(options), clock_(clock), out_(out_fd),
-        codec_(OpenAiConfig{options.base_url, options.model, options.dimensions,
-                            options.encoding == "base64", api_key}),
-        scheduler_(transport, &codec_, clock,
+        codec_(NewCodec(options, api_key)),
+        scheduler_(transport, codec_.get(), clock,
                    MakeSchedulerConfig(options, *clock)),
         batcher_(BatchLimits{static_cast<uint32_t>(options.batch_inputs),
                              static_cast<uint64_t>(options.batch_tokens)}),
         // Enough lines for every request in flight plus as many again
         // waiting, so the writer's head-of-line wait rarely stalls reading.
         max_held_lines_(static_cast<size_t>(options.batch_inputs) *
-                        (options.concurrency * 2 + 2)) {}
+                        (options.concurrency * 2 + 2)),
+        max_held_bytes_(kHeldBytesPerRequest * static_cast<size_t>(options.concurrency)),
+        progress_(progress,
+                  static_cast<int64_t>(options.progress_interval_s * 1000)) {
+    if (options.batch_api && !options.checkpoint.empty() &&
+        !options.dry_run && !options.count_tokens) {
+      BatchApiConfig config;
+      config.base_url = options.base_url;
+      config.api_key = api_key;
+      config.state_path = options.checkpoint + ".batch";
+      config.limits = LimitsForOutput(options.dimensions,
+                                      options.encoding == "base64");
+      config.max_attempts = options.max_attempts;
+      batch_api_ = std::make_unique<BatchApiRunner>(transport, clock, codec_.get(),
+                                                    std::move(config));
+    }
+  }
 
   int Run();
 
@@ -106,6 +136,13 @@ class Pipeline {
               std::string id_json,
               std::string field, std::string reason);
   void Submit(Batch batch);
+  void ResolveUnsent(const Batch& batch);
+  void ReleaseUnsent(uint64_t seq, const JournalKey& key);
+  bool MeasureInput();
+  void RefreshStats();
+  void ShowProgress();
+  int Conclude();
+  bool WriteStatsFile(int status);
   void CollectResults();
   bool WriteReleased();
   bool FlushOutputs();
@@ -116,8 +153,10 @@ class Pipeline {
   const Clock* clock_;
   FdOutput out_;
   std::unique_ptr<FdOutput> errors_out_;
-  OpenAiCodec codec_;
+  std::unique_ptr<Codec> codec_;
   Scheduler scheduler_;
+  // --batch-api: sends in place of scheduler_.
+  std::unique_ptr<BatchApiRunner> batch_api_;
   Batcher batcher_;
   std::unique_ptr<RecordWriter> writer_;
   RecordParser parser_;
@@ -125,6 +164,7 @@ class Pipeline {
   std::unique_ptr<TokenCounter> counter_;
   ReorderBuffer reorder_;
   const size_t max_held_lines_;
+  const size_t max_held_bytes_;
 
   size_t next_input_ = 0;
   int input_fd_ = -1;
@@ -134,6 +174,7 @@ class Pipeline {
   bool stopping_ = false;
 
   OverlongPolicy overlong_ = OverlongPolicy::kSplit;
+  Shard shard_;
   // A record split into pieces, until every piece is answered.
   struct PendingSplit {
     Record record;  // Without its text.
@@ -155,22 +196,20 @@ class Pipeline {
   std::unordered_map<std::array<uint8_t, 32>, std::vector<Record>, KeyHash>
       in_flight_texts_;
   std::string io_error_;  // The checkpoint failed: nothing more is written.
+  // --dry-run: every distinct text read (about 64 bytes each).
+  std::unordered_set<JournalKey, KeyHash> dry_run_texts_;
 
   uint64_t next_seq_ = 0;
   size_t held_bytes_ = 0;
   ParsedRecord parsed_;
   std::string field_, reason_;
 
+  std::vector<uint64_t> input_sizes_;  // When all inputs are regular files.
   int64_t start_ms_ = 0;
   int64_t last_input_ms_ = 0;
   int64_t drain_deadline_ms_ = 0;  // Once stopping: when to stop waiting.
-  uint64_t embedded_ = 0;
-  uint64_t rejected_ = 0;
-  uint64_t tokens_sent_ = 0;
-  uint64_t truncated_ = 0;
-  uint64_t from_journal_ = 0;
-  uint64_t duplicates_ = 0;
-  uint64_t split_ = 0;
+  RunStats stats_;
+  ProgressMeter progress_;
 };
 
 bool Pipeline::Setup() {
@@ -205,6 +244,10 @@ bool Pipeline::Setup() {
   normalize_.invalid_utf8 = options_.invalid_utf8 == "reject"
                                 ? InvalidUtf8::kReject
                                 : InvalidUtf8::kReplace;
+  if (!options_.shard.empty() && !Shard::Parse(options_.shard, &shard_, &err)) {
+    diag::Error(err);
+    return false;
+  }
   if (!ParseOverlongPolicy(options_.overlong, &overlong_)) {
     diag::Error("unknown --overlong policy " + options_.overlong);
     return false;
@@ -218,17 +261,26 @@ bool Pipeline::Setup() {
   // key itself covers. The wire encoding does not: it is float32 either way.
   JournalConfig settings;
   settings.settings = {
-      {"api", "openai-embeddings"},
       {"model", options_.model},
       {"dimensions", options_.dimensions ? std::to_string(options_.dimensions)
                                          : "native"},
       {"overlong", options_.overlong},
       {"max_input_tokens", std::to_string(options_.max_input_tokens)},
       {"tokenizer", std::string(counter_->name())}};
+  for (auto& setting : ProviderSettings(options_))
+    settings.settings.push_back(std::move(setting));
   keys_ = std::make_unique<KeyMaker>(settings);
-  if (!options_.checkpoint.empty() && !options_.count_tokens) {
+  // A dry run reads the checkpoint, if there is one, to count what it
+  // would answer, and leaves it as it is.
+  bool read_journal = options_.dry_run && !options_.checkpoint.empty() &&
+                      access(options_.checkpoint.c_str(), F_OK) == 0;
+  if (read_journal || (!options_.checkpoint.empty() && !options_.count_tokens &&
+                       !options_.dry_run)) {
     std::string notice;
-    journal_ = Journal::Open(options_.checkpoint, settings, &notice, &err);
+    journal_ = read_journal ? Journal::OpenForReading(options_.checkpoint,
+                                                      settings, &notice, &err)
+                            : Journal::Open(options_.checkpoint, settings,
+                                            &notice, &err);
     if (!notice.empty()) diag::Warning(notice);
     if (!journal_) {
       diag::Error(err);
@@ -255,6 +307,36 @@ bool Pipeline::Setup() {
     }
     errors_out_ = std::make_unique<FdOutput>(fd);
   }
+  stats_.dry_run = options_.dry_run;
+  stats_.model = options_.model;
+  if (options_.price >= 0) stats_.usd_per_million = options_.price;
+  else if (!LookupPrice(options_.model, &stats_.usd_per_million))
+    stats_.usd_per_million = -1;
+  if (options_.batch_api && !options_.count_tokens) {
+    stats_.batch_api = options_.price < 0 && stats_.usd_per_million > 0;
+    if (stats_.batch_api) stats_.usd_per_million /= 2;
+  }
+  if (batch_api_ && !batch_api_->Load(&err)) {
+    diag::Error(err);
+    return false;
+  }
+  MeasureInput();
+  return true;
+}
+
+// Sizes the input for the progress line's share, when it can be known:
+// every input a regular file (stdin included, as in `embedpipe < file`).
+bool Pipeline::MeasureInput() {
+  for (const std::string& path : options_.inputs) {
+    struct stat st;
+    int rc = path == "-" ? fstat(STDIN_FILENO, &st) : stat(path.c_str(), &st);
+    if (rc != 0 || !S_ISREG(st.st_mode)) {
+      input_sizes_.clear();
+      return false;
+    }
+    input_sizes_.push_back(static_cast<uint64_t>(st.st_size));
+    stats_.input_bytes_total += static_cast<uint64_t>(st.st_size);
+  }
   return true;
 }
 
@@ -272,7 +354,7 @@ bool Pipeline::OpenNextInput() {
       // Checked readable at start; it went away since. Say so and go on.
       diag::Error(fmt::format("cannot read {}: {}", input_name_,
                               std::strerror(errno)));
-      ++rejected_;
+      ++stats_.rejected;
       return OpenNextInput();
     }
   }
@@ -281,7 +363,10 @@ bool Pipeline::OpenNextInput() {
 }
 
 bool Pipeline::WantInput() const {
-  return !input_done_ && !stopping_ && held_bytes_ < kMaxHeldBytes &&
+  // With --batch-api nothing is answered before the input ends, so the
+  // memory window cannot apply: every record is held until its job ends.
+  if (batch_api_) return !input_done_ && !stopping_;
+  return !input_done_ && !stopping_ && held_bytes_ < max_held_bytes_ &&
          next_seq_ - reorder_.next_seq() < max_held_lines_;
 }
 
@@ -294,7 +379,7 @@ void Pipeline::ReadInput() {
     HandleLine(line, line_number);
   if (status == LineReader::ReadStatus::kError) {
     diag::Error(fmt::format("error reading {}: {}", input_name_, err));
-    ++rejected_;
+    ++stats_.rejected;
   }
   if (!input_done_ && (status == LineReader::ReadStatus::kEof ||
                        status == LineReader::ReadStatus::kError)) {
@@ -306,14 +391,36 @@ void Pipeline::EndInput() {
   input_done_ = true;
   Batch last;
   if (batcher_.Flush(&last)) Submit(std::move(last));
+  if (batch_api_) batch_api_->EndInput();
 }
 
 void Pipeline::HandleLine(std::string_view line, uint64_t line_number) {
   uint64_t seq = next_seq_++;
-  switch (parser_.Parse(line, &parsed_, &field_, &reason_)) {
+  ParseStatus status;
+  if (reader_->too_long()) {
+    // Its bytes were dropped: an error of the line as a whole, without id.
+    parsed_.id_json.clear();
+    field_.clear();
+    reason_ = fmt::format("line is longer than {} bytes", LineReader::kMaxLineBytes);
+    status = ParseStatus::kError;
+  } else {
+    status = parser_.Parse(line, &parsed_, &field_, &reason_);
+  }
+  if (status == ParseStatus::kBlank) {
+    reorder_.Skip(seq);
+    return;
+  }
+  if (!shard_.all() && !(parsed_.id_json.empty()
+                             ? shard_.OwnsLine(seq)
+                             : shard_.OwnsId(parsed_.id_json))) {
+    ++stats_.other_shards;
+    reorder_.Skip(seq);
+    return;
+  }
+  ++stats_.read;
+  switch (status) {
     case ParseStatus::kBlank:
-      reorder_.Skip(seq);
-      return;
+      return;  // handled above
     case ParseStatus::kError:
       Reject(seq, line_number, input_name_, parsed_.id_json, field_, reason_);
       return;
@@ -346,11 +453,16 @@ void Pipeline::HandleLine(std::string_view line, uint64_t line_number) {
     fmt::format_to(std::back_inserter(out_.buffer()), "{{\"id\":{},\"tokens\":{}}}\n",
                    record.id_json, record.tokens);
     out_.MaybeFlush();
-    ++embedded_;  // counted, in this mode
+    ++stats_.embedded;  // counted, in this mode
     reorder_.Skip(seq);
     return;
   }
   uint32_t cap = static_cast<uint32_t>(options_.max_input_tokens);
+  if (record.tokens > cap && ServerTruncates(options_)) {
+    // The server cuts it to at most `cap` of its own tokens, which the
+    // client's estimate cannot place; that is what the request then holds.
+    record.tokens = cap;
+  }
   if (record.tokens <= cap) {
     Add(std::move(record));
     return;
@@ -375,7 +487,7 @@ void Pipeline::HandleLine(std::string_view line, uint64_t line_number) {
       CutByTokens(*counter_, record.text, cap, true, &pieces_, &piece_tokens_);
       record.text.resize(pieces_[0].size());
       record.tokens = piece_tokens_[0];
-      ++truncated_;
+      ++stats_.truncated;
       Add(std::move(record));
       return;
     case OverlongPolicy::kSplit:
@@ -397,15 +509,25 @@ bool Pipeline::AnswerWithoutRequest(Record* record) {
       return true;
     }
     journal_->MarkUsed(record->key);
-    ++from_journal_;
+    ++stats_.from_journal;
     record->text.clear();
     record->tokens = tokens;
     EmbedOne(std::move(*record), vector.data(), dims);
     return true;
   }
+  if (options_.dry_run) {
+    // Each distinct text counts once, as a run with a checkpoint sends it
+    // (without one, a text repeated after its first copy was answered is
+    // sent again, which depends on timing and cannot be foreseen).
+    if (dry_run_texts_.insert(record->key).second) return false;
+    ++stats_.duplicates;
+    ++stats_.embedded;
+    reorder_.Skip(record->seq);
+    return true;
+  }
   auto it = in_flight_texts_.find(record->key);
   if (it == in_flight_texts_.end()) return false;
-  ++duplicates_;
+  ++stats_.duplicates;
   record->text.clear();
   record->text.shrink_to_fit();
   it->second.push_back(std::move(*record));
@@ -422,7 +544,7 @@ void Pipeline::Add(Record record) {
 void Pipeline::AddPieces(Record record) {
   CutByTokens(*counter_, record.text, options_.max_input_tokens, false,
               &pieces_, &piece_tokens_);
-  ++split_;
+  ++stats_.split;
   uint32_t parts = static_cast<uint32_t>(pieces_.size());
   PendingSplit& pending = splits_[record.seq];
   pending.vectors.resize(parts);
@@ -545,14 +667,40 @@ void Pipeline::Reject(uint64_t seq, uint64_t line, const std::string& source,
 }
 
 void Pipeline::Submit(Batch batch) {
-  tokens_sent_ += batch.tokens;
-  scheduler_.Submit(std::move(batch));
+  ++stats_.batches;
+  stats_.tokens_sent += batch.tokens;
+  if (options_.dry_run) ResolveUnsent(batch);
+  else if (batch_api_) batch_api_->Submit(std::move(batch));
+  else scheduler_.Submit(std::move(batch));
+}
+
+// --dry-run: a batch is counted, never sent. Its records count as embedded
+// at once, releasing their lines (nothing is written); a split record once
+// its last piece is here.
+void Pipeline::ResolveUnsent(const Batch& batch) {
+  for (const Record& r : batch.records) {
+    held_bytes_ -= r.text.size();
+    if (r.parts > 1) {
+      auto it = splits_.find(r.seq);
+      if (++it->second.resolved < r.parts) continue;
+      splits_.erase(it);
+    }
+    ReleaseUnsent(r.seq, r.key);
+  }
+}
+
+void Pipeline::ReleaseUnsent(uint64_t seq, const JournalKey& key) {
+  in_flight_texts_.erase(key);
+  reorder_.Skip(seq);
+  ++stats_.embedded;
 }
 
 void Pipeline::CollectResults() {
   BatchResult result;
-  while (scheduler_.NextResult(&result)) {
+  while (batch_api_ ? batch_api_->NextResult(&result)
+                    : scheduler_.NextResult(&result)) {
     if (result.status == BatchResult::kEmbedded) {
+      stats_.tokens_reported += result.embeddings.prompt_tokens;
       held_bytes_ += result.embeddings.values.size() * sizeof(float);
       auto shared = std::make_shared<BatchResult>(std::move(result));
       const Embeddings& e = shared->embeddings;
@@ -589,17 +737,18 @@ bool Pipeline::FlushOutputs() {
 bool Pipeline::WriteReleased() {
   reorder_.Release([this](const Released& item) {
     if (item.record) {
-      writer_->Write(*item.record, item.vector, item.dims, &out_.buffer());
+      if (!options_.dry_run)
+        writer_->Write(*item.record, item.vector, item.dims, &out_.buffer());
       held_bytes_ -= item.record->text.size() + item.dims * sizeof(float);
-      ++embedded_;
+      ++stats_.embedded;
       return out_.MaybeFlush();
     }
     if (item.error) {
-      ++rejected_;
+      ++stats_.rejected;
       if (errors_out_) {
         AppendErrorJson(*item.error, &errors_out_->buffer());
         errors_out_->MaybeFlush();
-      } else if (rejected_ <= kMaxErrorMessages) {
+      } else if (stats_.rejected <= kMaxErrorMessages) {
         diag::Error(FormatErrorMessage(*item.error));
       }
     }
@@ -610,18 +759,21 @@ bool Pipeline::WriteReleased() {
 
 int Pipeline::Run() {
   if (!Setup()) return kExitUsage;
-  writer_->AppendHeader(&out_.buffer());
+  if (!options_.dry_run) writer_->AppendHeader(&out_.buffer());
   start_ms_ = clock_->NowMs();
   if (!OpenNextInput()) input_done_ = true;
 
   while (true) {
-    if (!stopping_ && (InterruptSignal() || scheduler_.fatal())) {
+    if (!stopping_ && (InterruptSignal() || scheduler_.fatal() ||
+                       (batch_api_ && batch_api_->fatal()))) {
       stopping_ = true;
       scheduler_.StopStarting();
+      if (batch_api_) batch_api_->StopStarting();
       drain_deadline_ms_ = clock_->NowMs() + kDrainMs;
     }
     if (drain_deadline_ms_ && clock_->NowMs() >= drain_deadline_ms_) {
       scheduler_.CancelInFlight();
+      if (batch_api_) batch_api_->CancelInFlight();
       break;
     }
     bool want_input = WantInput();
@@ -632,11 +784,14 @@ int Pipeline::Run() {
       if (batcher_.Flush(&open)) Submit(std::move(open));
     }
     bool input_ready = false;
-    scheduler_.Step(kMaxWaitMs, want_input ? input_fd_ : -1, &input_ready);
+    if (batch_api_)
+      batch_api_->Step(kMaxWaitMs, want_input ? input_fd_ : -1, &input_ready);
+    else
+      scheduler_.Step(kMaxWaitMs, want_input ? input_fd_ : -1, &input_ready);
     if (input_ready) {
       last_input_ms_ = clock_->NowMs();
       ReadInput();
-    } else if (want_input && batcher_.open_size() > 0 &&
+    } else if (want_input && batcher_.open_size() > 0 && !batch_api_ &&
                clock_->NowMs() - last_input_ms_ >= kIdleFlushMs) {
       Batch open;
       if (batcher_.Flush(&open)) Submit(std::move(open));
@@ -647,16 +802,89 @@ int Pipeline::Run() {
     // Buffered output goes out whenever the loop has nothing more to read
     // at once: large writes under load, prompt lines for a streaming reader.
     if (!input_ready && !FlushOutputs()) break;
-    bool idle = scheduler_.in_flight() == 0;
+    ShowProgress();
+    bool idle = batch_api_ ? batch_api_->in_flight() == 0
+                           : scheduler_.in_flight() == 0;
     if (stopping_ && idle) break;
-    if (input_done_ && scheduler_.outstanding() == 0 && idle) break;
+    if (input_done_ && idle &&
+        (batch_api_ ? batch_api_->outstanding() : scheduler_.outstanding()) == 0)
+      break;
   }
+  // Every job's results are journaled: a rerun has no job to resume.
+  std::string err;
+  if (batch_api_ && input_done_ && !stopping_ && io_error_.empty() &&
+      batch_api_->outstanding() == 0 && !batch_api_->Forget(&err))
+    diag::Warning(err);
   return Finish();
 }
 
+// Gathers what the scheduler and the input position say into stats_.
+void Pipeline::RefreshStats() {
+  const SchedulerStats& s = scheduler_.stats();
+  stats_.requests = batch_api_ ? batch_api_->requests() : s.requests;
+  stats_.rate_limited = s.rate_limited;
+  stats_.retries = s.retries;
+  stats_.gave_up = s.gave_up;
+  stats_.in_flight =
+      batch_api_ ? batch_api_->in_flight() : scheduler_.in_flight();
+  stats_.endpoints.clear();
+  const EndpointPool& pool = scheduler_.endpoints();
+  for (size_t i = 0; pool.size() > 1 && i < pool.size(); ++i)
+    stats_.endpoints.push_back(pool.counts(i));
+  stats_.elapsed_ms = clock_->NowMs() - start_ms_;
+  if (input_sizes_.empty()) return;
+  if (input_done_) {
+    stats_.input_bytes_done = stats_.input_bytes_total;
+    return;
+  }
+  uint64_t done = 0;
+  for (size_t i = 0; i + 1 < next_input_; ++i) done += input_sizes_[i];
+  // Where the descriptor is: bytes read so far, a read ahead of parsing.
+  off_t at = input_fd_ >= 0 ? lseek(input_fd_, 0, SEEK_CUR) : -1;
+  stats_.input_bytes_done = done + (at > 0 ? static_cast<uint64_t>(at) : 0);
+}
+
+void Pipeline::ShowProgress() {
+  if (!progress_.Due(clock_->NowMs() - start_ms_)) return;
+  RefreshStats();
+  std::string line = progress_.Line(stats_);
+  if (progress_.mode() == ProgressMode::kBar) diag::Status(line);
+  else diag::Info(line);
+}
+
 int Pipeline::Finish() {
+  diag::ClearStatus();
+  RefreshStats();
+  int status = Conclude();
+  if (!options_.stats_path.empty() && !WriteStatsFile(status) &&
+      status == kExitSuccess)
+    status = kExitIoError;
+  return status;
+}
+
+bool Pipeline::WriteStatsFile(int status) {
+  std::string json = FormatStatsJson(stats_, status);
+  int fd = open(options_.stats_path.c_str(),
+                O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  FdOutput out(fd);
+  if (fd >= 0) {
+    out.buffer() = std::move(json);
+    out.Flush();
+  }
+  if (fd < 0 || !out.error().empty()) {
+    diag::Error(fmt::format("cannot write {}: {}", options_.stats_path,
+                            fd < 0 ? std::strerror(errno) : out.error()));
+    if (fd >= 0) close(fd);
+    return false;
+  }
+  return close(fd) == 0;
+}
+
+// Writes the last of the output and the summary; says why the run ended
+// if it ended early. Returns the exit status.
+int Pipeline::Conclude() {
   // Also after an interrupt: what was written is complete records.
-  writer_->AppendTrailer(&out_.buffer());
+  if (!options_.dry_run) writer_->AppendTrailer(&out_.buffer());
   out_.Flush();
   if (errors_out_) errors_out_->Flush();
   if (out_.broken_pipe()) return kExitSuccess;  // the reader went away
@@ -673,29 +901,17 @@ int Pipeline::Finish() {
     diag::Error(io_error_ + "; output stops at the last saved record");
     return kExitIoError;
   }
-  const SchedulerStats& s = scheduler_.stats();
-  double seconds = (clock_->NowMs() - start_ms_) / 1000.0;
   if (options_.count_tokens) {
-    diag::Info(fmt::format("{} counted, {} rejected; {:.1f} s", embedded_,
-                           rejected_, seconds));
+    diag::Info(fmt::format("{} counted, {} rejected; {:.1f} s",
+                           stats_.embedded, stats_.rejected,
+                           stats_.elapsed_ms / 1000.0));
   } else {
-    std::string overlong;
-    if (truncated_ || split_)
-      overlong = fmt::format(" ({} truncated, {} split)", truncated_, split_);
-    if (journal_)
-      overlong += fmt::format(" ({} from the checkpoint, {} duplicate texts)",
-                              from_journal_, duplicates_);
-    else if (duplicates_)
-      overlong += fmt::format(" ({} duplicate texts)", duplicates_);
-    diag::Info(fmt::format(
-        "{} embedded{}, {} rejected; {} requests, {} retries ({} "
-        "rate-limited); {:.1f} s",
-        embedded_, overlong, rejected_, s.requests, s.retries, s.rate_limited,
-        seconds));
+    for (const std::string& line : FormatSummary(stats_)) diag::Info(line);
   }
   if (journal_ && options_.compact) {
     std::string err;
     if (!input_done_ || !stop_message_.empty() || scheduler_.fatal() ||
+        (batch_api_ && batch_api_->fatal()) ||
         InterruptSignal()) {
       diag::Warning("checkpoint not compacted: the run did not finish");
     } else if (!journal_->Compact(&err)) {
@@ -708,15 +924,20 @@ int Pipeline::Finish() {
                              journal_->used()));
     }
   }
-  if (rejected_ > kMaxErrorMessages && !errors_out_)
+  if (stats_.rejected > kMaxErrorMessages && !errors_out_)
     diag::Info(fmt::format("{} more rejected records not shown; use --errors "
                            "FILE to keep them all",
-                           rejected_ - kMaxErrorMessages));
-  if (scheduler_.fatal()) {
+                           stats_.rejected - kMaxErrorMessages));
+  const std::string& fatal = batch_api_ && batch_api_->fatal()
+                                ? batch_api_->fatal_message()
+                                : scheduler_.fatal_message();
+  if (!fatal.empty()) {
     std::string hint;
-    if (scheduler_.fatal_message().rfind("HTTP 401", 0) == 0)
-      hint = fmt::format(" (the key came from ${})", options_.api_key_env);
-    diag::Error("the API refused the run: " + scheduler_.fatal_message() + hint);
+    if (fatal.rfind("HTTP 401", 0) == 0)
+      hint = options_.api_key_file.empty()
+                 ? fmt::format(" (the key came from ${})", options_.api_key_env)
+                 : fmt::format(" (the key came from {})", options_.api_key_file);
+    diag::Error("the API refused the run: " + fatal + hint);
     return kExitFatalApi;
   }
   if (!stop_message_.empty()) {
@@ -727,13 +948,14 @@ int Pipeline::Finish() {
     diag::Info("interrupted; records not written above were not embedded");
     return kExitInterrupted;
   }
-  return rejected_ > 0 ? kExitRejected : kExitSuccess;
+  return stats_.rejected > 0 ? kExitRejected : kExitSuccess;
 }
 
 }  // namespace
 
 int RunPipeline(const Options& options, const std::string& api_key,
-                Transport* transport, const Clock* clock, int out_fd) {
-  Pipeline pipeline(options, api_key, transport, clock, out_fd);
+                Transport* transport, const Clock* clock, int out_fd,
+                ProgressMode progress) {
+  Pipeline pipeline(options, api_key, transport, clock, out_fd, progress);
   return pipeline.Run();
 }

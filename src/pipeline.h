@@ -10,10 +10,14 @@
 
 #include "clock.h"
 #include "options.h"
+#include "progress.h"
 #include "transport.h"
 
 /// Runs the job `options` describes, writing embeddings to `out_fd`.
 /// `api_key` (may be empty: no Authorization header) is kept out of
-/// Options so that it cannot be printed with them. Returns the exit status.
+/// Options so that it cannot be printed with them. `progress`: how progress
+/// shows on stderr (the caller knows whether it is a terminal). Returns the
+/// exit status.
 int RunPipeline(const Options& options, const std::string& api_key,
-                Transport* transport, const Clock* clock, int out_fd);
+                Transport* transport, const Clock* clock, int out_fd,
+                ProgressMode progress);

@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <fmt/format.h>
+
 TEST_CASE("AppendFloat prints the shortest float32 round trip") {
   auto f = [](float v) {
     std::string s;
@@ -23,6 +25,18 @@ TEST_CASE("AppendFloat prints the shortest float32 round trip") {
     std::memcpy(&v, &bits, 4);
     std::string s = f(v);
     CHECK(std::strtof(s.c_str(), nullptr) == v);
+  }
+  // The longest forms fit, and across the whole range (both signs,
+  // subnormals, the extremes) the text is fmt's own.
+  CHECK(f(-1.17549435e-38f) == "-1.1754944e-38");
+  CHECK(f(-3.40282347e+38f) == "-3.4028235e+38");
+  CHECK(f(-1.4e-45f) == "-1e-45");
+  for (uint64_t bits = 1; bits < 0x100000000ULL; bits += 0x000F1235) {
+    float v;
+    uint32_t b = static_cast<uint32_t>(bits);
+    std::memcpy(&v, &b, 4);
+    if (!std::isfinite(v)) continue;
+    CHECK(f(v) == fmt::format("{}", v));
   }
 }
 

@@ -33,6 +33,16 @@ bool ParseNumber(std::string_view s, double* out) {
          std::isfinite(*out) && *out >= 0;
 }
 
+// A header value shown in a message: printable ASCII only (the server
+// chose the bytes; a terminal must not interpret them), at most `max`.
+std::string Printable(std::string_view s, size_t max) {
+  std::string out;
+  for (char c : s.substr(0, max))
+    out += c >= 0x20 && c < 0x7f ? c : '?';
+  if (s.size() > max) out += "...";
+  return out;
+}
+
 int64_t CeilToMs(double ms) {
   // Anything over a day is as good as "never" and must not overflow.
   return static_cast<int64_t>(std::ceil(std::min(ms, 86400000.0)));
@@ -106,6 +116,10 @@ Outcome Classify(const HttpResponse& response, std::string_view error_code,
   if (s >= 200 && s < 300) return Outcome::kOk;
   if (s == 429 && error_code == "insufficient_quota") return Outcome::kFatal;
   if (s == 401 || s == 403 || s == 404) return Outcome::kFatal;
+  // Google answers a bad key with a 400 whose reason says so.
+  if (s == 400 && error_code == "API_KEY_INVALID") return Outcome::kFatal;
+  // Following a redirect would send the key wherever the server says.
+  if (s >= 300 && s < 400) return Outcome::kFatal;
   // OpenAI's answer to a single request bigger than the tokens-per-minute
   // limit: the same request would be refused forever.
   if (s == 429 && error_message.substr(0, 17) == "Request too large")
@@ -119,6 +133,16 @@ Outcome Classify(const HttpResponse& response, std::string_view error_code,
       return Outcome::kGiveUp;
   }
   return base;
+}
+
+std::string RedirectMessage(const HttpResponse& response) {
+  const std::string* location = response.Header("location");
+  std::string to = location && !location->empty()
+                       ? "to \"" + Printable(*location, 200) + "\""
+                       : std::string("without a Location");
+  return "the server redirects " + to +
+         "; redirects are not followed, so that the API key goes only to "
+         "--base-url: set --base-url to the API's address";
 }
 
 bool ParseDurationMs(std::string_view s, int64_t* ms) {

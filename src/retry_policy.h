@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "http.h"
@@ -19,8 +20,10 @@ enum class Outcome {
               ///< per-minute budget, so waiting never helps; split it.
   kGiveUp,    ///< Would be retried, but the server sent
               ///< "x-should-retry: false": the batch fails now.
-  kFatal,     ///< No request can succeed: 401, 403, 404, and a 429 with
-              ///< code insufficient_quota.
+  kFatal,     ///< No request can succeed: 401, 403, 404, a 429 with
+              ///< code insufficient_quota, a 400 with API_KEY_INVALID, and
+              ///< any redirect (3xx), which is never followed (see
+              ///< RedirectMessage).
 };
 
 /// Classifies a finished transfer. `error_code` and `error_message` are the
@@ -30,6 +33,11 @@ enum class Outcome {
 /// a run, and stopping at once is the documented contract.
 Outcome Classify(const HttpResponse& response, std::string_view error_code,
                  std::string_view error_message);
+
+/// What a redirect (3xx) means to the user: the server moved the API to the
+/// Location it names, which embedpipe does not follow, so that the key is
+/// only ever sent to the base URL the user gave.
+std::string RedirectMessage(const HttpResponse& response);
 
 struct BackoffConfig {
   int64_t base_ms = 500;       ///< Upper bound of the first backoff.

@@ -182,3 +182,15 @@ TEST_CASE("RetryDelayMs caps hints and jitters the backoff") {
   limited.body = "Please try again in 1.2s.";
   CHECK(RetryDelayMs(limited, 1, config, 0, 0) == 1200);  // not jittered
 }
+
+TEST_CASE("A redirect is fatal and names where it points, printably") {
+  HttpResponse r = WithHeaders(307, {{"location", "http://127.0.0.2/v1/\x1b[31m"}});
+  CHECK(Classify(r, "", "") == Outcome::kFatal);
+  CHECK(Classify(WithStatus(301), "", "") == Outcome::kFatal);
+  CHECK(RedirectMessage(r) ==
+        "the server redirects to \"http://127.0.0.2/v1/?[31m\"; redirects are not "
+        "followed, so that the API key goes only to --base-url: set --base-url "
+        "to the API's address");
+  CHECK(RedirectMessage(WithStatus(302)).find("without a Location") !=
+        std::string::npos);
+}

@@ -10,7 +10,10 @@
 Scheduler::Scheduler(Transport* transport, const Codec* codec,
                      const Clock* clock, SchedulerConfig config)
     : transport_(transport), codec_(codec), clock_(clock), config_(config),
-      random_(config.seed), limiter_(config.rpm, config.tpm) {}
+      random_(config.seed),
+      pool_(config.endpoints.empty() ? std::vector<std::string>{""}
+                                     : config.endpoints,
+            config.concurrency, config.rpm, config.tpm) {}
 
 void Scheduler::Submit(Batch batch) {
   ++outstanding_;
@@ -19,8 +22,7 @@ void Scheduler::Submit(Batch batch) {
 
 void Scheduler::StartDue(int64_t now) {
   paced_until_ms_ = -1;
-  while (!stopped_ &&
-         in_flight_.size() < static_cast<size_t>(config_.concurrency)) {
+  while (!stopped_ && pool_.HasFreeSlot(now)) {
     // The due job holding the earliest input goes first: output is released
     // in input order, so it is what the writer waits for.
     auto best = waiting_.end();
@@ -31,7 +33,7 @@ void Scheduler::StartDue(int64_t now) {
         best = it;
     }
     if (best == waiting_.end()) return;
-    if (limiter_.TooLarge(best->batch.tokens)) {
+    if (pool_.TooLarge(best->batch.tokens)) {
       // More tokens than the whole per-minute budget: the server would
       // refuse it however long we waited.
       Job job = std::move(*best);
@@ -45,17 +47,20 @@ void Scheduler::StartDue(int64_t now) {
       result.error = fmt::format(
           "text has {} tokens, more than the whole tokens-per-minute limit "
           "of {:.0f}",
-          job.batch.tokens, limiter_.tpm());
+          job.batch.tokens, pool_.tpm());
       result.batch = std::move(job.batch);
       Complete(std::move(result));
       continue;
     }
     // Pacing holds back the head rather than letting a later, smaller
     // batch overtake it: the writer is waiting for the head.
-    int64_t at = limiter_.EarliestStart(now, best->batch.tokens);
-    if (at > now) {
-      paced_until_ms_ = at;
-      head_paced_ = true;
+    int64_t at;
+    int endpoint = pool_.Pick(now, best->batch.tokens, best->endpoint, &at);
+    if (endpoint < 0) {
+      if (at > now) {
+        paced_until_ms_ = at;
+        head_paced_ = true;
+      }
       return;
     }
     if (head_paced_) {
@@ -68,8 +73,15 @@ void Scheduler::StartDue(int64_t now) {
     ++stats_.requests;
     if (job.first_start_ms < 0) job.first_start_ms = now;
     uint64_t tag = next_tag_++;
-    limiter_.Started(tag, now, job.batch.tokens);
-    transport_->Start(tag, codec_->EncodeRequest(job.batch));
+    job.endpoint = endpoint;
+    pool_.Started(static_cast<size_t>(endpoint), tag, now, job.batch.tokens);
+    HttpRequest request = codec_->EncodeRequest(job.batch);
+    if (endpoint > 0) {
+      const std::string& first = pool_.url(0);
+      if (request.url.compare(0, first.size(), first) == 0)
+        request.url.replace(0, first.size(), pool_.url(endpoint));
+    }
+    transport_->Start(tag, std::move(request));
     in_flight_.emplace(tag, std::move(job));
   }
 }
@@ -81,8 +93,7 @@ void Scheduler::Step(int max_wait_ms, int watch_fd, bool* fd_ready) {
   // With every slot busy, only a finished transfer (which ends the wait
   // early) lets anything start; otherwise wake for the next retry that
   // falls due or the moment pacing lets the head go.
-  if (!stopped_ &&
-      in_flight_.size() < static_cast<size_t>(config_.concurrency)) {
+  if (!stopped_ && pool_.HasFreeSlot(now)) {
     if (paced_until_ms_ >= 0) wait = std::min(wait, paced_until_ms_ - now);
     for (const Job& job : waiting_)
       if (job.not_before_ms > now)
@@ -103,10 +114,13 @@ void Scheduler::Step(int max_wait_ms, int watch_fd, bool* fd_ready) {
 }
 
 void Scheduler::Finish(uint64_t tag, Job job, HttpResponse response) {
-  limiter_.Finished(tag, clock_->NowMs(), response);
+  pool_.Finished(static_cast<size_t>(job.endpoint), tag, clock_->NowMs(),
+                 response);
   ApiError api;
   if (response.status != 0 && (response.status < 200 || response.status >= 300))
     api = codec_->ParseError(response);
+  if (response.status >= 300 && response.status < 400)
+    api.message = RedirectMessage(response);
   std::string http_error =
       fmt::format("HTTP {}: {}", response.status, api.message);
   switch (Classify(response, api.code, api.message)) {
@@ -206,13 +220,17 @@ void Scheduler::Retry(Job job, const HttpResponse& response,
   }
   // A 429 says the whole key is over its limit, not this batch: every
   // start waits, or the other batches would walk into the same 429.
-  if (response.status == 429) limiter_.Hold(now + delay);
+  if (response.status == 429)
+    pool_.Hold(static_cast<size_t>(job.endpoint), now + delay);
   diag::Warning(fmt::format(
       "batch of {} record{} starting at input line {}: {}; retrying in {:.1f} s "
       "(attempt {} of {})",
       n, n == 1 ? "" : "s", job.batch.records.front().line, why, delay / 1000.0,
       job.attempts + 1, config_.max_attempts));
-  ++stats_.retries;
+  if (response.status == 0) ++stats_.retries.network;
+  else if (response.status == 429) ++stats_.retries.rate_limited;
+  else if (response.status < 300) ++stats_.retries.bad_response;
+  else ++stats_.retries.server;
   job.not_before_ms = now + delay;
   waiting_.push_back(std::move(job));
 }
@@ -241,7 +259,7 @@ bool Scheduler::NextResult(BatchResult* out) {
 void Scheduler::CancelInFlight() {
   transport_->CancelAll();
   for (auto& [tag, job] : in_flight_) {
-    limiter_.Abandoned(tag);
+    pool_.Abandoned(static_cast<size_t>(job.endpoint), tag);
     waiting_.push_back(std::move(job));
   }
   in_flight_.clear();

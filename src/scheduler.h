@@ -1,5 +1,6 @@
-// Runs batches as HTTP requests: at most N in flight, refilled as each
-// finishes, each started no sooner than the rate limits allow (pacing); a
+// Runs batches as HTTP requests: at most N in flight per endpoint, refilled
+// as each finishes, on the least busy endpoint in service (endpoint_pool.h),
+// each started no sooner than that endpoint's rate limits allow (pacing); a
 // failed attempt is rescheduled with a not-before time (never slept), within
 // caps on attempts and on retry time; a 429 holds back every start for the
 // time the server names; a batch the API rejects is split in halves until
@@ -17,13 +18,18 @@
 
 #include "clock.h"
 #include "codec.h"
-#include "rate_limiter.h"
+#include "endpoint_pool.h"
 #include "record.h"
 #include "retry_policy.h"
+#include "run_stats.h"
 #include "transport.h"
 
 struct SchedulerConfig {
-  int concurrency = 5;
+  int concurrency = 5;      ///< Per endpoint.
+  /// Base URLs to spread requests over. The codec builds each request for
+  /// the first; another endpoint gets the same request with that prefix
+  /// of its URL replaced. Empty: the codec's URL alone.
+  std::vector<std::string> endpoints;
   int max_attempts = 8;     ///< Per batch, the first included.
   BackoffConfig backoff;
   uint64_t seed = 0;        ///< For backoff jitter.
@@ -48,7 +54,7 @@ struct BatchResult {
 
 struct SchedulerStats {
   uint64_t requests = 0;       ///< Attempts started.
-  uint64_t retries = 0;        ///< Attempts rescheduled.
+  RetryCounts retries;         ///< Attempts rescheduled, by cause.
   uint64_t rate_limited = 0;   ///< 429 responses.
   uint64_t splits = 0;         ///< Batches split in two (rejected or too
                                ///< large for the tokens-per-minute limit).
@@ -79,6 +85,8 @@ class Scheduler {
   size_t outstanding() const { return outstanding_; }
   /// Requests in flight now.
   size_t in_flight() const { return in_flight_.size(); }
+  /// The endpoints and what each did.
+  const EndpointPool& endpoints() const { return pool_; }
 
   /// Sends nothing more; requests in flight still finish.
   void StopStarting() { stopped_ = true; }
@@ -98,6 +106,7 @@ class Scheduler {
     int attempts = 0;
     int64_t not_before_ms = 0;
     int64_t first_start_ms = -1;  ///< When the first attempt started.
+    int endpoint = -1;            ///< Of the last attempt.
   };
 
   void StartDue(int64_t now);
@@ -112,7 +121,7 @@ class Scheduler {
   const Clock* clock_;
   SchedulerConfig config_;
   std::mt19937_64 random_;
-  RateLimiter limiter_;
+  EndpointPool pool_;
   /// When pacing next lets the waiting head start; -1 when it does not wait.
   int64_t paced_until_ms_ = -1;
   bool head_paced_ = false;  ///< The next start was held back by pacing.

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -131,7 +132,8 @@ TEST_CASE("Scheduler retries after the server's delay, without sleeping") {
   std::vector<BatchResult> results = h.RunAll();
   REQUIRE(results.size() == 1);
   CHECK(results[0].status == BatchResult::kEmbedded);
-  CHECK(h.scheduler.stats().retries == 1);
+  CHECK(h.scheduler.stats().retries.rate_limited == 1);
+  CHECK(h.scheduler.stats().retries.total() == 1);
   CHECK(h.scheduler.stats().rate_limited == 1);
   CHECK(h.clock.now_ms == 700);  // waited exactly the hint, by fake time
 }
@@ -151,6 +153,22 @@ TEST_CASE("Scheduler treats an unusable 200 as retryable and gives up") {
         "gave up after 3 attempts: unusable response: response has 0 "
         "embeddings for 1 inputs");
   CHECK(h.transport.sent.size() == 3);
+  CHECK(h.scheduler.stats().retries.bad_response == 2);
+  CHECK(h.scheduler.stats().retries.total() == 2);
+}
+
+TEST_CASE("Scheduler counts a retry after a failed connection as network") {
+  Harness h(FirstThenEmbed([] {
+    HttpResponse r;
+    r.transport_error = "Connection refused";
+    return r;
+  }()));
+  h.scheduler.Submit(MakeBatch({"a"}));
+  std::vector<BatchResult> results = h.RunAll();
+  REQUIRE(results.size() == 1);
+  CHECK(results[0].status == BatchResult::kEmbedded);
+  CHECK(h.scheduler.stats().retries.network == 1);
+  CHECK(h.scheduler.stats().retries.total() == 1);
 }
 
 TEST_CASE("Scheduler bisects a rejected batch down to the bad record") {
@@ -406,7 +424,7 @@ TEST_CASE("Scheduler splits on \"Request too large\", never retries it") {
   h.scheduler.Submit(MakeBatch({"t300"}, 4, 300));
   std::vector<BatchResult> results = h.RunAll();
   CHECK(Embedded(results) == 4);
-  CHECK(h.scheduler.stats().retries == 0);
+  CHECK(h.scheduler.stats().retries.total() == 0);
   CHECK(h.scheduler.stats().splits == 1);
   CHECK(h.scheduler.stats().rate_limited == 2);
   CHECK(h.transport.sent.size() == 4);  // 400, 2 x 200, and the 300 once
@@ -446,7 +464,8 @@ TEST_CASE("Scheduler retries a 400 the server marks x-should-retry: true") {
   std::vector<BatchResult> results = h.RunAll();
   CHECK(Embedded(results) == 2);
   CHECK(h.scheduler.stats().splits == 0);
-  CHECK(h.scheduler.stats().retries == 1);
+  CHECK(h.scheduler.stats().retries.total() == 1);
+  CHECK(h.scheduler.stats().retries.server == 1);
 }
 
 TEST_CASE("Scheduler gives up when a retry would pass the retry time cap") {
@@ -481,4 +500,40 @@ TEST_CASE("Scheduler caps a long server hint at the longest single wait") {
   std::vector<BatchResult> results = h.RunAll();
   CHECK(Embedded(results) == 1);
   CHECK(h.transport.sent_ms == std::vector<int64_t>{0, 2000});
+}
+
+TEST_CASE("Scheduler spreads batches over endpoints and sets a dead one aside") {
+  SchedulerConfig config = Config(2);
+  config.max_attempts = 5;
+  config.endpoints = {"http://127.0.0.1:1", "http://127.0.0.2:1",
+                      "http://127.0.0.3:1"};
+  auto per_host = std::make_shared<std::map<std::string, int>>();
+  Harness h(
+      [per_host](const HttpRequest& req) {
+        std::string host = req.url.substr(0, req.url.find(":1/") + 2);
+        ++(*per_host)[host];
+        if (host == "http://127.0.0.2:1") {
+          HttpResponse refused;
+          refused.transport_error = "Connection refused";
+          return refused;
+        }
+        return Embed(req);
+      },
+      config);
+  for (int i = 0; i < 30; ++i)
+    h.scheduler.Submit(MakeBatch({"text " + std::to_string(i)}));
+  std::vector<BatchResult> results = h.RunAll();
+  CHECK(Embedded(results) == 30);
+  const EndpointPool& pool = h.scheduler.endpoints();
+  CHECK(pool.counts(1).set_aside >= 1);
+  CHECK(pool.counts(1).failures == pool.counts(1).requests);
+  // The dead endpoint got its first few requests, then little: the live
+  // ones took the rest, about evenly, each request on the path of the
+  // codec's URL.
+  CHECK(pool.counts(1).requests < 10);
+  CHECK(pool.counts(0).requests >= 13);
+  CHECK(pool.counts(2).requests >= 13);
+  CHECK((*per_host)["http://127.0.0.3:1"] == static_cast<int>(pool.counts(2).requests));
+  for (const HttpRequest& req : h.transport.sent)
+    CHECK(req.url.ends_with(":1/embeddings"));
 }

@@ -11,10 +11,10 @@
 # Environment: as load.sh, and STATE_DIR (default $HOME/.cache/embedpipe)
 # for the lock and the checkpoint journal.
 #
-# Incremental cost: with `--checkpoint FILE` (a planned embedpipe flag) each
-# run pays only for texts it has not embedded before, and writes the rest
-# from the journal. Until the binary has the flag, the script sees so in
-# --help and embeds every text each run: the same table, at full cost.
+# Incremental cost: with its --checkpoint journal each run pays only for
+# texts it has not embedded before, and writes the rest from the journal;
+# --compact keeps the journal to the texts the files still hold. The run's
+# account goes to $STATE_DIR/items.stats.json (embedpipe --stats).
 set -eu
 embedpipe=${EMBEDPIPE:-embedpipe}
 vector=${VECTOR:-pgvector}
@@ -29,17 +29,12 @@ if command -v flock >/dev/null 2>&1; then
   flock -n 9 || { echo "incremental.sh: a run is in progress" >&2; exit 0; }
 fi
 
-checkpoint=""
-if "$embedpipe" --help | grep -q -- '--checkpoint'; then
-  checkpoint="--checkpoint $state/items.journal"
-fi
-
 export PGCLIENTENCODING=UTF8
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 set +e
-# shellcheck disable=SC2086
-"$embedpipe" $checkpoint --dimensions "$dims" --format tsv \
+"$embedpipe" --checkpoint "$state/items.journal" --compact \
+  --stats "$state/items.stats.json" --dimensions "$dims" --format tsv \
   --vector "$vector" --carry meta.url \
   --columns id,embedding,meta.url,tokens,model \
   --errors "$work/errors.jsonl" "$@" > "$work/items.tsv"

@@ -64,10 +64,12 @@ gencorpus = _load_gencorpus()
 
 MODEL = "text-embedding-3-small"
 # A distinctive key: no output, message or errors file may ever contain it.
-KEY = "sk-e2e-Zq8wX3vN7mP1rT5yK2dLsecret"
-SUMMARY_RE = re.compile(
-    r"^embedpipe: (\d+) embedded(?: \([^)]*\))*, (\d+) rejected; (\d+) requests, (\d+) retries "
-    r"\((\d+) rate-limited\); [0-9.]+ s$")
+# tests/e2e/test_secrets.py reruns the suites with a key of its own.
+KEY = os.environ.get("EMBEDPIPE_TEST_KEY") or "sk-e2e-Zq8wX3vN7mP1rT5yK2dLsecret"
+# The first summary line on stderr (src/summary.cc); the numbers themselves
+# are read from --stats.
+SUMMARY_RE = re.compile(r"^embedpipe: (?:dry run: )?[0-9,]+ records?: [0-9,]+ (?:would be )?embedded"
+                        r"(?: \([^)]*\))?, [0-9,]+ rejected$", re.M)
 
 BUILD = None
 
@@ -267,9 +269,10 @@ class Server:
 # embedpipe.
 
 class Result:
-    def __init__(self, args, rc, out, err, errors_text=None):
+    def __init__(self, args, rc, out, err, errors_text=None, stats=None):
         self.args, self.rc, self.out, self.err = args, rc, out, err
         self.errors_text = errors_text
+        self.stats = stats  # the --stats JSON, when the run wrote it
 
     @property
     def lines(self):
@@ -291,12 +294,13 @@ class Result:
                 self.rc, rc, self.err_text[-3000:]))
 
     def summary(self):
-        """The summary line's numbers: embedded, rejected, requests, retries,
-        rate-limited."""
-        last = self.err_text.rstrip("\n").split("\n")[-1]
-        m = SUMMARY_RE.match(last)
-        check(m, "no summary line at the end of stderr: %r" % self.err_text[-500:])
-        return tuple(int(x) for x in m.groups())
+        """The summary's numbers, from --stats, after checking that stderr has
+        the summary too: embedded, rejected, requests, retries, rate-limited."""
+        check(SUMMARY_RE.search(self.err_text), "no summary on stderr: %r" % self.err_text[-500:])
+        check(self.stats is not None, "the run wrote no --stats file")
+        s = self.stats
+        return (s["records"]["embedded"], s["records"]["rejected"], s["requests"]["sent"],
+                s["requests"]["retries"]["total"], s["requests"]["rate_limited"])
 
 
 def split_lines(data):
@@ -322,6 +326,17 @@ def clean_env(key=KEY, extra=None):
     return env
 
 
+def _checkpoint_bytes(args):
+    """The --checkpoint journal a run wrote (and its compaction file), if any."""
+    for i, a in enumerate(args):
+        path = args[i + 1] if a == "--checkpoint" and i + 1 < len(args) else \
+            a[len("--checkpoint="):] if a.startswith("--checkpoint=") else None
+        for p in ([path, path + ".compact"] if path else []):
+            if os.path.isfile(p):
+                with open(p, "rb") as f:
+                    yield f.read()
+
+
 def _errors_path(args):
     for i, a in enumerate(args):
         if a == "--errors" and i + 1 < len(args):
@@ -343,11 +358,21 @@ def no_key_leak(*texts, key=KEY):
             raise AssertionError("the API key appears in the output: ...%r..." % context)
 
 
-def run(args, stdin=b"", key=KEY, env=None, timeout=90, cwd=None):
-    """Runs build/embedpipe to completion."""
+def run(args, stdin=b"", key=KEY, env=None, timeout=90, cwd=None, stats=True):
+    """Runs build/embedpipe to completion. Unless the test passes --stats
+    itself (or stats=False), the run writes one to a temporary file, read
+    into Result.stats."""
     argv = [tool("embedpipe")] + [str(a) for a in args]
+    stats_path = None
+    if stats and not any(a == "--stats" or a.startswith("--stats=") for a in argv):
+        stats_path = os.path.join(tmpdir("stats"), "stats.json")
+        argv[1:1] = ["--stats", stats_path]  # first: args may end with "-- FILE"
     p = subprocess.run(argv, input=stdin, capture_output=True, env=clean_env(key, env),
                        timeout=timeout, cwd=cwd)
+    stats_json = None
+    if stats_path and os.path.exists(stats_path):
+        with open(stats_path, encoding="utf-8") as f:
+            stats_json = json.load(f)
     errors_text = None
     ep = _errors_path(argv)
     if ep is not None:
@@ -356,8 +381,9 @@ def run(args, stdin=b"", key=KEY, env=None, timeout=90, cwd=None):
             with open(path, "rb") as f:
                 errors_text = f.read().decode("utf-8")
     if key:
-        no_key_leak(p.stdout, p.stderr, errors_text, key=key)
-    return Result(argv, p.returncode, p.stdout, p.stderr, errors_text)
+        no_key_leak(p.stdout, p.stderr, errors_text, json.dumps(stats_json),
+                    *_checkpoint_bytes(argv if cwd is None else []), key=key)
+    return Result(argv, p.returncode, p.stdout, p.stderr, errors_text, stats_json)
 
 
 def base_args(server, dims=None, *more):

@@ -74,6 +74,26 @@ def hang_is_timed_out_and_retried():
 
 
 @test
+def other_requests_go_out_while_the_first_hangs_on_plain_http():
+    # Found by scripts/bench peers: libcurl's PIPEWAIT made every transfer
+    # after the first wait for the first answer over http://, whose
+    # connection can never multiplex: a whole request's latency lost per run.
+    with Server("--faults", "1:hang") as srv:
+        r = run(base_args(srv, DIMS, "--batch-inputs", "10", "-j", "3", "--stall-timeout", "4"),
+                stdin=STDIN)
+        log = by_n(srv.requests())
+    r.expect_rc(0)
+    verify(r.out, ITEMS, DIMS, python_check=True)
+    eq([(e["n"], e["fault"]) for e in log], [(1, "hang"), (2, None), (3, None), (4, None)],
+       "requests (n, fault)")
+    # The hung request is logged when it arrives; the next two are answered
+    # at once, so they must come long before its 4 s stall ends.
+    late = [e["t_ms"] - log[0]["t_ms"] for e in log[1:3]]
+    check(max(late) < 2000, "requests 2 and 3 answered %r ms after the first arrived" % late)
+    eq(log[3]["texts"], log[0]["texts"], "the hung batch is the one retried")
+
+
+@test
 def stall_is_timed_out_and_retried():
     # Half the body, then silence on an open connection: only the stall
     # timeout (not --timeout, 300 s) can end it.

@@ -28,8 +28,8 @@ def sent(log):
     return [t for e in log if e["status"] == 200 for t in e["texts"]]
 
 
-def summary(r):
-    return r.err.decode().strip().splitlines()[-1]
+def from_checkpoint(r):
+    return r.stats["records"]["from_checkpoint"]
 
 
 @test
@@ -45,7 +45,7 @@ def rerun_sends_nothing_and_writes_the_same_bytes():
     second.expect_rc(0)
     eq(second.out, first.out, "output of the rerun")
     eq(len(sent(log)), 300, "texts sent over both runs")
-    check("300 from the checkpoint" in summary(second), summary(second))
+    eq(from_checkpoint(second), 300, "from the checkpoint")
     eq(os.stat(journal).st_mode & 0o777, 0o600, "journal mode")
     with open(journal, "rb") as f:
         check(KEY.encode() not in f.read(), "the API key is not in the journal")
@@ -73,7 +73,8 @@ def changed_corpus_pays_only_for_new_texts_and_duplicates_once():
     with ref_srv as srv:
         ref = run(base_args(srv, DIMS), stdin=jsonl(*new))
     eq(r.out, ref.out, "output equals a run without a checkpoint")
-    check("153 from the checkpoint, 3 duplicate texts" in summary(r), summary(r))
+    eq((from_checkpoint(r), r.stats["records"]["duplicates"]), (153, 3),
+       "from the checkpoint, duplicates")
 
 
 @test
@@ -102,8 +103,8 @@ def killed_run_resumes_without_losing_or_repaying():
         log = srv.requests()
     r.expect_rc(0)
     eq(r.out, ref.out, "resumed output equals an uninterrupted run")
-    from_journal = int(summary(r).split(" from the checkpoint")[0].split("(")[-1])
-    check(from_journal >= 20, "the killed run's saved vectors were used: %s" % summary(r))
+    from_journal = from_checkpoint(r)
+    check(from_journal >= 20, "the killed run's saved vectors were used: %s" % r.stats)
     eq(from_journal + len(sent(log)), len(recs), "every record from the journal or sent once")
     check(answered_before <= 400 // 20, "sanity: the first run was cut short")
 

@@ -540,10 +540,20 @@ def examples_load_incremental_upsert_and_nearest_run_as_written():
             else:
                 eq(second[k][4], first[k][4], "loaded_at of unchanged %r" % k)
 
-        # Nothing changed: nothing is touched.
+        # load.sh keeps no checkpoint: the first incremental run starts it.
+        with open(os.path.join(state, "items.stats.json")) as f:
+            stats = json.load(f)
+        eq((stats["records"]["embedded"], stats["records"]["from_checkpoint"]), (8, 0),
+           "first incremental run: records written, of which from the checkpoint")
+
+        # Nothing changed: nothing is touched, nothing is sent.
         p = run_script("incremental.sh", [path2], env)
         eq(p.returncode, 2, "second incremental.sh exit status")
         eq(table_rows(c, db), second, "table after an unchanged run")
+        with open(os.path.join(state, "items.stats.json")) as f:
+            stats = json.load(f)
+        eq((stats["requests"]["sent"], stats["records"]["from_checkpoint"]), (0, 8),
+           "unchanged run: requests, records from the checkpoint")
 
     # The nearest-neighbour query, against distances computed here.
     out = c.psql("-A", "-t", "-F", "\t", "-v", "id=intro-1", "-f",

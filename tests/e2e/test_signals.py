@@ -13,7 +13,7 @@ import time
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Server, base_args, check, clean_env, corpus, eq, main,  # noqa: E402
-                     no_key_leak, split_lines, test, tmpdir, tool, verify)
+                     no_key_leak, run, split_lines, test, tmpdir, tool, verify)
 
 DIMS = 8
 
@@ -23,17 +23,22 @@ def items(c):
 
 
 @test
-def closed_stdout_like_head_1_ends_quietly_with_0():
+def closed_stdout_like_head_1_ends_quietly_with_0_and_a_valid_checkpoint():
     c = corpus(300, seed=6)
     d = tmpdir()
     first = os.path.join(d, "first.jsonl")
+    journal = os.path.join(d, "j")
     with Server() as srv:
         # Native 1536 dimensions: megabytes of output, far more than a pipe
         # holds, so writes after head has gone are certain.
         script = '"$0" "$@" < "$CORPUS" | head -1 > "$FIRST"; echo "${PIPESTATUS[0]}"'
         env = clean_env(extra={"CORPUS": c.path, "FIRST": first})
-        p = subprocess.run(["bash", "-c", script, tool("embedpipe")] + base_args(srv),
+        p = subprocess.run(["bash", "-c", script, tool("embedpipe")] +
+                           base_args(srv, None, "--checkpoint", journal),
                            capture_output=True, env=env, timeout=120)
+        sent_before = len(srv.entries)
+        again = run(base_args(srv, None, "--checkpoint", journal, c.path))
+        log = srv.requests()
     eq(p.stdout, b"0\n", "embedpipe's exit status in the pipeline (stderr %r)" % p.stderr[-500:])
     check(b"error" not in p.stderr and b"Broken pipe" not in p.stderr,
           "no error message: %r" % p.stderr[-500:])
@@ -41,6 +46,12 @@ def closed_stdout_like_head_1_ends_quietly_with_0():
     with open(first, "rb") as f:
         out = f.read()
     verify(out, items(c)[:1], None, python_check=True)
+    # The journal it left opens clean and serves what was saved.
+    again.expect_rc(0)
+    check("warning" not in again.err_text, "the journal opens clean: %r" % again.err_text[:300])
+    eq(again.stats["records"]["embedded"], 300, "every record on the rerun")
+    check(again.stats["records"]["from_checkpoint"] >= 1, "what the first run saved is reused")
+    eq(len(log) - sent_before, again.stats["requests"]["sent"], "rerun requests")
 
 
 @test

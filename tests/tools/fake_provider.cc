@@ -37,6 +37,8 @@
 #include <rapidjson/writer.h>
 
 #include "fake_base64.h"
+#include "fake_dialects.h"
+#include "fake_batches.h"
 #include "fake_vectors.h"
 #include "http_server.h"
 #include "token_counter.h"
@@ -66,8 +68,26 @@ A loopback fake of the OpenAI embeddings API: POST /v1/embeddings or /embeddings
                             first matching rule wins. KIND: 429 429body
                             429reset quota 403 500 500noretry 502 503
                             400retry reset truncate stall hang badjson
-                            wrongcount dupindex wrongdims nan
+                            wrongcount dupindex wrongdims nan; hostile:
+                            huge endless deep deeperror hugenum negindex
+                            slow redirect
+  --redirect-url URL        Location of the redirect fault (default
+                            http://127.0.0.2/v1/embeddings)
   --stats FILE              on SIGTERM/SIGINT write request count and CPU use
+  --dialect NAME            speak another provider's API instead (see
+                            fake_dialects.h): azure (POST /openai/deployments/
+                            D/embeddings?api-version=V, api-key header),
+                            cohere (/v2/embed), voyage (/v1/embeddings),
+                            gemini (/v1beta/models/M:batchEmbedContents,
+                            x-goog-api-key), ollama (/api/embed), tei (/embed);
+                            each with its own caps, error bodies and response
+                            shape, tokens counted with cl100k_base. Faults
+                            429 500 502 503 use the dialect's error body.
+  --served-model NAME       tei's model (default BAAI/bge-small-en-v1.5)
+  --batch-delay-ms MS       Batch API jobs spend MS validating, then MS
+                            in_progress, then complete (default 200)
+  --batch-fail-every N      every Nth request of a batch file fails (400) and
+                            goes to the job's error file
 Faults 429 429body 429reset quota 403 500 500noretry 502 503 400retry hang
 replace any response. 429: retry-after 1, retry-after-ms 50, and "try again
 in 50ms" in the message. 429body: no retry-after headers; the message says
@@ -79,6 +99,13 @@ response that would have been 200 (nan: a bare NaN in float format, a NaN
 float32 in base64). reset, truncate and stall send the head and half the
 body, then a TCP reset, a normal close, or nothing more until the client
 hangs up.
+Hostile faults apply to a request that would have succeeded: huge: a 200
+whose Content-Length says 2 GiB, then spaces until the client hangs up.
+endless: a 200 without a length, then a vector that never ends. deep: a 200
+whose data is nested 100,000 arrays deep. deeperror: a 400 whose error is
+nested 100,000 deep. hugenum: a value of 100,001 digits. negindex: index -1.
+slow: the right response at one byte a second. redirect: a 307 to
+--redirect-url.
 Without --rpm/--tpm, the x-ratelimit-* headers report 1000000 requests and
 10000000000 tokens per minute, so a client that paces by them is never slowed
 by a limit the server does not enforce.
@@ -105,6 +132,8 @@ enum class Fault {
   kNone, k429, k429Body, k429Reset, kQuota, k403, k500, k500NoRetry, k502,
   k503, k400Retry, kReset, kTruncate, kStall, kHang, kBadJson, kWrongCount,
   kDupIndex, kWrongDims, kNan,
+  // Hostile servers (SendHostile).
+  kHuge, kEndless, kDeep, kDeepError, kHugeNum, kNegIndex, kSlow, kRedirect,
 };
 
 struct FaultName {
@@ -122,6 +151,10 @@ constexpr FaultName kFaultNames[] = {
     {Fault::kBadJson, "badjson"},   {Fault::kWrongCount, "wrongcount"},
     {Fault::kDupIndex, "dupindex"}, {Fault::kWrongDims, "wrongdims"},
     {Fault::kNan, "nan"},
+    {Fault::kHuge, "huge"},         {Fault::kEndless, "endless"},
+    {Fault::kDeep, "deep"},         {Fault::kDeepError, "deeperror"},
+    {Fault::kHugeNum, "hugenum"},   {Fault::kNegIndex, "negindex"},
+    {Fault::kSlow, "slow"},         {Fault::kRedirect, "redirect"},
 };
 
 const char* FaultString(Fault f) {
@@ -168,6 +201,10 @@ struct Options {
   double latency_per_ktok_ms = 0;
   std::vector<FaultRule> faults;
   std::string stats_path;
+  std::string dialect;  // Empty: OpenAI's.
+  std::string served_model = "BAAI/bge-small-en-v1.5";
+  fake_batches::Config batches;
+  std::string redirect_url = "http://127.0.0.2/v1/embeddings";
 };
 
 bool ParseUint(std::string_view s, uint64_t max, uint64_t* out) {
@@ -315,6 +352,16 @@ bool ParseArgs(int argc, char** argv, Options* o, bool* help, std::string* err) 
       if (!take(&spec) || !ParseFaults(spec, &o->faults, err)) return false;
     } else if (arg == "--stats") {
       if (!take(&o->stats_path)) return false;
+    } else if (arg == "--dialect") {
+      if (!take(&o->dialect)) return false;
+    } else if (arg == "--served-model") {
+      if (!take(&o->served_model)) return false;
+    } else if (arg == "--batch-delay-ms") {
+      if (!take_uint(86400000, &o->batches.delay_ms)) return false;
+    } else if (arg == "--batch-fail-every") {
+      if (!take_uint(UINT64_MAX, &o->batches.fail_every)) return false;
+    } else if (arg == "--redirect-url") {
+      if (!take(&o->redirect_url)) return false;
     } else {
       *err = "unknown option '" + arg + "'";
       return false;
@@ -491,6 +538,9 @@ struct Parsed {
   std::optional<int64_t> dimensions;  // As requested, for the log.
   uint32_t dims = 0;                  // Output size.
   std::string texts_json;             // For --log-texts.
+  uint32_t truncated = 0;             // Inputs the server cut (dialects).
+  bool truncate = false;              // The request let the server cut.
+  std::string input_type;             // As the request named it.
 };
 
 /// A redacted key as OpenAI shows it in "Incorrect API key provided": the
@@ -543,10 +593,22 @@ inline char* Put(char* out, std::string_view s) {
 class Provider {
  public:
   explicit Provider(Options options)
-      : o_(std::move(options)), limiter_(o_.rpm, o_.tpm) {}
+      : o_(std::move(options)), limiter_(o_.rpm, o_.tpm),
+        batches_(
+            fake_batches::Config{o_.batches.delay_ms, o_.batches.fail_every, o_.seed},
+            [this](const std::string& body, std::string* out) { return Embed(body, out); },
+            [this](const std::string& line) { LogLine(line); }) {}
 
   /// Opens the log and builds each model's token counter.
   bool Init(std::string* err) {
+    if (!o_.dialect.empty() && o_.dialect != "openai") {
+      dialect_ = fake_dialects::NewDialect(o_.dialect, o_.served_model);
+      if (!dialect_) {
+        *err = fmt::format("unknown --dialect {} or --served-model {}", o_.dialect,
+                           o_.served_model);
+        return false;
+      }
+    }
     for (const char* model : kModels) {
       auto counter = NewTokenCounter(model, "", err);
       if (!counter) return false;
@@ -571,8 +633,21 @@ class Provider {
   void FreezeLog() { log_mu_.lock(); }
 
   void Handle(const http::Request& req, http::Connection* conn) {
+    if (dialect_) {
+      HandleDialect(req, conn);
+      return;
+    }
     // The base URL may or may not include /v1. OpenAI answers any other
     // path, and a method other than POST, with 404 "Invalid URL".
+    if (fake_batches::Batches::Owns(req.path)) {
+      http::Response resp;
+      std::string key;
+      if (std::optional<ApiError> e = CheckAuth(BearerKey(req, &key), key)) SetError(*e, &resp);
+      else batches_.Handle(req, &resp);
+      AddHeaders(req, RequestId(0), std::nullopt, limiter_.Peek(), &resp);
+      conn->SendResponse(resp, req.keep_alive);
+      return;
+    }
     if ((req.path != "/v1/embeddings" && req.path != "/embeddings") || req.method != "POST") {
       NotFound(req, conn);
       return;
@@ -655,7 +730,10 @@ class Provider {
         break;
       }
       default:
-        conn->SendResponse(resp, req.keep_alive);
+        if (success && applied >= Fault::kHuge)
+          SendHostile(applied, resp, conn);
+        else
+          conn->SendResponse(resp, req.keep_alive);
     }
     if (success) pool_.Give(std::move(resp.body));
   }
@@ -668,6 +746,87 @@ class Provider {
              &resp);
     AddHeaders(req, RequestId(0), std::nullopt, limiter_.Peek(), &resp);
     conn->SendResponse(resp, req.keep_alive);
+  }
+
+  // One request of a Batch API job, answered as /embeddings would.
+  int Embed(const std::string& body, std::string* out) {
+    Parsed p;
+    if (std::optional<ApiError> e = ParseRequest(body, &p)) {
+      *out = ErrorBody(*e);
+      return e->status;
+    }
+    *out = SuccessBody(p, Fault::kNone, ++batch_requests_);
+    return 200;
+  }
+
+  void LogLine(const std::string& line) {
+    if (!log_) return;
+    std::lock_guard<std::mutex> lock(log_mu_);
+    std::fprintf(log_, "%s\n", line.c_str());
+    std::fflush(log_);
+  }
+
+  // A hostile server's answer to a request that would have succeeded with
+  // `ok` (its head and body). Ends the connection.
+  void SendHostile(Fault f, const http::Response& ok, http::Connection* conn) {
+    constexpr size_t kDepth = 100000;
+    const std::string json_head =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n";
+    http::Response r;
+    r.status = 200;
+    r.headers.emplace_back("Content-Type", "application/json");
+    switch (f) {
+      case Fault::kHuge: {
+        conn->Send(json_head + "Content-Length: 2147483648\r\n\r\n{\"data\":");
+        std::string spaces(64 * 1024, ' ');
+        for (uint64_t sent = 0; sent < (uint64_t{2} << 30) && conn->Send(spaces);
+             sent += spaces.size()) {
+        }
+        break;
+      }
+      case Fault::kEndless: {
+        conn->Send(json_head + "Connection: close\r\n\r\n"
+                   "{\"data\":[{\"index\":0,\"embedding\":[0.5");
+        std::string values;
+        for (int i = 0; i < 8192; ++i) values += ",0.5";
+        while (conn->Send(values)) {
+        }
+        break;
+      }
+      case Fault::kDeep:
+        r.body = "{\"data\":" + std::string(kDepth, '[') + std::string(kDepth, ']') + "}";
+        break;
+      case Fault::kDeepError:
+        r.status = 400;
+        r.body = "{\"error\":" + std::string(kDepth, '[') + std::string(kDepth, ']') + "}";
+        break;
+      case Fault::kHugeNum:
+        r.body = "{\"data\":[{\"index\":0,\"embedding\":[1" + std::string(100000, '0') +
+                 "]}],\"usage\":{\"prompt_tokens\":1" + std::string(400, '0') + "}}";
+        break;
+      case Fault::kNegIndex: {
+        r.body = ok.body;
+        size_t at = r.body.find("\"index\":0");
+        if (at != std::string::npos) r.body.replace(at, 9, "\"index\":-1");
+        break;
+      }
+      case Fault::kSlow: {
+        std::string all = http::Head(ok, false) + ok.body;
+        for (char c : all) {
+          if (!conn->Send(std::string_view(&c, 1))) break;
+          std::this_thread::sleep_for(std::chrono::seconds(1));
+        }
+        break;
+      }
+      case Fault::kRedirect:
+        r.status = 307;
+        r.headers.emplace_back("Location", o_.redirect_url);
+        break;
+      default:
+        break;
+    }
+    if (!r.body.empty() || r.status != 200) conn->SendResponse(r, false);
+    conn->Close();
   }
 
   Fault PickFault(uint64_t n) const {
@@ -1120,6 +1279,14 @@ class Provider {
     else w.Null();
     w.Key("auth");
     w.String(auth_present ? "present" : "missing");
+    if (dialect_) {
+      w.Key("truncated");
+      w.Uint(p.truncated);
+      w.Key("truncate");
+      w.Bool(p.truncate);
+      w.Key("input_type");
+      w.String(p.input_type.c_str());
+    }
     if (o_.log_texts) {
       w.Key("texts");
       if (p.texts_json.empty()) w.Null();
@@ -1132,12 +1299,99 @@ class Provider {
     std::fflush(log_);
   }
 
+  // One request in another provider's dialect: the same faults, rate
+  // limits, latency and log as OpenAI's, the dialect's caps and bodies.
+  void HandleDialect(const http::Request& req, http::Connection* conn) {
+    const fake_dialects::Dialect& d = *dialect_;
+    http::Response resp;
+    resp.headers.emplace_back("Content-Type", "application/json");
+    std::string path_model;
+    if (req.method != "POST" || !d.Match(req, &path_model)) {
+      fake_dialects::Error e = d.MakeError(404, "not_found", "Not Found");
+      resp.status = e.status;
+      resp.body = e.body;
+      conn->SendResponse(resp, req.keep_alive);
+      return;
+    }
+    uint64_t n = ++requests_;
+    Fault fault = PickFault(n);
+    fake_dialects::Request r;
+    std::optional<fake_dialects::Error> error = d.CheckAuth(req, o_.require_key);
+    if (!error) error = d.Parse(req.body, path_model, &r);
+    // The log's view of it, with tokens as the provider would count them
+    // (cl100k_base here) and truncated ones at the model's context.
+    Parsed p;
+    p.model = r.model;
+    p.inputs = r.texts.size();
+    p.encoding_format = r.base64 ? "base64" : "float";
+    p.dimensions = r.dimensions;
+    p.truncate = r.truncate;
+    p.input_type = r.input_type;
+    const TokenCounter& counter = *counters_.at("text-embedding-3-small");
+    for (size_t i = 0; i < r.texts.size(); ++i) {
+      uint32_t t = counter.Count(r.texts[i]);
+      p.max_tokens = std::max(p.max_tokens, t);
+      if (t > r.caps.max_input_tokens && !error) {
+        if (r.truncate) {
+          t = r.caps.max_input_tokens;
+          ++p.truncated;
+        } else {
+          error = d.InputTooLong(r, i, t);
+        }
+      }
+      p.tokens.push_back(t);
+      p.total_tokens += t;
+      p.texts.push_back(r.texts[i]);
+    }
+    if (o_.log_texts) {
+      rapidjson::StringBuffer buf;
+      rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+      w.StartArray();
+      for (const std::string& t : r.texts)
+        w.String(t.data(), static_cast<rapidjson::SizeType>(t.size()));
+      w.EndArray();
+      p.texts_json.assign(buf.GetString(), buf.GetSize());
+    }
+    if (!error && r.texts.size() > r.caps.max_inputs) error = d.TooManyInputs(r);
+    if (!error && r.caps.max_request_tokens && p.total_tokens > r.caps.max_request_tokens)
+      error = d.RequestTooLarge(r, p.total_tokens);
+    bool success = false;
+    if (ReplacesResponse(fault) && fault != Fault::kHang) {
+      int status = fault == Fault::k429 ? 429 : fault == Fault::k502 ? 502
+                   : fault == Fault::k503 ? 503 : 500;
+      error = d.MakeError(status, status == 429 ? "rate" : status == 503 ? "unavailable" : "server",
+                          status == 429 ? "rate limit exceeded" : "the server had an error");
+      if (status == 429) resp.headers.emplace_back("retry-after", "1");
+    } else if (!error) {
+      if (RateLimiter::Verdict v = limiter_.Take(p.total_tokens); !v.allowed) {
+        error = d.MakeError(429, "rate", "rate limit exceeded");
+        resp.headers.emplace_back("retry-after", fmt::format("{}", (v.retry_ms + 999) / 1000));
+      } else {
+        std::vector<std::vector<float>> vectors(r.texts.size(), std::vector<float>(r.dims));
+        for (size_t i = 0; i < r.texts.size(); ++i)
+          fake_vectors::Compute(r.model, r.dims, r.texts[i], vectors[i].data());
+        d.Success(r, vectors, p.total_tokens, &resp.body);
+        success = true;
+      }
+    }
+    if (error) {
+      resp.status = error->status;
+      resp.body = error->body;
+    }
+    Log(n, p, req.body.size(), resp.status, success || !ReplacesResponse(fault) ? Fault::kNone : fault,
+        true);
+    conn->SendResponse(resp, req.keep_alive);
+  }
+
   const Options o_;
+  std::unique_ptr<fake_dialects::Dialect> dialect_;
   RateLimiter limiter_;
   std::map<std::string, std::unique_ptr<TokenCounter>, std::less<>> counters_;
   std::atomic<uint64_t> requests_{0};
   BufferPool pool_;
   std::mutex log_mu_;
+  fake_batches::Batches batches_;
+  uint64_t batch_requests_ = 0;  // Under batches_' lock.
   std::FILE* log_ = nullptr;
 };
 

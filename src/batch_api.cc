@@ -1,0 +1,640 @@
+#include "batch_api.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
+#include <utility>
+
+#include <fmt/core.h>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "diag.h"
+#include "sha256.h"
+
+namespace {
+
+// The output file of one job is held in memory while it is read.
+constexpr uint64_t kMaxOutputBytes = 256u << 20;
+// Per output line besides the vector: ids, usage, envelope.
+constexpr uint64_t kLineOverhead = 400;
+
+std::string Hex(const uint8_t* p, size_t n) {
+  std::string s;
+  for (size_t i = 0; i < n; ++i) fmt::format_to(std::back_inserter(s), "{:02x}", p[i]);
+  return s;
+}
+
+std::string JoinUrl(const std::string& base, std::string_view path) {
+  std::string url = base;
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  url += path;
+  return url;
+}
+
+std::string GetString(const rapidjson::Value& obj, const char* name) {
+  if (!obj.IsObject()) return "";
+  auto it = obj.FindMember(name);
+  if (it == obj.MemberEnd() || !it->value.IsString()) return "";
+  return std::string(it->value.GetString(), it->value.GetStringLength());
+}
+
+uint64_t GetUint(const rapidjson::Value& obj, const char* name) {
+  if (!obj.IsObject()) return 0;
+  auto it = obj.FindMember(name);
+  return it != obj.MemberEnd() && it->value.IsUint64() ? it->value.GetUint64() : 0;
+}
+
+bool Parse(std::string_view json, rapidjson::Document* doc, std::string* err) {
+  doc->Parse(json.data(), json.size());
+  if (doc->HasParseError() || !doc->IsObject()) {
+    *err = "response is not a JSON object";
+    return false;
+  }
+  return true;
+}
+
+bool Retryable(const HttpResponse& r) {
+  return r.status == 0 || r.status == 408 || r.status == 409 ||
+         r.status == 429 || r.status >= 500;
+}
+
+}  // namespace
+
+BatchFileLimits LimitsForOutput(int dims, bool base64) {
+  BatchFileLimits limits;
+  uint64_t d = dims > 0 ? static_cast<uint64_t>(dims) : 3072;
+  uint64_t per_input = (base64 ? d * 16 / 3 : d * 12) + kLineOverhead;
+  limits.max_inputs = std::min<uint64_t>(limits.max_inputs,
+                                         kMaxOutputBytes / per_input);
+  return limits;
+}
+
+std::string RequestCustomId(const Batch& batch) {
+  Sha256 h;
+  for (const Record& r : batch.records) {
+    h.Update(r.key.data(), r.key.size());
+    uint32_t piece[2] = {r.part, r.parts};
+    h.Update(piece, sizeof piece);
+  }
+  Sha256::Digest d = h.Final();
+  return "r" + Hex(d.data(), 16);
+}
+
+void AppendRequestLine(std::string_view custom_id, std::string_view body,
+                       std::string* out) {
+  // custom_id is hex and body is JSON already: nothing needs escaping.
+  fmt::format_to(std::back_inserter(*out),
+                 "{{\"custom_id\":\"{}\",\"method\":\"POST\",\"url\":"
+                 "\"/v1/embeddings\",\"body\":{}}}\n",
+                 custom_id, body);
+}
+
+bool RequestFileBuilder::Add(std::string custom_id, std::string_view line,
+                             size_t inputs, RequestFile* closed) {
+  bool full = !open_.custom_ids.empty() &&
+              (open_.custom_ids.size() + 1 > limits_.max_requests ||
+               open_.inputs + inputs > limits_.max_inputs ||
+               open_.content.size() + line.size() > limits_.max_bytes);
+  if (full) Flush(closed);
+  open_.content.append(line);
+  open_.custom_ids.push_back(std::move(custom_id));
+  open_.inputs += inputs;
+  return full;
+}
+
+bool RequestFileBuilder::Flush(RequestFile* closed) {
+  if (open_.custom_ids.empty()) return false;
+  *closed = std::move(open_);
+  open_ = RequestFile();
+  return true;
+}
+
+bool BatchJobStatus::Ended() const {
+  return status == "completed" || status == "failed" || status == "expired" ||
+         status == "cancelled";
+}
+
+bool ParseFileObject(std::string_view json, std::string* id, std::string* err) {
+  rapidjson::Document doc;
+  if (!Parse(json, &doc, err)) return false;
+  *id = GetString(doc, "id");
+  if (id->empty()) {
+    *err = "file object without an id";
+    return false;
+  }
+  return true;
+}
+
+bool ParseBatchObject(std::string_view json, BatchJobStatus* out,
+                      std::string* err) {
+  rapidjson::Document doc;
+  if (!Parse(json, &doc, err)) return false;
+  *out = BatchJobStatus();
+  out->id = GetString(doc, "id");
+  out->status = GetString(doc, "status");
+  if (out->id.empty() || out->status.empty()) {
+    *err = "batch object without an id or status";
+    return false;
+  }
+  out->output_file_id = GetString(doc, "output_file_id");
+  out->error_file_id = GetString(doc, "error_file_id");
+  auto counts = doc.FindMember("request_counts");
+  if (counts != doc.MemberEnd()) {
+    out->total = GetUint(counts->value, "total");
+    out->completed = GetUint(counts->value, "completed");
+    out->failed = GetUint(counts->value, "failed");
+  }
+  auto errors = doc.FindMember("errors");
+  if (errors != doc.MemberEnd() && errors->value.IsObject()) {
+    auto data = errors->value.FindMember("data");
+    if (data != errors->value.MemberEnd() && data->value.IsArray())
+      for (const auto& e : data->value.GetArray()) {
+        if (!out->errors.empty()) out->errors += "; ";
+        out->errors += GetString(e, "message");
+      }
+  }
+  return true;
+}
+
+bool ParseResultLine(std::string_view line, ResultLine* out, std::string* err) {
+  rapidjson::Document doc;
+  if (!Parse(line, &doc, err)) return false;
+  *out = ResultLine();
+  out->custom_id = GetString(doc, "custom_id");
+  if (out->custom_id.empty()) {
+    *err = "result line without a custom_id";
+    return false;
+  }
+  auto response = doc.FindMember("response");
+  if (response != doc.MemberEnd() && response->value.IsObject()) {
+    auto code = response->value.FindMember("status_code");
+    if (code != response->value.MemberEnd() && code->value.IsInt())
+      out->status_code = code->value.GetInt();
+    auto body = response->value.FindMember("body");
+    if (body != response->value.MemberEnd() && body->value.IsObject()) {
+      rapidjson::StringBuffer buffer;
+      rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+      body->value.Accept(w);
+      out->body.assign(buffer.GetString(), buffer.GetSize());
+      auto e = body->value.FindMember("error");
+      if (e != body->value.MemberEnd()) out->error = GetString(e->value, "message");
+    }
+  }
+  auto e = doc.FindMember("error");
+  if (e != doc.MemberEnd() && e->value.IsObject()) {
+    std::string message = GetString(e->value, "message");
+    if (!message.empty()) out->error = message;
+  }
+  return true;
+}
+
+int64_t PollDelayMs(int polls) {
+  constexpr int64_t kFirst = 250, kMax = 60000;
+  return polls >= 8 ? kMax : std::min(kMax, kFirst << polls);
+}
+
+std::string MultipartBody(std::string_view boundary, std::string_view filename,
+                          std::string_view content) {
+  std::string body = fmt::format(
+      "--{0}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\n"
+      "batch\r\n--{0}\r\nContent-Disposition: form-data; name=\"file\"; "
+      "filename=\"{1}\"\r\nContent-Type: application/jsonl\r\n\r\n",
+      boundary, filename);
+  body.reserve(body.size() + content.size() + boundary.size() + 8);
+  body.append(content);
+  fmt::format_to(std::back_inserter(body), "\r\n--{}--\r\n", boundary);
+  return body;
+}
+
+std::string FormatStoredJobs(const std::vector<StoredJob>& jobs) {
+  std::string out;
+  for (const StoredJob& j : jobs) {
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+    w.StartObject();
+    w.Key("file_id");
+    w.String(j.file_id.data(), j.file_id.size());
+    w.Key("batch_id");
+    w.String(j.batch_id.data(), j.batch_id.size());
+    w.Key("custom_ids");
+    w.StartArray();
+    for (const std::string& id : j.custom_ids) w.String(id.data(), id.size());
+    w.EndArray();
+    w.EndObject();
+    out.append(buffer.GetString(), buffer.GetSize());
+    out += '\n';
+  }
+  return out;
+}
+
+bool ParseStoredJobs(std::string_view text, std::vector<StoredJob>* jobs,
+                     std::string* err) {
+  jobs->clear();
+  size_t line_number = 0;
+  while (!text.empty()) {
+    size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+    ++line_number;
+    rapidjson::Document doc;
+    StoredJob job;
+    bool ok = Parse(line, &doc, err);
+    if (ok) {
+      job.file_id = GetString(doc, "file_id");
+      job.batch_id = GetString(doc, "batch_id");
+      auto ids = doc.FindMember("custom_ids");
+      ok = !job.file_id.empty() && ids != doc.MemberEnd() && ids->value.IsArray();
+      for (size_t i = 0; ok && i < ids->value.Size(); ++i) {
+        ok = ids->value[i].IsString();
+        if (ok) job.custom_ids.emplace_back(ids->value[i].GetString());
+      }
+    }
+    if (!ok) {
+      *err = fmt::format("line {} is not a batch job record", line_number);
+      return false;
+    }
+    jobs->push_back(std::move(job));
+  }
+  return true;
+}
+
+BatchApiRunner::BatchApiRunner(Transport* transport, const Clock* clock,
+                               const Codec* codec, BatchApiConfig config)
+    : transport_(transport), clock_(clock), codec_(codec),
+      config_(std::move(config)), builder_(config_.limits) {}
+
+bool BatchApiRunner::Load(std::string* err) {
+  int fd = open(config_.state_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return true;
+    *err = fmt::format("cannot read {}: {}", config_.state_path, std::strerror(errno));
+    return false;
+  }
+  std::string text;
+  char buf[1 << 16];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+  int read_errno = errno;
+  close(fd);
+  std::vector<StoredJob> stored;
+  if (n < 0 || !ParseStoredJobs(text, &stored, err)) {
+    if (n < 0) *err = std::strerror(read_errno);
+    *err = fmt::format("cannot read {}: {}", config_.state_path, *err);
+    return false;
+  }
+  for (StoredJob& s : stored) {
+    Job job;
+    job.stage = s.batch_id.empty() ? Stage::kCreate : Stage::kPoll;
+    job.stored = std::move(s);
+    for (const std::string& id : job.stored.custom_ids)
+      stored_owner_[id] = jobs_.size();
+    diag::Info(fmt::format("resuming batch job {} ({} requests) from {}",
+                           job.stored.batch_id.empty() ? job.stored.file_id
+                                                       : job.stored.batch_id,
+                           job.stored.custom_ids.size(), config_.state_path));
+    jobs_.push_back(std::move(job));
+  }
+  return true;
+}
+
+void BatchApiRunner::Submit(Batch batch) {
+  ++outstanding_;
+  std::string id = RequestCustomId(batch);
+  auto owner = stored_owner_.find(id);
+  if (owner != stored_owner_.end()) {
+    ++jobs_[owner->second].wanted;
+  } else {
+    std::string line;
+    AppendRequestLine(id, codec_->EncodeRequest(batch).body, &line);
+    RequestFile closed;
+    if (builder_.Add(id, line, batch.records.size(), &closed))
+      NewJob(std::move(closed));
+  }
+  pending_.emplace(std::move(id), std::move(batch));
+}
+
+void BatchApiRunner::NewJob(RequestFile file) {
+  Job job;
+  job.content = std::move(file.content);
+  job.inputs = file.inputs;
+  job.stored.custom_ids = std::move(file.custom_ids);
+  job.wanted = job.stored.custom_ids.size();
+  jobs_.push_back(std::move(job));
+}
+
+void BatchApiRunner::EndInput() {
+  RequestFile last;
+  if (builder_.Flush(&last)) NewJob(std::move(last));
+  input_ended_ = true;
+  for (Job& job : jobs_) {
+    if (job.wanted > 0 || job.stage == Stage::kDone) continue;
+    // Its texts were all answered from the checkpoint, or the input changed.
+    diag::Warning(fmt::format(
+        "batch job {} of an earlier run holds none of this input's requests; "
+        "left as it is",
+        job.stored.batch_id.empty() ? job.stored.file_id : job.stored.batch_id));
+    job.stage = Stage::kDone;
+  }
+}
+
+void BatchApiRunner::StopStarting() {
+  if (stopped_) return;
+  stopped_ = true;
+  for (const Job& job : jobs_)
+    if (job.stage != Stage::kDone && !job.stored.batch_id.empty())
+      diag::Info(fmt::format("batch {} goes on at the server; the same command "
+                             "with the same --checkpoint collects it",
+                             job.stored.batch_id));
+}
+
+HttpRequest BatchApiRunner::MakeRequest(const Job& job, size_t index) const {
+  HttpRequest r;
+  if (!config_.api_key.empty())
+    r.headers.push_back("Authorization: Bearer " + config_.api_key);
+  switch (job.stage) {
+    case Stage::kUpload: {
+      Sha256 h;
+      h.Update(job.content);
+      Sha256::Digest d = h.Final();
+      // Derived from the content, so it cannot occur in it.
+      std::string boundary = "embedpipe-" + Hex(d.data(), 16);
+      r.url = JoinUrl(config_.base_url, "/files");
+      r.headers.push_back("Content-Type: multipart/form-data; boundary=" + boundary);
+      r.headers.push_back("Expect:");
+      r.body = MultipartBody(boundary, fmt::format("embedpipe-{}.jsonl", index),
+                             job.content);
+      break;
+    }
+    case Stage::kCreate:
+      r.url = JoinUrl(config_.base_url, "/batches");
+      r.headers.push_back("Content-Type: application/json");
+      r.body = fmt::format(
+          "{{\"input_file_id\":\"{}\",\"endpoint\":\"/v1/embeddings\","
+          "\"completion_window\":\"24h\",\"metadata\":{{\"created_by\":"
+          "\"embedpipe\"}}}}",
+          job.stored.file_id);
+      break;
+    case Stage::kPoll:
+      r.method = "GET";
+      r.url = JoinUrl(config_.base_url, "/batches/" + job.stored.batch_id);
+      break;
+    case Stage::kOutput:
+    case Stage::kErrors:
+      r.method = "GET";
+      r.url = JoinUrl(config_.base_url,
+                      "/files/" +
+                          (job.stage == Stage::kOutput ? job.status.output_file_id
+                                                       : job.status.error_file_id) +
+                          "/content");
+      break;
+    case Stage::kDone:
+      break;
+  }
+  return r;
+}
+
+void BatchApiRunner::StartDue(int64_t now) {
+  if (stopped_ || fatal()) return;
+  for (size_t i = 0; i < jobs_.size(); ++i) {
+    Job& job = jobs_[i];
+    if (job.stage == Stage::kOutput && job.status.output_file_id.empty())
+      job.stage = Stage::kErrors;
+    if (job.stage == Stage::kErrors && job.status.error_file_id.empty() &&
+        input_ended_)
+      EndJob(&job);
+    bool downloading = job.stage == Stage::kOutput || job.stage == Stage::kErrors;
+    // Results are matched to requests only once every request is known.
+    if (job.busy || job.stage == Stage::kDone || now < job.not_before_ms ||
+        (downloading && !input_ended_))
+      continue;
+    job.busy = true;
+    ++http_requests_;
+    transport_->Start(i, MakeRequest(job, i));
+  }
+}
+
+int64_t BatchApiRunner::NextDueMs() const {
+  int64_t due = -1;
+  for (const Job& job : jobs_)
+    if (!job.busy && job.stage != Stage::kDone &&
+        (due < 0 || job.not_before_ms < due))
+      due = job.not_before_ms;
+  return due;
+}
+
+void BatchApiRunner::Step(int max_wait_ms, int watch_fd, bool* fd_ready) {
+  int64_t now = clock_->NowMs();
+  StartDue(now);
+  int wait = max_wait_ms;
+  int64_t due = NextDueMs();
+  if (transport_->active() == 0 && due >= 0 && !stopped_)
+    wait = static_cast<int>(std::clamp<int64_t>(due - now, 0, max_wait_ms));
+  transport_->Wait(wait, watch_fd, fd_ready);
+  uint64_t tag;
+  HttpResponse response;
+  while (transport_->NextFinished(&tag, &response)) Finished(tag, response);
+}
+
+void BatchApiRunner::Finished(size_t index, const HttpResponse& response) {
+  Job& job = jobs_[index];
+  job.busy = false;
+  std::string err;
+  if (response.status == 200) {
+    if (Advance(&job, response.body, &err)) {
+      job.failures = 0;
+      return;
+    }
+  } else if (!Retryable(response)) {
+    fatal_message_ = response.status
+                         ? fmt::format("HTTP {}: {}", response.status,
+                                       codec_->ParseError(response).message)
+                         : response.transport_error;
+    // A job kept from an earlier run that the server does not know (another
+    // key or account, or deleted) cannot be resumed.
+    if (response.status == 404 && job.stage == Stage::kPoll)
+      fatal_message_ += fmt::format(" (remove {} to upload anew)", config_.state_path);
+    return;
+  } else {
+    err = response.status ? fmt::format("HTTP {}", response.status)
+                          : response.transport_error;
+  }
+  if (++job.failures >= config_.max_attempts) {
+    fatal_message_ = fmt::format("Batch API call failed {} times: {}",
+                                 job.failures, err);
+    return;
+  }
+  // 0.5 s, doubling to a minute: the same schedule as polling, shifted.
+  job.not_before_ms = clock_->NowMs() + PollDelayMs(job.failures + 1);
+}
+
+// Moves `job` on with a 200 answer's `body`. False, with *err, when the
+// body could not be read: the job stays where it was, to be retried.
+bool BatchApiRunner::Advance(Job* job, const std::string& body,
+                             std::string* err) {
+  int64_t now = clock_->NowMs();
+  switch (job->stage) {
+    case Stage::kUpload:
+      if (!ParseFileObject(body, &job->stored.file_id, err)) return false;
+      ++uploads_;
+      diag::Info(fmt::format("uploaded {} requests ({} inputs, {} bytes) as {}",
+                             job->stored.custom_ids.size(), job->inputs,
+                             job->content.size(), job->stored.file_id));
+      job->content.clear();
+      job->content.shrink_to_fit();
+      job->stage = Stage::kCreate;
+      SaveState();
+      return true;
+    case Stage::kCreate: {
+      BatchJobStatus status;
+      if (!ParseBatchObject(body, &status, err)) return false;
+      job->stored.batch_id = status.id;
+      job->status = status;
+      job->stage = Stage::kPoll;
+      job->not_before_ms = now + PollDelayMs(0);
+      SaveState();
+      diag::Info(fmt::format("batch {} created for {}", status.id,
+                             job->stored.file_id));
+      return true;
+    }
+    case Stage::kPoll: {
+      BatchJobStatus status;
+      if (!ParseBatchObject(body, &status, err)) return false;
+      if (status.status != job->status.status ||
+          status.completed != job->status.completed ||
+          status.failed != job->status.failed)
+        diag::Info(fmt::format("batch {}: {}, {} of {} requests done, {} failed",
+                               status.id, status.status, status.completed,
+                               status.total, status.failed));
+      job->status = std::move(status);
+      if (job->status.Ended()) job->stage = Stage::kOutput;
+      else job->not_before_ms = now + PollDelayMs(++job->polls);
+      return true;
+    }
+    case Stage::kOutput:
+      Collect(job, body, false);
+      job->stage = Stage::kErrors;
+      return true;
+    case Stage::kErrors:
+      Collect(job, body, true);
+      EndJob(job);
+      return true;
+    case Stage::kDone:
+      break;
+  }
+  return true;
+}
+
+void BatchApiRunner::Collect(Job* job, const std::string& content,
+                             bool error_file) {
+  std::string_view rest = content;
+  uint64_t unreadable = 0;
+  ResultLine line;
+  std::string err;
+  while (!rest.empty()) {
+    size_t nl = rest.find('\n');
+    std::string_view text = rest.substr(0, nl);
+    rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+    if (text.empty()) continue;
+    if (!ParseResultLine(text, &line, &err)) {
+      ++unreadable;
+      continue;
+    }
+    auto it = pending_.find(line.custom_id);
+    if (it == pending_.end()) continue;  // answered already, or not this run's
+    BatchResult result;
+    result.batch = std::move(it->second);
+    pending_.erase(it);
+    if (line.status_code == 200 && !line.body.empty()) {
+      HttpResponse response;
+      response.status = 200;
+      response.body = std::move(line.body);
+      if (codec_->DecodeResponse(response, result.batch, &result.embeddings, &err)) {
+        result.status = BatchResult::kEmbedded;
+      } else {
+        result.status = BatchResult::kFailed;
+        result.error = "bad response in batch " + job->status.id + ": " + err;
+      }
+    } else {
+      // A lone record's refusal is about its text; a request of several
+      // says nothing about which one.
+      result.status = result.batch.records.size() == 1 ? BatchResult::kRejected
+                                                       : BatchResult::kFailed;
+      result.error = !line.error.empty() ? line.error
+                     : line.status_code
+                         ? fmt::format("HTTP {} in batch {}", line.status_code, job->status.id)
+                         : "no response in batch " + job->status.id;
+    }
+    --outstanding_;
+    results_.push_back(std::move(result));
+  }
+  if (unreadable)
+    diag::Warning(fmt::format("{} unreadable lines in the {} file of batch {}",
+                              unreadable, error_file ? "error" : "output",
+                              job->status.id));
+}
+
+// Requests of `job` that neither file answered fail with the job's status.
+void BatchApiRunner::EndJob(Job* job) {
+  job->stage = Stage::kDone;
+  for (const std::string& id : job->stored.custom_ids) {
+    auto it = pending_.find(id);
+    if (it == pending_.end()) continue;
+    BatchResult result;
+    result.status = BatchResult::kFailed;
+    result.batch = std::move(it->second);
+    result.error = fmt::format("batch {} ended {} without an answer{}{}",
+                               job->status.id, job->status.status,
+                               job->status.errors.empty() ? "" : ": ",
+                               job->status.errors);
+    pending_.erase(it);
+    --outstanding_;
+    results_.push_back(std::move(result));
+  }
+}
+
+bool BatchApiRunner::NextResult(BatchResult* out) {
+  if (results_.empty()) return false;
+  *out = std::move(results_.front());
+  results_.pop_front();
+  return true;
+}
+
+void BatchApiRunner::SaveState() {
+  std::vector<StoredJob> stored;
+  for (const Job& job : jobs_)
+    if (!job.stored.file_id.empty()) stored.push_back(job.stored);
+  std::string text = FormatStoredJobs(stored);
+  std::string tmp = config_.state_path + ".tmp";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  bool ok = fd >= 0;
+  for (size_t done = 0; ok && done < text.size();) {
+    ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) done += static_cast<size_t>(n);
+  }
+  ok = ok && fsync(fd) == 0;
+  if (fd >= 0) ok = close(fd) == 0 && ok;
+  ok = ok && rename(tmp.c_str(), config_.state_path.c_str()) == 0;
+  if (ok) {
+    // The rename itself must survive a crash.
+    size_t slash = config_.state_path.rfind('/');
+    std::string dir = slash == std::string::npos ? "." : config_.state_path.substr(0, slash + 1);
+    int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ok = dfd >= 0 && fsync(dfd) == 0;
+    if (dfd >= 0) close(dfd);
+  }
+  if (!ok)
+    fatal_message_ = fmt::format("cannot write {}: {}", config_.state_path,
+                                 std::strerror(errno));
+}
+
+bool BatchApiRunner::Forget(std::string* err) {
+  if (unlink(config_.state_path.c_str()) == 0 || errno == ENOENT) return true;
+  *err = fmt::format("cannot remove {}: {}", config_.state_path, std::strerror(errno));
+  return false;
+}

@@ -1,0 +1,223 @@
+// The OpenAI Batch API mode (--batch-api): each request the batcher forms
+// becomes one line of a JSONL file that is uploaded (POST /files, purpose
+// "batch"), run as a batch job (POST /batches on /v1/embeddings, 24h window),
+// polled with backoff until it ends, and whose output and error files are
+// turned back into the BatchResult values the scheduler would have produced,
+// so the rest of the pipeline (journal, reorder buffer, writers) is the same.
+//
+// Resuming. Each request's custom_id is a digest of its texts' journal keys
+// (which cover the model and every other setting that changes a vector), so
+// the same input under the same settings gives the same ids whatever the
+// timing. The ids of each uploaded file and created job are kept, with the
+// custom_ids they hold, in a sidecar file `<checkpoint>.batch`; a rerun maps
+// its requests onto the stored jobs by custom_id and polls those instead of
+// uploading again; only requests no stored job holds go into new files.
+//
+// Why a sidecar and not a record in the journal: the journal is an
+// append-only log of vectors that compaction rewrites to what one run used
+// and that other processes read under a shared lock; job ids are a little
+// mutable state (a file id, then a job id), needed only until the job's
+// results are journaled, and then dropped. The sidecar is replaced
+// atomically (temporary file, fsync, rename, fsync of the directory) after
+// each upload and each job creation, before the run goes on.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "clock.h"
+#include "codec.h"
+#include "record.h"
+#include "scheduler.h"
+#include "transport.h"
+
+/// What one input file of a batch job may hold. The first three are the
+/// API's; max_inputs is lowered further (LimitsForOutput) so that the output
+/// file, which is downloaded into memory, stays within the transport's cap.
+struct BatchFileLimits {
+  size_t max_requests = 50000;
+  size_t max_inputs = 50000;       ///< Embedding inputs over all requests.
+  size_t max_bytes = 200u << 20;
+};
+
+/// The API's limits with max_inputs lowered so that the output file of one
+/// job stays under 256 MiB: `dims` per vector (0: the largest model's 3072),
+/// as base64 (4/3 bytes per byte) or decimal floats (up to ~12 bytes each).
+BatchFileLimits LimitsForOutput(int dims, bool base64);
+
+/// "r" and 32 hex digits: a digest of each record's key and piece number.
+std::string RequestCustomId(const Batch& batch);
+
+/// Appends one input line (newline included) for the embeddings request
+/// with JSON body `body`.
+void AppendRequestLine(std::string_view custom_id, std::string_view body,
+                       std::string* out);
+
+/// One JSONL input file being formed.
+struct RequestFile {
+  std::string content;
+  std::vector<std::string> custom_ids;
+  size_t inputs = 0;
+};
+
+/// Packs request lines, in order, into files within the limits.
+class RequestFileBuilder {
+ public:
+  explicit RequestFileBuilder(BatchFileLimits limits) : limits_(limits) {}
+
+  /// Adds `line` (a request of `inputs` inputs). When it does not fit in
+  /// the open file, that file is first moved to *closed and true returned.
+  bool Add(std::string custom_id, std::string_view line, size_t inputs,
+           RequestFile* closed);
+
+  /// Moves the open file, if it has any line, to *closed.
+  bool Flush(RequestFile* closed);
+
+ private:
+  BatchFileLimits limits_;
+  RequestFile open_;
+};
+
+/// The fields of a Batch object that the runner acts on.
+struct BatchJobStatus {
+  std::string id;
+  std::string status;  ///< validating, in_progress, finalizing, completed...
+  std::string output_file_id;
+  std::string error_file_id;
+  std::string errors;  ///< errors.data[].message joined, if any.
+  uint64_t total = 0, completed = 0, failed = 0;
+
+  /// completed, failed, expired or cancelled: nothing more will change.
+  bool Ended() const;
+};
+
+/// Reads the `id` of a File object. False, with *err, when there is none.
+bool ParseFileObject(std::string_view json, std::string* id, std::string* err);
+
+/// Reads a Batch object. False, with *err, when it has no id or status.
+bool ParseBatchObject(std::string_view json, BatchJobStatus* out,
+                      std::string* err);
+
+/// One line of an output or error file.
+struct ResultLine {
+  std::string custom_id;
+  long status_code = 0;  ///< response.status_code; 0 without a response.
+  std::string body;      ///< response.body as JSON text, or empty.
+  std::string error;     ///< error.message, or the body's error message.
+};
+
+/// Reads one line of an output or error file.
+bool ParseResultLine(std::string_view line, ResultLine* out, std::string* err);
+
+/// How long to wait before poll number `polls` (0-based) of a job: 250 ms,
+/// doubling, at most 60 s.
+int64_t PollDelayMs(int polls);
+
+/// A multipart/form-data body with the fields purpose=batch and file
+/// (`filename`, application/jsonl) separated by `boundary`.
+std::string MultipartBody(std::string_view boundary, std::string_view filename,
+                          std::string_view content);
+
+/// A job as the sidecar file keeps it. batch_id is empty while the file is
+/// uploaded but the job not yet created.
+struct StoredJob {
+  std::string file_id;
+  std::string batch_id;
+  std::vector<std::string> custom_ids;
+};
+
+/// The sidecar's content: one JSON object per job and line.
+std::string FormatStoredJobs(const std::vector<StoredJob>& jobs);
+bool ParseStoredJobs(std::string_view text, std::vector<StoredJob>* jobs,
+                     std::string* err);
+
+struct BatchApiConfig {
+  std::string base_url;    ///< e.g. https://api.openai.com/v1
+  std::string api_key;     ///< Empty: no Authorization header.
+  std::string state_path;  ///< The sidecar file.
+  BatchFileLimits limits;
+  int max_attempts = 8;    ///< Per HTTP call, against 429, 5xx and network.
+};
+
+/// Runs batches through the Batch API. The same event-loop surface as
+/// Scheduler (Submit, Step, NextResult, ...), so the pipeline drives either.
+class BatchApiRunner {
+ public:
+  /// All pointers must outlive the runner.
+  BatchApiRunner(Transport* transport, const Clock* clock, const Codec* codec,
+                 BatchApiConfig config);
+
+  /// Reads the sidecar, if there is one, to resume its jobs.
+  bool Load(std::string* err);
+
+  /// Adds `batch`: to a stored job that holds its request, else to a file.
+  void Submit(Batch batch);
+
+  /// Input ended: the last file is uploaded; results may now be collected.
+  void EndInput();
+
+  /// Starts whatever is due (uploads, job creations, polls, downloads),
+  /// waits at most `max_wait_ms` for a transfer or `watch_fd`, and handles
+  /// every finished transfer.
+  void Step(int max_wait_ms, int watch_fd, bool* fd_ready);
+
+  bool NextResult(BatchResult* out);
+
+  /// Batches submitted and not yet returned by NextResult.
+  size_t outstanding() const { return outstanding_; }
+  size_t in_flight() const { return transport_->active(); }
+  void StopStarting();
+  void CancelInFlight() { transport_->CancelAll(); }
+  bool fatal() const { return !fatal_message_.empty(); }
+  const std::string& fatal_message() const { return fatal_message_; }
+  uint64_t requests() const { return http_requests_; }
+  uint64_t uploads() const { return uploads_; }
+
+  /// Every job's results were handed out and journaled: the sidecar goes.
+  bool Forget(std::string* err);
+
+ private:
+  enum class Stage { kUpload, kCreate, kPoll, kOutput, kErrors, kDone };
+  struct Job {
+    StoredJob stored;
+    std::string content;  // Until uploaded.
+    size_t inputs = 0;
+    Stage stage = Stage::kUpload;
+    bool busy = false;       // A transfer is under way.
+    int polls = 0;
+    int failures = 0;        // Consecutive retryable failures.
+    int64_t not_before_ms = 0;
+    BatchJobStatus status;
+    size_t wanted = 0;       // Of its requests, those this run submitted.
+  };
+
+  void NewJob(RequestFile file);
+  void StartDue(int64_t now);
+  HttpRequest MakeRequest(const Job& job, size_t index) const;
+  void Finished(size_t index, const HttpResponse& response);
+  bool Advance(Job* job, const std::string& body, std::string* err);
+  void Collect(Job* job, const std::string& content, bool error_file);
+  void EndJob(Job* job);
+  void SaveState();
+  int64_t NextDueMs() const;
+
+  Transport* transport_;
+  const Clock* clock_;
+  const Codec* codec_;
+  BatchApiConfig config_;
+  RequestFileBuilder builder_;
+  std::vector<Job> jobs_;
+  std::unordered_map<std::string, size_t> stored_owner_;  // custom_id -> job
+  std::unordered_map<std::string, Batch> pending_;        // by custom_id
+  std::deque<BatchResult> results_;
+  bool input_ended_ = false;
+  bool stopped_ = false;
+  size_t outstanding_ = 0;
+  uint64_t http_requests_ = 0;
+  uint64_t uploads_ = 0;
+  std::string fatal_message_;
+};

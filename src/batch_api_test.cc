@@ -1,0 +1,427 @@
+#include "batch_api.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <doctest/doctest.h>
+#include <fmt/core.h>
+#include <rapidjson/document.h>
+
+#include "diag.h"
+#include "openai_codec.h"
+#include "test_util.h"
+
+namespace {
+
+struct TempDir {
+  TempDir() {
+    const char* tmp = getenv("TMPDIR");
+    std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") +
+                       "/embedpipe_batch_api_test_XXXXXX";
+    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
+    path = tmpl;
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  std::string path;
+};
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+Batch MakeBatch(uint64_t number, std::vector<std::string> texts) {
+  Batch b;
+  b.number = number;
+  for (std::string& t : texts) {
+    Record r;
+    r.seq = number * 100 + b.records.size();
+    r.text = std::move(t);
+    std::copy(r.text.begin(), r.text.end(), r.key.begin());  // short texts
+    b.bytes += r.text.size();
+    b.records.push_back(std::move(r));
+  }
+  return b;
+}
+
+// A scripted Batch API: stores the uploaded file, and once polled
+// `polls_to_finish` times answers every request with vectors [i, n] for
+// input i of n, in reverse line order; `fail_line` (1-based) goes to the
+// error file instead.
+struct FakeBatchApi {
+  int polls_to_finish = 2;
+  int fail_line = 0;
+  int uploads = 0, creations = 0, polls = 0;
+  std::string uploaded, content_type;
+
+  HttpResponse operator()(const HttpRequest& req) {
+    HttpResponse r;
+    r.status = 200;
+    if (req.url.ends_with("/files") && req.method == "POST") {
+      ++uploads;
+      uploaded = req.body;
+      for (const std::string& h : req.headers)
+        if (h.starts_with("Content-Type:")) content_type = h;
+      r.body = R"({"id":"file-in","object":"file","bytes":1,"purpose":"batch"})";
+    } else if (req.url.ends_with("/batches") && req.method == "POST") {
+      ++creations;
+      r.body = Batch("validating");
+    } else if (req.url.ends_with("/batches/batch_1") && req.method == "GET") {
+      r.body = Batch(++polls >= polls_to_finish ? "completed" : "in_progress");
+    } else if (req.url.ends_with("/files/file-out/content")) {
+      r.body = Results(false);
+    } else if (req.url.ends_with("/files/file-err/content")) {
+      r.body = Results(true);
+    } else {
+      r.status = 404;
+    }
+    return r;
+  }
+
+  std::string Batch(const char* status) const {
+    bool done = std::string(status) == "completed";
+    return fmt::format(
+        R"({{"id":"batch_1","object":"batch","status":"{}","output_file_id":{},)"
+        R"("error_file_id":{},"request_counts":{{"total":3,"completed":0,"failed":0}}}})",
+        status, done ? "\"file-out\"" : "null",
+        done && fail_line ? "\"file-err\"" : "null");
+  }
+
+  std::string Results(bool errors) const {
+    std::vector<std::string> lines;
+    std::istringstream in(uploaded);
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) {
+      if (!line.starts_with("{\"custom_id\"")) continue;
+      ++n;
+      rapidjson::Document doc;
+      doc.Parse(line.data(), line.size());
+      std::string id = doc["custom_id"].GetString();
+      if ((n == fail_line) != errors) continue;
+      if (errors) {
+        lines.push_back(fmt::format(
+            R"({{"id":"x","custom_id":"{}","response":{{"status_code":400,"body":)"
+            R"({{"error":{{"message":"bad input {}"}}}}}},"error":null}})",
+            id, n));
+        continue;
+      }
+      const auto& input = doc["body"]["input"];
+      std::string data;
+      for (rapidjson::SizeType i = 0; i < input.Size(); ++i)
+        data += fmt::format("{}{{\"index\":{},\"embedding\":[{},{}]}}",
+                            i ? "," : "", i, i, input.Size());
+      lines.push_back(fmt::format(
+          R"({{"id":"x","custom_id":"{}","response":{{"status_code":200,)"
+          R"("body":{{"data":[{}],"usage":{{"prompt_tokens":7}}}}}},"error":null}})",
+          id, data));
+    }
+    std::reverse(lines.begin(), lines.end());
+    std::string out;
+    for (const std::string& l : lines) out += l + "\n";
+    return out;
+  }
+};
+
+OpenAiConfig OpenAiTestConfig() {
+  return OpenAiConfig{"http://x/v1", "text-embedding-3-small", 2, false, "sk"};
+}
+
+BatchApiConfig RunnerConfig(const std::string& state) {
+  diag::SetQuiet(true);  // progress lines are not under test here
+  BatchApiConfig c;
+  c.base_url = "http://x/v1";
+  c.api_key = "sk";
+  c.state_path = state;
+  return c;
+}
+
+// Drives `runner` until every batch is back or `steps` run out.
+std::vector<BatchResult> RunAll(BatchApiRunner* runner, int steps = 200) {
+  std::vector<BatchResult> all;
+  BatchResult r;
+  for (int i = 0; i < steps && runner->outstanding() > 0; ++i) {
+    bool ready;
+    runner->Step(200, -1, &ready);
+    while (runner->NextResult(&r)) all.push_back(std::move(r));
+  }
+  return all;
+}
+
+}  // namespace
+
+TEST_CASE("BatchApi custom_ids depend only on the keys and pieces") {
+  Batch a = MakeBatch(0, {"one", "two"});
+  Batch b = MakeBatch(7, {"one", "two"});  // another number, same keys
+  CHECK(RequestCustomId(a) == RequestCustomId(b));
+  CHECK(RequestCustomId(a).size() == 33);
+  CHECK(RequestCustomId(a)[0] == 'r');
+  b.records[1].part = 1;
+  b.records[1].parts = 2;
+  CHECK(RequestCustomId(a) != RequestCustomId(b));
+}
+
+TEST_CASE("BatchApi request lines wrap the embeddings body") {
+  std::string out;
+  AppendRequestLine("r1", R"({"model":"m","input":["a"]})", &out);
+  CHECK(out ==
+        R"({"custom_id":"r1","method":"POST","url":"/v1/embeddings","body":{"model":"m","input":["a"]}})"
+        "\n");
+}
+
+TEST_CASE("BatchApi files close at the request, input and byte limits") {
+  RequestFile closed;
+  SUBCASE("requests") {
+    RequestFileBuilder b({2, 100, 1000});
+    CHECK_FALSE(b.Add("a", "x\n", 1, &closed));
+    CHECK_FALSE(b.Add("b", "x\n", 1, &closed));
+    CHECK(b.Add("c", "y\n", 1, &closed));
+    CHECK(closed.custom_ids == std::vector<std::string>{"a", "b"});
+    CHECK(closed.content == "x\nx\n");
+    CHECK(closed.inputs == 2);
+    CHECK(b.Flush(&closed));
+    CHECK(closed.custom_ids == std::vector<std::string>{"c"});
+    CHECK_FALSE(b.Flush(&closed));
+  }
+  SUBCASE("inputs") {
+    RequestFileBuilder b({10, 5, 1000});
+    CHECK_FALSE(b.Add("a", "x\n", 3, &closed));
+    CHECK_FALSE(b.Add("b", "x\n", 2, &closed));
+    CHECK(b.Add("c", "x\n", 1, &closed));
+    CHECK(closed.inputs == 5);
+  }
+  SUBCASE("bytes, and a line over the limit still gets a file") {
+    RequestFileBuilder b({10, 100, 4});
+    CHECK_FALSE(b.Add("a", "xxxxxx\n", 1, &closed));
+    CHECK(b.Add("b", "x\n", 1, &closed));
+    CHECK(closed.custom_ids == std::vector<std::string>{"a"});
+  }
+}
+
+TEST_CASE("BatchApi output size bounds the inputs per file") {
+  CHECK(LimitsForOutput(256, true).max_inputs == 50000);
+  BatchFileLimits large = LimitsForOutput(0, true);  // 3072 dims
+  CHECK(large.max_inputs < 50000);
+  CHECK(large.max_inputs * (3072 * 16 / 3 + 400) <= (256u << 20));
+  CHECK(LimitsForOutput(0, false).max_inputs < large.max_inputs);
+  CHECK(large.max_requests == 50000);
+  CHECK(large.max_bytes == 200u << 20);
+}
+
+TEST_CASE("BatchApi reads File and Batch objects") {
+  std::string id, err;
+  CHECK(ParseFileObject(R"({"id":"file-abc","object":"file"})", &id, &err));
+  CHECK(id == "file-abc");
+  CHECK_FALSE(ParseFileObject(R"({"object":"file"})", &id, &err));
+  CHECK_FALSE(ParseFileObject("nope", &id, &err));
+
+  BatchJobStatus s;
+  REQUIRE(ParseBatchObject(
+      R"({"id":"batch_1","status":"failed","output_file_id":null,)"
+      R"("error_file_id":"file-e","request_counts":{"total":5,"completed":3,"failed":2},)"
+      R"("errors":{"object":"list","data":[{"code":"x","message":"too big"},{"message":"m2"}]}})",
+      &s, &err));
+  CHECK(s.id == "batch_1");
+  CHECK(s.Ended());
+  CHECK(s.output_file_id.empty());
+  CHECK(s.error_file_id == "file-e");
+  CHECK(s.total == 5);
+  CHECK(s.completed == 3);
+  CHECK(s.failed == 2);
+  CHECK(s.errors == "too big; m2");
+  s.status = "finalizing";
+  CHECK_FALSE(s.Ended());
+  CHECK_FALSE(ParseBatchObject(R"({"id":"b"})", &s, &err));
+}
+
+TEST_CASE("BatchApi reads output and error lines") {
+  ResultLine line;
+  std::string err;
+  REQUIRE(ParseResultLine(
+      R"({"id":"br","custom_id":"r1","response":{"status_code":200,"request_id":"q",)"
+      R"("body":{"data":[1, 2]}},"error":null})",
+      &line, &err));
+  CHECK(line.custom_id == "r1");
+  CHECK(line.status_code == 200);
+  CHECK(line.body == R"({"data":[1,2]})");
+  CHECK(line.error.empty());
+  REQUIRE(ParseResultLine(
+      R"({"custom_id":"r2","response":{"status_code":400,"body":{"error":{"message":"no"}}}})",
+      &line, &err));
+  CHECK(line.status_code == 400);
+  CHECK(line.error == "no");
+  REQUIRE(ParseResultLine(
+      R"({"custom_id":"r3","response":null,"error":{"code":"batch_expired","message":"expired"}})",
+      &line, &err));
+  CHECK(line.status_code == 0);
+  CHECK(line.body.empty());
+  CHECK(line.error == "expired");
+  CHECK_FALSE(ParseResultLine(R"({"response":null})", &line, &err));
+}
+
+TEST_CASE("BatchApi polls at 250 ms doubling to a minute") {
+  CHECK(PollDelayMs(0) == 250);
+  CHECK(PollDelayMs(1) == 500);
+  CHECK(PollDelayMs(7) == 32000);
+  CHECK(PollDelayMs(8) == 60000);
+  CHECK(PollDelayMs(100) == 60000);
+}
+
+TEST_CASE("BatchApi multipart body and stored jobs") {
+  CHECK(MultipartBody("B", "f.jsonl", "L1\nL2\n") ==
+        "--B\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n"
+        "--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f.jsonl\"\r\n"
+        "Content-Type: application/jsonl\r\n\r\nL1\nL2\n\r\n--B--\r\n");
+  std::vector<StoredJob> jobs = {{"file-1", "batch_1", {"ra", "rb"}},
+                                 {"file-2", "", {"rc"}}};
+  std::string text = FormatStoredJobs(jobs);
+  std::vector<StoredJob> back;
+  std::string err;
+  REQUIRE(ParseStoredJobs(text, &back, &err));
+  REQUIRE(back.size() == 2);
+  CHECK(back[0].batch_id == "batch_1");
+  CHECK(back[0].custom_ids == std::vector<std::string>{"ra", "rb"});
+  CHECK(back[1].file_id == "file-2");
+  CHECK(back[1].batch_id.empty());
+  CHECK_FALSE(ParseStoredJobs("{\"batch_id\":\"x\"}\n", &back, &err));
+  CHECK(err == "line 1 is not a batch job record");
+}
+
+TEST_CASE("BatchApiRunner uploads, polls, and maps results back by custom_id") {
+  TempDir dir;
+  std::string state = dir.path + "/ck.batch";
+  FakeClock clock;
+  FakeBatchApi api;
+  api.fail_line = 2;
+  FakeTransport transport(&clock, [&api](const HttpRequest& r) { return api(r); });
+  OpenAiCodec codec(OpenAiTestConfig());
+  BatchApiRunner runner(&transport, &clock, &codec, RunnerConfig(state));
+  std::string err;
+  REQUIRE(runner.Load(&err));
+  runner.Submit(MakeBatch(0, {"a", "b"}));
+  runner.Submit(MakeBatch(1, {"c"}));
+  runner.Submit(MakeBatch(2, {"d", "e", "f"}));
+  CHECK(runner.outstanding() == 3);
+  bool ready;
+  runner.Step(200, -1, &ready);
+  CHECK(transport.sent.empty());  // nothing goes before the input ends
+  runner.EndInput();
+  std::vector<BatchResult> results = RunAll(&runner);
+  REQUIRE(results.size() == 3);
+  CHECK(api.uploads == 1);
+  CHECK(api.creations == 1);
+  CHECK(api.content_type.starts_with("Content-Type: multipart/form-data; boundary=embedpipe-"));
+  CHECK(api.uploaded.find("name=\"purpose\"\r\n\r\nbatch\r\n") != std::string::npos);
+  // Every request is matched to its own batch, whatever the file's order.
+  std::sort(results.begin(), results.end(),
+            [](const BatchResult& x, const BatchResult& y) {
+              return x.batch.number < y.batch.number;
+            });
+  CHECK(results[0].status == BatchResult::kEmbedded);
+  CHECK(results[0].embeddings.values == std::vector<float>{0, 2, 1, 2});
+  CHECK(results[1].status == BatchResult::kRejected);  // line 2, one record
+  CHECK(results[1].error == "bad input 2");
+  CHECK(results[2].status == BatchResult::kEmbedded);
+  CHECK(results[2].embeddings.values == std::vector<float>{0, 3, 1, 3, 2, 3});
+  CHECK(runner.outstanding() == 0);
+  // The job ids were kept; Forget drops them.
+  CHECK(Slurp(state).find("\"batch_id\":\"batch_1\"") != std::string::npos);
+  REQUIRE(runner.Forget(&err));
+  CHECK(access(state.c_str(), F_OK) != 0);
+}
+
+TEST_CASE("BatchApiRunner resumes a stored job without uploading again") {
+  TempDir dir;
+  std::string state = dir.path + "/ck.batch";
+  FakeClock clock;
+  FakeBatchApi api;
+  api.polls_to_finish = 1000;  // the first run never sees the end
+  FakeTransport transport(&clock, [&api](const HttpRequest& r) { return api(r); });
+  OpenAiCodec codec(OpenAiTestConfig());
+  {
+    BatchApiRunner first(&transport, &clock, &codec, RunnerConfig(state));
+    first.Submit(MakeBatch(0, {"a", "b"}));
+    first.Submit(MakeBatch(1, {"c"}));
+    first.EndInput();
+    bool ready;
+    for (int i = 0; i < 20; ++i) first.Step(200, -1, &ready);
+    CHECK(api.polls > 0);
+    first.StopStarting();  // interrupted while polling
+  }
+  api.polls_to_finish = api.polls + 2;
+  std::string err;
+  BatchApiRunner second(&transport, &clock, &codec, RunnerConfig(state));
+  REQUIRE(second.Load(&err));
+  second.Submit(MakeBatch(5, {"a", "b"}));  // the same keys, renumbered
+  second.Submit(MakeBatch(6, {"c"}));
+  second.EndInput();
+  std::vector<BatchResult> results = RunAll(&second);
+  CHECK(results.size() == 2);
+  CHECK(api.uploads == 1);
+  CHECK(api.creations == 1);
+  CHECK(second.uploads() == 0);
+  for (const BatchResult& r : results) CHECK(r.status == BatchResult::kEmbedded);
+}
+
+TEST_CASE("BatchApiRunner: a stored job the server does not know is fatal") {
+  TempDir dir;
+  std::string state = dir.path + "/ck.batch";
+  {
+    std::ofstream out(state);
+    out << FormatStoredJobs({{"file-1", "batch_gone", {"rx"}}});
+  }
+  FakeClock clock;
+  FakeBatchApi api;
+  FakeTransport transport(&clock, [&api](const HttpRequest& r) { return api(r); });
+  OpenAiCodec codec(OpenAiTestConfig());
+  BatchApiRunner runner(&transport, &clock, &codec, RunnerConfig(state));
+  std::string err;
+  REQUIRE(runner.Load(&err));
+  bool ready;  // stored jobs are polled while the input is still read
+  for (int i = 0; i < 5 && !runner.fatal(); ++i) runner.Step(200, -1, &ready);
+  CHECK(runner.fatal_message() == "HTTP 404: HTTP 404 (remove " + state + " to upload anew)");
+}
+
+TEST_CASE("BatchApiRunner: a refused call stops the run, a 5xx is retried") {
+  TempDir dir;
+  FakeClock clock;
+  FakeBatchApi api;
+  int failures = 2;
+  long status = 503;
+  FakeTransport transport(&clock, [&](const HttpRequest& r) {
+    if (failures > 0 && r.url.ends_with("/files")) {
+      --failures;
+      HttpResponse e;
+      e.status = status;
+      e.body = R"({"error":{"message":"nope"}})";
+      return e;
+    }
+    return api(r);
+  });
+  OpenAiCodec codec(OpenAiTestConfig());
+  SUBCASE("503 twice, then fine") {
+    BatchApiRunner runner(&transport, &clock, &codec, RunnerConfig(dir.path + "/s"));
+    runner.Submit(MakeBatch(0, {"a"}));
+    runner.EndInput();
+    CHECK(RunAll(&runner).size() == 1);
+    CHECK_FALSE(runner.fatal());
+    CHECK(api.uploads == 1);
+  }
+  SUBCASE("401") {
+    status = 401;
+    BatchApiRunner runner(&transport, &clock, &codec, RunnerConfig(dir.path + "/s"));
+    runner.Submit(MakeBatch(0, {"a"}));
+    runner.EndInput();
+    bool ready;
+    runner.Step(200, -1, &ready);
+    CHECK(runner.fatal());
+    CHECK(runner.fatal_message() == "HTTP 401: nope");
+  }
+}

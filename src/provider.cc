@@ -1,0 +1,210 @@
+#include "provider.h"
+
+#include <algorithm>
+
+#include <fmt/core.h>
+
+#include "codec_json.h"
+#include "cohere_codec.h"
+#include "gemini_codec.h"
+#include "ollama_codec.h"
+#include "openai_codec.h"
+#include "tei_codec.h"
+#include "voyage_codec.h"
+
+namespace {
+
+// Azure OpenAI's current GA data-plane version.
+constexpr const char* kAzureApiVersion = "2024-10-21";
+
+// The caps are the providers' documented ones where there are any: OpenAI
+// 2048 inputs, 300,000 tokens a request, 8192 an input; Cohere 96 texts;
+// Voyage 1000 texts and a per-model total (VoyageBatchTokens), 32,000 an
+// input; Gemini 100 requests a batch, 2048 tokens an input; TEI's defaults
+// max_client_batch_size 32 and max_batch_tokens 16384, and 512 an input
+// (BERT-sized models). Where a provider documents no total (Cohere, Gemini,
+// Ollama) the cap only bounds a request's size. Ollama has no input cap;
+// 8192 is nomic-embed-text's context.
+const ProviderInfo kProviders[] = {
+    {"openai", "openai-embeddings", "https://api.openai.com/v1",
+     "OPENAI_BASE_URL", "text-embedding-3-small", "OPENAI_API_KEY", 2048,
+     300000, 8191, false, true, true, {}, ""},
+    {"azure", "azure-openai-embeddings", "", "AZURE_OPENAI_ENDPOINT",
+     "text-embedding-3-small", "AZURE_OPENAI_API_KEY", 2048, 300000, 8191,
+     false, true, true, {}, ""},
+    {"openai-compatible", "openai-compatible-embeddings", "",
+     "OPENAI_BASE_URL", "", "OPENAI_API_KEY", 2048, 300000, 8191, false, true,
+     true, {}, ""},
+    {"cohere", "cohere-v2-embed", "https://api.cohere.com", "", "embed-v4.0",
+     "COHERE_API_KEY", 96, 1000000, 128000, true, true, false,
+     {"search_document", "search_query", "classification", "clustering"},
+     "search_document"},
+    {"voyage", "voyage-embeddings", "https://api.voyageai.com/v1", "",
+     "voyage-3.5", "VOYAGE_API_KEY", 1000, 320000, 32000, true, true, true,
+     {"document", "query"}, ""},
+    {"gemini", "gemini-batch-embed-contents",
+     "https://generativelanguage.googleapis.com/v1beta", "",
+     "gemini-embedding-001", "GEMINI_API_KEY", 100, 204800, 2048, false, true,
+     false,
+     {"RETRIEVAL_DOCUMENT", "RETRIEVAL_QUERY", "SEMANTIC_SIMILARITY",
+      "CLASSIFICATION", "CLUSTERING", "QUESTION_ANSWERING", "FACT_VERIFICATION",
+      "CODE_RETRIEVAL_QUERY"},
+     ""},
+    {"ollama", "ollama-embed", "http://127.0.0.1:11434", "", "nomic-embed-text",
+     "", 128, 262144, 8192, true, true, false, {}, ""},
+    {"tei", "tei-embed", "http://127.0.0.1:8080", "", "", "", 32, 16384, 512,
+     true, false, false, {}, ""},
+};
+
+// Voyage's per-request token total depends on the model.
+int VoyageBatchTokens(std::string_view model) {
+  if (model.find("-lite") != std::string_view::npos) return 1000000;
+  if (model == "voyage-3.5" || model == "voyage-2" || model == "voyage-3")
+    return 320000;
+  return 120000;  // voyage-3-large, -code-3, -finance-2, -law-2, ...
+}
+
+std::string Join(const std::vector<std::string_view>& items) {
+  std::string out;
+  for (std::string_view s : items) {
+    if (!out.empty()) out += ", ";
+    out += s;
+  }
+  return out;
+}
+
+}  // namespace
+
+const ProviderInfo* FindProvider(std::string_view name) {
+  for (const ProviderInfo& p : kProviders)
+    if (name == p.name) return &p;
+  return nullptr;
+}
+
+std::string ProviderNames() {
+  std::vector<std::string_view> names;
+  for (const ProviderInfo& p : kProviders) names.push_back(p.name);
+  return Join(names);
+}
+
+bool ApplyProvider(const ProviderFlagsGiven& given,
+                   const std::function<const char*(const char*)>& getenv,
+                   Options* o, std::string* err) {
+  const ProviderInfo* p = FindProvider(o->provider);
+  if (!p) {
+    *err = fmt::format("unknown --provider {} (known: {})", o->provider,
+                       ProviderNames());
+    return false;
+  }
+  std::string name = p->name;
+  if (!given.base_url) {
+    const char* env = *p->base_url_env ? getenv(p->base_url_env) : nullptr;
+    o->base_url = env && *env ? env : p->base_url;
+    if (o->base_url.empty()) {
+      *err = fmt::format("--provider {} needs --base-url{}", name,
+                         *p->base_url_env
+                             ? fmt::format(" (or ${})", p->base_url_env)
+                             : "");
+      return false;
+    }
+  }
+  if (!given.model) {
+    o->model = p->model;
+    if (o->model.empty()) {
+      *err = fmt::format("--provider {} needs --model (the model the server "
+                         "runs, which the journal key names)",
+                         name);
+      return false;
+    }
+  }
+  if (!given.api_key_env) o->api_key_env = p->key_env;
+  if (!given.batch_inputs) o->batch_inputs = p->batch_inputs;
+  if (!given.batch_tokens)
+    o->batch_tokens =
+        name == "voyage" ? VoyageBatchTokens(o->model) : p->batch_tokens;
+  if (!given.max_input_tokens) o->max_input_tokens = p->max_input_tokens;
+  if (!given.encoding)
+    o->encoding = p->base64 && name != "openai-compatible" ? "base64" : "float";
+  else if (o->encoding == "base64" && !p->base64) {
+    *err = fmt::format("--provider {} sends floats only; drop --encoding base64",
+                       name);
+    return false;
+  }
+  if (o->dimensions > 0 && !p->dimensions) {
+    *err = fmt::format("--provider {} has no --dimensions (the server's model "
+                       "decides the length)",
+                       name);
+    return false;
+  }
+  if (o->input_type.empty()) {
+    o->input_type = p->default_input_type;
+  } else if (p->input_types.empty()) {
+    *err = fmt::format("--provider {} takes no --input-type", name);
+    return false;
+  } else if (std::find(p->input_types.begin(), p->input_types.end(),
+                       o->input_type) == p->input_types.end()) {
+    *err = fmt::format("--provider {} takes --input-type {}, not {}", name,
+                       Join(p->input_types), o->input_type);
+    return false;
+  }
+  if (name == "azure") {
+    if (o->api_version.empty()) o->api_version = kAzureApiVersion;
+  } else if (!o->api_version.empty()) {
+    *err = "--api-version is for --provider azure";
+    return false;
+  }
+  return true;
+}
+
+bool KeyRequired(const Options& o) {
+  const ProviderInfo* p = FindProvider(o.provider);
+  if (o.api_key_env.empty() || !*p->key_env) return false;
+  // Azure has no public default endpoint: every one of them wants a key.
+  return o.provider == "azure" || o.base_url == p->base_url;
+}
+
+bool ServerTruncates(const Options& o) {
+  return FindProvider(o.provider)->server_truncation && o.overlong == "truncate";
+}
+
+std::vector<std::pair<std::string, std::string>> ProviderSettings(
+    const Options& o) {
+  const ProviderInfo* p = FindProvider(o.provider);
+  std::vector<std::pair<std::string, std::string>> settings = {{"api", p->api}};
+  if (!p->input_types.empty())
+    settings.emplace_back("input_type",
+                          o.input_type.empty() ? "none" : o.input_type);
+  if (p->server_truncation)
+    settings.emplace_back("server_truncation",
+                          ServerTruncates(o) ? "on" : "off");
+  return settings;
+}
+
+std::unique_ptr<Codec> NewCodec(const Options& o, const std::string& api_key) {
+  CodecConfig c;
+  c.base_url = o.base_url;
+  c.model = o.model;
+  c.dimensions = o.dimensions;
+  c.base64 = o.encoding == "base64";
+  c.api_key = api_key;
+  c.input_type = o.input_type;
+  c.truncate = ServerTruncates(o);
+  c.api_version = o.api_version;
+  const std::string& name = o.provider;
+  if (name == "cohere") return std::make_unique<CohereCodec>(c);
+  if (name == "voyage") return std::make_unique<VoyageCodec>(c);
+  if (name == "gemini") return std::make_unique<GeminiCodec>(c);
+  if (name == "ollama") return std::make_unique<OllamaCodec>(c);
+  if (name == "tei") return std::make_unique<TeiCodec>(c);
+  OpenAiConfig openai{c.base_url, c.model, c.dimensions, c.base64, c.api_key};
+  OpenAiEndpoint endpoint;
+  if (name == "azure") {
+    // The deployment names the model; the body does not.
+    endpoint.url = JoinUrl(c.base_url, "/openai/deployments/" + c.model +
+                                           "/embeddings?api-version=" +
+                                           c.api_version);
+    endpoint.key_header = "api-key: ";
+    endpoint.send_model = false;
+  }
+  return std::make_unique<OpenAiCodec>(openai, endpoint);
+}

@@ -1,0 +1,334 @@
+// The Batch API half of fake_provider: POST /v1/files (multipart, purpose
+// "batch"), GET /v1/files/{id}/content, POST /v1/batches (embeddings only,
+// 24h window) and GET /v1/batches/{id}. A job moves validating ->
+// in_progress -> completed on a fast clock (--batch-delay-ms per stage);
+// its output file holds one line per request in a shuffled order, each body
+// made by the provider's own /embeddings answer, so vectors verify as usual;
+// --batch-fail-every N moves every Nth request of a file to the error file.
+// Every call is logged as {"batch_api": what, ...}, so tests can count
+// uploads and job creations.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <fmt/core.h>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "http_server.h"
+
+namespace fake_batches {
+
+struct Config {
+  uint64_t delay_ms = 200;  ///< Time in validating, then in in_progress.
+  uint64_t fail_every = 0;  ///< Every Nth request fails; 0: none.
+  uint64_t seed = 1;        ///< For the order of output lines.
+};
+
+/// Answers one /v1/embeddings body as the provider would: the status, and
+/// the response body in *out.
+using EmbedFn = std::function<int(const std::string& body, std::string* out)>;
+/// Writes one line (without newline) to the provider's --log.
+using LogFn = std::function<void(const std::string& line)>;
+
+class Batches {
+ public:
+  Batches(Config config, EmbedFn embed, LogFn log)
+      : config_(config), embed_(std::move(embed)), log_(std::move(log)) {}
+
+  /// True for the paths these endpoints answer (with or without /v1).
+  static bool Owns(std::string_view path) {
+    if (path.substr(0, 3) == "/v1") path.remove_prefix(3);
+    return path.substr(0, 6) == "/files" || path.substr(0, 8) == "/batches";
+  }
+
+  /// Answers `req`, one of the paths Owns(), into *resp.
+  void Handle(const http::Request& req, http::Response* resp) {
+    std::string_view path = req.path;
+    if (path.substr(0, 3) == "/v1") path.remove_prefix(3);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (path == "/files" && req.method == "POST") {
+      Upload(req, resp);
+    } else if (path.substr(0, 7) == "/files/" && path.size() > 15 &&
+               path.substr(path.size() - 8) == "/content" && req.method == "GET") {
+      Content(std::string(path.substr(7, path.size() - 15)), resp);
+    } else if (path == "/batches" && req.method == "POST") {
+      Create(req, resp);
+    } else if (path.substr(0, 9) == "/batches/" && req.method == "GET") {
+      Retrieve(std::string(path.substr(9)), resp);
+    } else {
+      Error(404, fmt::format("Invalid URL ({} {})", req.method, req.path), resp);
+    }
+  }
+
+ private:
+  struct File {
+    std::string filename, purpose, content;
+    int64_t created = 0;
+  };
+  struct Job {
+    std::string input_file_id, output_file_id, error_file_id;
+    std::string errors;  // a failed job's errors.data, as JSON
+    int64_t created = 0;
+    std::chrono::steady_clock::time_point start;
+    uint64_t total = 0, failed = 0;
+    bool done = false;
+  };
+
+  static int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
+
+  static void Error(int status, std::string_view message, http::Response* resp) {
+    rapidjson::StringBuffer b;
+    rapidjson::Writer<rapidjson::StringBuffer> w(b);
+    w.StartObject();
+    w.Key("error");
+    w.StartObject();
+    w.Key("message");
+    w.String(message.data(), static_cast<rapidjson::SizeType>(message.size()));
+    w.Key("type");
+    w.String("invalid_request_error");
+    w.Key("param");
+    w.Null();
+    w.Key("code");
+    w.Null();
+    w.EndObject();
+    w.EndObject();
+    resp->status = status;
+    resp->body.assign(b.GetString(), b.GetSize());
+  }
+
+  void Log(std::string line) { if (log_) log_(line); }
+
+  std::string FileJson(const std::string& id, const File& f) const {
+    return fmt::format(
+        "{{\"id\":\"{}\",\"object\":\"file\",\"bytes\":{},\"created_at\":{},"
+        "\"filename\":\"{}\",\"purpose\":\"{}\"}}",
+        id, f.content.size(), f.created, f.filename, f.purpose);
+  }
+
+  std::string StoreFile(std::string filename, std::string purpose, std::string content) {
+    std::string id = fmt::format("file-fake{:06}", ++file_count_);
+    files_[id] = File{std::move(filename), std::move(purpose), std::move(content), Now()};
+    return id;
+  }
+
+  // multipart/form-data with fields "purpose" and "file".
+  void Upload(const http::Request& req, http::Response* resp) {
+    const std::string* type = req.Header("content-type");
+    size_t at = type ? type->find("boundary=") : std::string::npos;
+    if (at == std::string::npos) return Error(400, "expected multipart/form-data", resp);
+    std::string delimiter = "--" + type->substr(at + 9);
+    std::string purpose, filename, content;
+    bool has_file = false;
+    std::string_view body = req.body;
+    size_t pos = body.find(delimiter);
+    while (pos != std::string_view::npos) {
+      pos += delimiter.size();
+      if (body.substr(pos, 2) == "--") break;
+      size_t head_end = body.find("\r\n\r\n", pos);
+      size_t next = body.find("\r\n" + delimiter, pos);
+      if (head_end == std::string_view::npos || next == std::string_view::npos ||
+          head_end > next)
+        return Error(400, "malformed multipart body", resp);
+      std::string_view head = body.substr(pos, head_end - pos);
+      std::string_view value = body.substr(head_end + 4, next - head_end - 4);
+      if (head.find("name=\"purpose\"") != std::string_view::npos) {
+        purpose = value;
+      } else if (head.find("name=\"file\"") != std::string_view::npos) {
+        has_file = true;
+        content = value;
+        size_t f = head.find("filename=\"");
+        if (f != std::string_view::npos)
+          filename = head.substr(f + 10, head.find('"', f + 10) - f - 10);
+      }
+      pos = next + 2;
+    }
+    if (!has_file) return Error(400, "'file' is a required property", resp);
+    if (purpose != "batch") return Error(400, "'purpose' must be 'batch' here", resp);
+    if (content.size() > (200u << 20)) return Error(400, "file is larger than 200 MB", resp);
+    size_t bytes = content.size();
+    std::string id = StoreFile(filename, purpose, std::move(content));
+    ++uploads_;
+    Log(fmt::format("{{\"batch_api\":\"upload\",\"file_id\":\"{}\",\"bytes\":{},\"uploads\":{}}}",
+                    id, bytes, uploads_));
+    resp->body = FileJson(id, files_[id]);
+  }
+
+  void Content(const std::string& id, http::Response* resp) {
+    auto it = files_.find(id);
+    if (it == files_.end()) return Error(404, "No such File object: " + id, resp);
+    Log(fmt::format("{{\"batch_api\":\"content\",\"file_id\":\"{}\"}}", id));
+    resp->body = it->second.content;
+  }
+
+  void Create(const http::Request& req, http::Response* resp) {
+    rapidjson::Document doc;
+    doc.Parse(req.body.data(), req.body.size());
+    if (doc.HasParseError() || !doc.IsObject()) return Error(400, "invalid JSON body", resp);
+    auto get = [&doc](const char* name) {
+      auto m = doc.FindMember(name);
+      return m != doc.MemberEnd() && m->value.IsString() ? std::string(m->value.GetString())
+                                                          : std::string();
+    };
+    std::string input = get("input_file_id");
+    if (get("endpoint") != "/v1/embeddings")
+      return Error(400, "this fake runs batches on /v1/embeddings only", resp);
+    if (get("completion_window") != "24h")
+      return Error(400, "completion_window must be '24h'", resp);
+    auto file = files_.find(input);
+    if (file == files_.end()) return Error(400, "No such File object: " + input, resp);
+    Job job;
+    job.input_file_id = input;
+    job.created = Now();
+    job.start = std::chrono::steady_clock::now();
+    job.errors = Validate(file->second.content, &job.total);
+    std::string id = fmt::format("batch_fake{:06}", ++batch_count_);
+    jobs_[id] = std::move(job);
+    Log(fmt::format("{{\"batch_api\":\"create\",\"batch_id\":\"{}\",\"input_file_id\":\"{}\","
+                    "\"requests\":{},\"creations\":{}}}",
+                    id, input, jobs_[id].total, batch_count_));
+    resp->body = BatchJson(id, jobs_[id]);
+  }
+
+  // What the API checks before running a file: each line a POST to
+  // /v1/embeddings with a unique custom_id, within the per-file limits.
+  // Returns errors.data as JSON, or "" when the file is good.
+  std::string Validate(const std::string& content, uint64_t* total) {
+    std::set<std::string> ids;
+    uint64_t inputs = 0, line_number = 0;
+    std::string problem;
+    for (std::string_view rest = content; !rest.empty() && problem.empty();) {
+      size_t nl = rest.find('\n');
+      std::string_view line = rest.substr(0, nl);
+      rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+      ++line_number;
+      rapidjson::Document doc;
+      doc.Parse(line.data(), line.size());
+      bool ok = !doc.HasParseError() && doc.IsObject() && doc.HasMember("custom_id") &&
+                doc["custom_id"].IsString() && doc.HasMember("url") && doc["url"].IsString() &&
+                std::string_view(doc["url"].GetString()) == "/v1/embeddings" &&
+                doc.HasMember("body") && doc["body"].IsObject();
+      if (!ok) {
+        problem = fmt::format("line {} is not a valid /v1/embeddings request", line_number);
+      } else if (!ids.insert(doc["custom_id"].GetString()).second) {
+        problem = fmt::format("line {} repeats custom_id {}", line_number,
+                              doc["custom_id"].GetString());
+      } else {
+        const rapidjson::Value& body = doc["body"];
+        auto input = body.FindMember("input");
+        inputs += input != body.MemberEnd() && input->value.IsArray() ? input->value.Size() : 1;
+      }
+    }
+    *total = line_number;
+    if (problem.empty() && line_number > 50000) problem = "more than 50,000 requests";
+    if (problem.empty() && inputs > 50000) problem = "more than 50,000 embedding inputs";
+    if (problem.empty()) return "";
+    return fmt::format("[{{\"code\":\"invalid_file\",\"message\":\"{}\",\"line\":{}}}]",
+                       problem, line_number);
+  }
+
+  std::string Status(Job& job) {
+    if (!job.errors.empty()) return "failed";
+    auto elapsed = std::chrono::steady_clock::now() - job.start;
+    auto stage = std::chrono::milliseconds(config_.delay_ms);
+    if (elapsed < stage) return "validating";
+    if (elapsed < 2 * stage) return "in_progress";
+    if (!job.done) Run(&job);
+    return "completed";
+  }
+
+  // Answers every request of the job's file, in a shuffled order.
+  void Run(Job* job) {
+    std::vector<std::string> out, errors;
+    const std::string& content = files_[job->input_file_id].content;
+    uint64_t n = 0;
+    for (std::string_view rest = content; !rest.empty();) {
+      size_t nl = rest.find('\n');
+      std::string_view line = rest.substr(0, nl);
+      rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+      rapidjson::Document doc;
+      doc.Parse(line.data(), line.size());
+      std::string custom_id = doc["custom_id"].GetString();
+      rapidjson::StringBuffer b;
+      rapidjson::Writer<rapidjson::StringBuffer> w(b);
+      doc["body"].Accept(w);
+      ++n;
+      std::string body;
+      int status;
+      if (config_.fail_every && n % config_.fail_every == 0) {
+        status = 400;
+        body = "{\"error\":{\"message\":\"fake_provider failed this request on purpose\","
+               "\"type\":\"invalid_request_error\",\"param\":null,\"code\":null}}";
+      } else {
+        status = embed_(std::string(b.GetString(), b.GetSize()), &body);
+      }
+      std::string result = fmt::format(
+          "{{\"id\":\"batch_req_{:06}\",\"custom_id\":\"{}\",\"response\":{{\"status_code\":{},"
+          "\"request_id\":\"req_batch{:06}\",\"body\":{}}},\"error\":null}}\n",
+          n, custom_id, status, n, body);
+      (status == 200 ? out : errors).push_back(std::move(result));
+    }
+    std::mt19937_64 random(config_.seed);
+    std::shuffle(out.begin(), out.end(), random);
+    job->failed = errors.size();
+    std::string joined;
+    for (const std::string& s : out) joined += s;
+    if (!out.empty()) job->output_file_id = StoreFile("batch_output.jsonl", "batch_output", std::move(joined));
+    joined.clear();
+    for (const std::string& s : errors) joined += s;
+    if (!errors.empty()) job->error_file_id = StoreFile("batch_error.jsonl", "batch_output", std::move(joined));
+    job->done = true;
+  }
+
+  void Retrieve(const std::string& id, http::Response* resp) {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) return Error(404, "No such Batch object: " + id, resp);
+    resp->body = BatchJson(id, it->second);
+    Log(fmt::format("{{\"batch_api\":\"retrieve\",\"batch_id\":\"{}\",\"status\":\"{}\"}}", id,
+                    Status(it->second)));
+  }
+
+  std::string BatchJson(const std::string& id, Job& job) {
+    std::string status = Status(job);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - job.start).count();
+    uint64_t completed =
+        status == "completed" ? job.total - job.failed
+        : status == "in_progress"
+            ? job.total * static_cast<uint64_t>(ms - static_cast<int64_t>(config_.delay_ms)) /
+                  std::max<uint64_t>(config_.delay_ms, 1)
+            : 0;
+    auto opt = [](const std::string& s) { return s.empty() ? std::string("null") : "\"" + s + "\""; };
+    return fmt::format(
+        "{{\"id\":\"{}\",\"object\":\"batch\",\"endpoint\":\"/v1/embeddings\",\"errors\":{},"
+        "\"input_file_id\":\"{}\",\"completion_window\":\"24h\",\"status\":\"{}\","
+        "\"output_file_id\":{},\"error_file_id\":{},\"created_at\":{},"
+        "\"request_counts\":{{\"total\":{},\"completed\":{},\"failed\":{}}},\"metadata\":null}}",
+        id, job.errors.empty() ? "null" : "{\"object\":\"list\",\"data\":" + job.errors + "}",
+        job.input_file_id, status, opt(job.output_file_id), opt(job.error_file_id), job.created,
+        status == "validating" ? 0 : job.total, std::min(completed, job.total),
+        status == "completed" ? job.failed : 0);
+  }
+
+  Config config_;
+  EmbedFn embed_;
+  LogFn log_;
+  std::mutex mu_;
+  std::map<std::string, File> files_;
+  std::map<std::string, Job> jobs_;
+  uint64_t file_count_ = 0, batch_count_ = 0, uploads_ = 0;
+};
+
+}  // namespace fake_batches
