@@ -308,10 +308,10 @@ bool Pipeline::Setup() {
     errors_out_ = std::make_unique<FdOutput>(fd);
   }
   stats_.dry_run = options_.dry_run;
+  stats_.checkpoint = !options_.checkpoint.empty();
   stats_.model = options_.model;
   if (options_.price >= 0) stats_.usd_per_million = options_.price;
-  else if (!LookupPrice(options_.model, &stats_.usd_per_million))
-    stats_.usd_per_million = -1;
+  else LookupPrice(options_.model, &stats_.usd_per_million);
   if (options_.batch_api && !options_.count_tokens) {
     stats_.batch_api = options_.price < 0 && stats_.usd_per_million > 0;
     if (stats_.batch_api) stats_.usd_per_million /= 2;

@@ -27,6 +27,9 @@ struct EndpointCounts {
 
 struct RunStats {
   bool dry_run = false;
+  /// A checkpoint is kept, so every repeat of a text is answered without a
+  /// request; without one, only a repeat of a text still in flight is.
+  bool checkpoint = false;
   std::string model;
 
   // Records, by what became of them. read = embedded + rejected, plus

@@ -97,6 +97,13 @@ std::vector<std::string> FormatSummary(const RunStats& s) {
     out.push_back(fmt::format("dry run: {} would send {} tokens; {}",
                               Count(s.batches, "request", "requests"),
                               GroupThousands(s.tokens_sent), CostText(s)));
+    // Without a checkpoint the run's savings on repeats depend on timing,
+    // so the dry run's count is what a run with one sends: say so.
+    if (!s.checkpoint && s.duplicates)
+      out.push_back(fmt::format(
+          "dry run: {} counted once each, as with --checkpoint; a run "
+          "without one sends a repeat again once its first copy is answered",
+          Count(s.duplicates, "duplicate", "duplicates")));
   } else {
     std::string gave_up;
     if (s.gave_up)

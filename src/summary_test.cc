@@ -102,6 +102,7 @@ TEST_CASE("FormatSummary of a dry run says what would be sent") {
   s.retries = {};
   s.usd_per_million = -1;
   s.model = "local-model";
+  s.checkpoint = true;
   std::vector<std::string> lines = FormatSummary(s);
   REQUIRE(lines.size() == 3);
   CHECK(lines[0].rfind("dry run: 19,207 records: 19,150 would be embedded (",
@@ -109,6 +110,17 @@ TEST_CASE("FormatSummary of a dry run says what would be sent") {
   CHECK(lines[1] ==
         "dry run: 43 requests would send 8,123,456 tokens; cost unknown for "
         "local-model (see --price)");
+
+  // Without a checkpoint, the count of repeats is only what a run with one
+  // would save, and the summary says so.
+  s.checkpoint = false;
+  lines = FormatSummary(s);
+  REQUIRE(lines.size() == 4);
+  CHECK(lines[2] ==
+        "dry run: 1 duplicate counted once each, as with --checkpoint; a run "
+        "without one sends a repeat again once its first copy is answered");
+  s.duplicates = 0;
+  CHECK(FormatSummary(s).size() == 3);
 }
 
 TEST_CASE("FormatStatsJson holds the same numbers") {

@@ -68,6 +68,13 @@ def dry_run_counts_what_a_real_run_then_sends():
     check(any(re.match(r"embedpipe: dry run: [0-9,]+ requests? would send [0-9,]+ tokens; "
                        r"est\. \$[0-9.]+ at \$0\.02/M tokens$", l) for l in lines),
           "the dry run's summary names requests, tokens and cost: %r" % lines[-4:])
+    # This dry run had no checkpoint: it says its count of repeats holds for
+    # a run with one.
+    dups = ds["records"]["duplicates"]
+    check(dups > 0, "the corpus has repeated texts")
+    check("embedpipe: dry run: %s duplicates counted once each, as with --checkpoint; a run "
+          "without one sends a repeat again once its first copy is answered" % format(dups, ",")
+          in lines, "the dry run names the duplicates' caveat: %r" % lines[-4:])
 
 
 @test
