@@ -777,9 +777,13 @@ int Pipeline::Run() {
       break;
     }
     bool want_input = WantInput();
-    if (!want_input && !input_done_ && !stopping_) {
-      // The window is full: whatever waits in the open batch must go now,
-      // or the lines it holds back would never be released.
+    if (!want_input && !input_done_ && !stopping_ &&
+        scheduler_.outstanding() == 0) {
+      // The window is full and nothing else will free it: the open batch
+      // must go now, or the lines it holds would never be released. While
+      // requests are outstanding their answers free the window instead, so
+      // batches close only at their caps whatever the timing, and a run
+      // sends the requests a dry run counts.
       Batch open;
       if (batcher_.Flush(&open)) Submit(std::move(open));
     }

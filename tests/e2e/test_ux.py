@@ -78,6 +78,26 @@ def dry_run_counts_what_a_real_run_then_sends():
 
 
 @test
+def batches_close_at_their_caps_whatever_the_timing():
+    # A slow server keeps the read window full while requests are out; bad
+    # lines and repeats leave an open batch part full then. Were it sent
+    # early, the request count would depend on timing and differ from the
+    # dry run's.
+    c = corpus(2000, seed=22, bad=12)
+    d = tmpdir()
+    small = ["-j", "1", "--batch-inputs", "64", "--checkpoint", os.path.join(d, "j")]
+    with Server("--latency-ms", "20", "--shuffle") as srv:
+        dry = run(base_args(srv, 8, "--dry-run", *small, c.path), key=None)
+        real = run(base_args(srv, 8, *small, c.path))
+        log = srv.requests()
+    dry.expect_rc(2)
+    real.expect_rc(2)
+    check(dry.stats["records"]["duplicates"] > 0, "the corpus has repeats")
+    eq(len(log), dry.stats["requests"]["batches"], "requests sent vs the dry run's count")
+    eq(sorted(e["inputs"] for e in log)[-2:], [64, 64], "full batches of 64")
+
+
+@test
 def dry_run_tokens_equal_the_tokenizers_count():
     c = corpus(2000, seed=22)
     r = run(["--dry-run", "--price", "0.5", c.path], key=None)
