@@ -299,5 +299,25 @@ def carry_takes_one_path_so_a_file_after_it_is_read():
     eq([json.loads(l)["u"] for l in r.lines], ["x", "y"], "records of the file, u carried")
 
 
+@test
+def check_man_fails_on_a_flag_missing_or_unknown():
+    # scripts/check-man runs in the suite on the real page; here it must
+    # fail on a page that lost -q and names a flag that does not exist.
+    with open(os.path.join(ROOT, "man", "embedpipe.1")) as f:
+        page = f.read()
+    quiet = '.BR \\-q ", " \\-\\-quiet\n'
+    check(quiet in page, "the page describes -q")
+    bad = os.path.join(tmpdir(), "bad.1")
+    with open(bad, "w") as f:
+        f.write(page.replace(quiet, ".B \\-\\-quiet\n").replace(
+            ".SH EXIT STATUS", ".SH EXIT STATUS\nSee \\fB\\-\\-no\\-such\\fR.\n", 1))
+    p = subprocess.run([os.path.join(ROOT, "scripts", "check-man"),
+                        os.path.dirname(tool("embedpipe")), bad], capture_output=True)
+    eq(p.returncode, 1, "check-man's status on the bad page")
+    eq(sorted(p.stdout.decode().splitlines()),
+       ["check-man: --no-such is in %s but not in --help" % bad,
+        "check-man: -q is in --help but not described in %s" % bad], "what it names")
+
+
 if __name__ == "__main__":
     main()
