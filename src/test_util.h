@@ -1,11 +1,19 @@
-// Hand-written fakes for unit tests: a clock moved by hand and a transport
-// that answers each request from a script, recording what it was sent.
+// Hand-written fakes for unit tests: a clock moved by hand, a transport
+// that answers each request from a script, recording what it was sent, and
+// a scratch directory.
 #pragma once
 
+#include <stdlib.h>
+#include <unistd.h>
+
 #include <deque>
+#include <filesystem>
 #include <functional>
+#include <string>
 #include <utility>
 #include <vector>
+
+#include <doctest/doctest.h>
 
 #include "clock.h"
 #include "transport.h"
@@ -65,4 +73,21 @@ class FakeTransport : public Transport {
   Responder respond_;
   std::vector<std::pair<uint64_t, HttpRequest>> started_;
   std::deque<std::pair<uint64_t, HttpResponse>> finished_;
+};
+
+/// A fresh directory under $TMPDIR or /tmp, removed with its files. Tests
+/// that sync hundreds of times pass in_memory, to use /dev/shm where there
+/// is one: the code paths are the same, without waiting for a disk.
+struct TempDir {
+  explicit TempDir(bool in_memory = false) {
+    const char* tmp = getenv("TMPDIR");
+    std::string base = tmp && *tmp ? tmp : "/tmp";
+    if (in_memory && access("/dev/shm", W_OK) == 0) base = "/dev/shm";
+    std::string tmpl = base + "/embedpipe_test_XXXXXX";
+    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
+    path = tmpl;
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  std::string File(const std::string& name) const { return path + "/" + name; }
+  std::string path;
 };
