@@ -37,8 +37,9 @@
 
 namespace {
 
-// Reading pauses while this much text and vector data per request in flight
-// (-j) is held in memory, so memory stays bounded however long the input is.
+// Reading pauses while this much text and vector data per request slot
+// (-j on each endpoint) is held in memory, so memory stays bounded however
+// long the input is.
 // A full batch is at most 1.2 MB of text (300,000 tokens by the bytes/4
 // estimate) and, at 1536 dimensions, about 3 MB of vectors: this holds the
 // batches in flight, those answered out of order, and the next ones being
@@ -93,11 +94,12 @@ class Pipeline {
                    MakeSchedulerConfig(options, *clock)),
         batcher_(BatchLimits{static_cast<uint32_t>(options.batch_inputs),
                              static_cast<uint64_t>(options.batch_tokens)}),
-        // Enough lines for every request in flight plus as many again
+        // Enough lines for a request in every slot plus as many again
         // waiting, so the writer's head-of-line wait rarely stalls reading.
         max_held_lines_(static_cast<size_t>(options.batch_inputs) *
-                        (options.concurrency * 2 + 2)),
-        max_held_bytes_(kHeldBytesPerRequest * static_cast<size_t>(options.concurrency)),
+                        static_cast<size_t>(RequestSlots(options) * 2 + 2)),
+        max_held_bytes_(kHeldBytesPerRequest *
+                        static_cast<size_t>(RequestSlots(options))),
         progress_(progress,
                   static_cast<int64_t>(options.progress_interval_s * 1000)) {
     if (options.batch_api && !options.checkpoint.empty() &&

@@ -30,28 +30,6 @@ Batch MakeBatch(std::vector<std::string> texts, uint64_t first_seq = 0,
   return b;
 }
 
-std::vector<std::string> Inputs(const HttpRequest& request) {
-  rapidjson::Document doc;
-  doc.Parse(request.body.c_str());
-  std::vector<std::string> out;
-  for (const auto& v : doc["input"].GetArray()) out.push_back(v.GetString());
-  return out;
-}
-
-// A server that embeds each text as [length] in float format.
-HttpResponse Embed(const HttpRequest& request) {
-  std::string body = R"({"data":[)";
-  std::vector<std::string> inputs = Inputs(request);
-  for (size_t i = 0; i < inputs.size(); ++i)
-    body += fmt::format(R"({}{{"index":{},"embedding":[{}]}})", i ? "," : "", i,
-                        inputs[i].size());
-  body += "]}";
-  HttpResponse r;
-  r.status = 200;
-  r.body = body;
-  return r;
-}
-
 HttpResponse Error(long status, const char* code, const char* message) {
   HttpResponse r;
   r.status = status;

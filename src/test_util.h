@@ -1,6 +1,6 @@
 // Hand-written fakes for unit tests: a clock moved by hand, a transport
-// that answers each request from a script, recording what it was sent, and
-// a scratch directory.
+// that answers each request from a script, recording what it was sent, an
+// OpenAI server for that script, and a scratch directory.
 #pragma once
 
 #include <stdlib.h>
@@ -14,8 +14,11 @@
 #include <vector>
 
 #include <doctest/doctest.h>
+#include <fmt/core.h>
+#include <rapidjson/document.h>
 
 #include "clock.h"
+#include "http.h"
 #include "transport.h"
 
 class FakeClock : public Clock {
@@ -74,6 +77,30 @@ class FakeTransport : public Transport {
   std::vector<std::pair<uint64_t, HttpRequest>> started_;
   std::deque<std::pair<uint64_t, HttpResponse>> finished_;
 };
+
+/// The "input" texts of an OpenAI embeddings request.
+inline std::vector<std::string> Inputs(const HttpRequest& request) {
+  rapidjson::Document doc;
+  doc.Parse(request.body.c_str());
+  std::vector<std::string> out;
+  for (const auto& v : doc["input"].GetArray()) out.push_back(v.GetString());
+  return out;
+}
+
+/// An OpenAI server that embeds each text as [its length in bytes], in
+/// float format.
+inline HttpResponse Embed(const HttpRequest& request) {
+  std::string body = R"({"data":[)";
+  std::vector<std::string> inputs = Inputs(request);
+  for (size_t i = 0; i < inputs.size(); ++i)
+    body += fmt::format(R"({}{{"index":{},"embedding":[{}]}})", i ? "," : "", i,
+                        inputs[i].size());
+  body += "]}";
+  HttpResponse r;
+  r.status = 200;
+  r.body = body;
+  return r;
+}
 
 /// A fresh directory under $TMPDIR or /tmp, removed with its files. Tests
 /// that sync hundreds of times pass in_memory, to use /dev/shm where there
