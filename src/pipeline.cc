@@ -10,6 +10,7 @@
 #include <unordered_set>
 #include <unistd.h>
 #include <utility>
+#include <vector>
 
 #include <fmt/core.h>
 
@@ -70,9 +71,26 @@ SchedulerConfig MakeSchedulerConfig(const Options& o, const Clock& clock) {
   c.max_retry_time_ms = static_cast<int64_t>(o.max_retry_time_s * 1000);
   c.rpm = o.rpm;
   c.tpm = o.tpm;
-  c.endpoints = o.endpoints;
   c.seed = static_cast<uint64_t>(clock.NowMs());  // jitter differs per run
   return c;
+}
+
+// One codec per endpoint, each building requests rooted at its own URL.
+std::vector<std::unique_ptr<Codec>> NewCodecs(const Options& o,
+                                              const std::string& api_key) {
+  std::vector<std::unique_ptr<Codec>> codecs;
+  for (const std::string& url : EndpointUrls(o))
+    codecs.push_back(NewCodec(o, url, api_key));
+  return codecs;
+}
+
+std::vector<SchedulerEndpoint> SchedulerEndpoints(
+    const Options& o, const std::vector<std::unique_ptr<Codec>>& codecs) {
+  std::vector<std::string> urls = EndpointUrls(o);
+  std::vector<SchedulerEndpoint> endpoints;
+  for (size_t i = 0; i < urls.size(); ++i)
+    endpoints.push_back({urls[i], codecs[i].get()});
+  return endpoints;
 }
 
 struct KeyHash {
@@ -89,8 +107,8 @@ class Pipeline {
            Transport* transport, const Clock* clock, int out_fd,
            ProgressMode progress)
       : options_(options), clock_(clock), out_(out_fd),
-        codec_(NewCodec(options, api_key)),
-        scheduler_(transport, codec_.get(), clock,
+        codecs_(NewCodecs(options, api_key)),
+        scheduler_(transport, SchedulerEndpoints(options, codecs_), clock,
                    MakeSchedulerConfig(options, *clock)),
         batcher_(BatchLimits{static_cast<uint32_t>(options.batch_inputs),
                              static_cast<uint64_t>(options.batch_tokens)}),
@@ -111,8 +129,9 @@ class Pipeline {
       config.limits = LimitsForOutput(options.dimensions,
                                       options.encoding == "base64");
       config.max_attempts = options.max_attempts;
-      batch_api_ = std::make_unique<BatchApiRunner>(transport, clock, codec_.get(),
-                                                    std::move(config));
+      // One endpoint (cli.cc refuses a pool with --batch-api).
+      batch_api_ = std::make_unique<BatchApiRunner>(
+          transport, clock, codecs_.front().get(), std::move(config));
     }
   }
 
@@ -155,7 +174,7 @@ class Pipeline {
   const Clock* clock_;
   FdOutput out_;
   std::unique_ptr<FdOutput> errors_out_;
-  std::unique_ptr<Codec> codec_;
+  std::vector<std::unique_ptr<Codec>> codecs_;  ///< One per endpoint.
   Scheduler scheduler_;
   // --batch-api: sends in place of scheduler_.
   std::unique_ptr<BatchApiRunner> batch_api_;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <map>
 #include <string>
 
 #include <doctest/doctest.h>
@@ -88,4 +89,23 @@ TEST_CASE("RunPipeline reads far enough ahead to fill -j slots on every endpoint
   CHECK(CountLines(run.dir.File("out.jsonl")) == 500);
   CHECK(run.transport.sent.size() == 10);
   CHECK(run.transport.max_active == 8);
+}
+
+TEST_CASE("RunPipeline builds each request for the endpoint it goes to") {
+  // However each --base-url ends, each request goes to its endpoint's own
+  // /embeddings: four batches, one on each (the least busy first).
+  PoolRun run({"http://127.0.0.1:1/v1/", "http://127.0.0.2:1/v1",
+               "http://127.0.0.3:1/x//", "http://127.0.0.4:1"},
+              2, 200);
+  CHECK(run.status == kExitSuccess);
+  CHECK(CountLines(run.dir.File("out.jsonl")) == 200);
+  std::map<std::string, int> per_url;
+  for (const HttpRequest& request : run.transport.sent) ++per_url[request.url];
+  std::string seen;
+  for (const auto& [url, n] : per_url) seen += fmt::format("{} {}\n", url, n);
+  CHECK(seen ==
+        "http://127.0.0.1:1/v1/embeddings 1\n"
+        "http://127.0.0.2:1/v1/embeddings 1\n"
+        "http://127.0.0.3:1/x/embeddings 1\n"
+        "http://127.0.0.4:1/embeddings 1\n");
 }
