@@ -24,7 +24,6 @@ class EndpointPool {
                int64_t rpm, int64_t tpm);
 
   size_t size() const { return endpoints_.size(); }
-  const std::string& url(size_t i) const { return endpoints_[i].counts.url; }
 
   /// Where a request of `tokens` may start at `now_ms`: among endpoints in
   /// service with a free slot whose limits let it start now, the one with

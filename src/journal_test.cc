@@ -15,25 +15,9 @@
 #include <doctest/doctest.h>
 
 #include "crc32c.h"
+#include "test_util.h"
 
 namespace {
-
-// A fresh directory under $TMPDIR or /tmp, removed with its files. Tests
-// that sync hundreds of times pass in_memory, to use /dev/shm where there is
-// one: the code paths are the same, without waiting for a disk.
-struct TempDir {
-  explicit TempDir(bool in_memory = false) {
-    const char* tmp = getenv("TMPDIR");
-    std::string base = tmp && *tmp ? tmp : "/tmp";
-    if (in_memory && access("/dev/shm", W_OK) == 0) base = "/dev/shm";
-    std::string tmpl = base + "/embedpipe_journal_test_XXXXXX";
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string File(const std::string& name) const { return path + "/" + name; }
-  std::string path;
-};
 
 JournalConfig Config(std::string model = "text-embedding-3-small",
                      std::string dims = "512") {

@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <string.h>
 
-#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <string_view>
@@ -57,8 +56,7 @@ int main(int argc, char** argv) {
   config.connect_timeout_ms = static_cast<long>(options.connect_timeout_s * 1000);
   config.timeout_ms = static_cast<long>(options.timeout_s * 1000);
   config.stall_timeout_s = options.stall_timeout_s;
-  config.max_connections = static_cast<size_t>(options.concurrency) * 2 *
-                           std::max<size_t>(1, options.endpoints.size());
+  config.max_connections = static_cast<size_t>(RequestSlots(options)) * 2;
   config.user_agent = "embedpipe/" EMBEDPIPE_VERSION;
   config.ca_file = options.ca_file;
   std::unique_ptr<Transport> transport = NewCurlTransport(config, &err);

@@ -1,4 +1,5 @@
-// Every setting of a run, as plain values with their defaults. Filled by
+// Every setting of a run, as plain values with their defaults, and the two
+// facts derived from them that more than one module needs. Filled by
 // cli.cc; read by the pipeline. Includes no library headers.
 #pragma once
 
@@ -73,3 +74,14 @@ struct Options {
   double price = -1;                    ///< USD per million tokens; < 0: the
                                         ///< price table's.
 };
+
+/// The servers requests go to: every --base-url of a pool, else base_url.
+inline std::vector<std::string> EndpointUrls(const Options& o) {
+  if (o.endpoints.empty()) return {o.base_url};
+  return o.endpoints;
+}
+
+/// The most requests in flight at once: -j on each endpoint.
+inline int RequestSlots(const Options& o) {
+  return o.concurrency * static_cast<int>(EndpointUrls(o).size());
+}

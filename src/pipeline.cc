@@ -10,6 +10,7 @@
 #include <unordered_set>
 #include <unistd.h>
 #include <utility>
+#include <vector>
 
 #include <fmt/core.h>
 
@@ -37,8 +38,9 @@
 
 namespace {
 
-// Reading pauses while this much text and vector data per request in flight
-// (-j) is held in memory, so memory stays bounded however long the input is.
+// Reading pauses while this much text and vector data per request slot
+// (-j on each endpoint) is held in memory, so memory stays bounded however
+// long the input is.
 // A full batch is at most 1.2 MB of text (300,000 tokens by the bytes/4
 // estimate) and, at 1536 dimensions, about 3 MB of vectors: this holds the
 // batches in flight, those answered out of order, and the next ones being
@@ -69,9 +71,26 @@ SchedulerConfig MakeSchedulerConfig(const Options& o, const Clock& clock) {
   c.max_retry_time_ms = static_cast<int64_t>(o.max_retry_time_s * 1000);
   c.rpm = o.rpm;
   c.tpm = o.tpm;
-  c.endpoints = o.endpoints;
   c.seed = static_cast<uint64_t>(clock.NowMs());  // jitter differs per run
   return c;
+}
+
+// One codec per endpoint, each building requests rooted at its own URL.
+std::vector<std::unique_ptr<Codec>> NewCodecs(const Options& o,
+                                              const std::string& api_key) {
+  std::vector<std::unique_ptr<Codec>> codecs;
+  for (const std::string& url : EndpointUrls(o))
+    codecs.push_back(NewCodec(o, url, api_key));
+  return codecs;
+}
+
+std::vector<SchedulerEndpoint> SchedulerEndpoints(
+    const Options& o, const std::vector<std::unique_ptr<Codec>>& codecs) {
+  std::vector<std::string> urls = EndpointUrls(o);
+  std::vector<SchedulerEndpoint> endpoints;
+  for (size_t i = 0; i < urls.size(); ++i)
+    endpoints.push_back({urls[i], codecs[i].get()});
+  return endpoints;
 }
 
 struct KeyHash {
@@ -88,16 +107,17 @@ class Pipeline {
            Transport* transport, const Clock* clock, int out_fd,
            ProgressMode progress)
       : options_(options), clock_(clock), out_(out_fd),
-        codec_(NewCodec(options, api_key)),
-        scheduler_(transport, codec_.get(), clock,
+        codecs_(NewCodecs(options, api_key)),
+        scheduler_(transport, SchedulerEndpoints(options, codecs_), clock,
                    MakeSchedulerConfig(options, *clock)),
         batcher_(BatchLimits{static_cast<uint32_t>(options.batch_inputs),
                              static_cast<uint64_t>(options.batch_tokens)}),
-        // Enough lines for every request in flight plus as many again
+        // Enough lines for a request in every slot plus as many again
         // waiting, so the writer's head-of-line wait rarely stalls reading.
         max_held_lines_(static_cast<size_t>(options.batch_inputs) *
-                        (options.concurrency * 2 + 2)),
-        max_held_bytes_(kHeldBytesPerRequest * static_cast<size_t>(options.concurrency)),
+                        static_cast<size_t>(RequestSlots(options) * 2 + 2)),
+        max_held_bytes_(kHeldBytesPerRequest *
+                        static_cast<size_t>(RequestSlots(options))),
         progress_(progress,
                   static_cast<int64_t>(options.progress_interval_s * 1000)) {
     if (options.batch_api && !options.checkpoint.empty() &&
@@ -109,8 +129,9 @@ class Pipeline {
       config.limits = LimitsForOutput(options.dimensions,
                                       options.encoding == "base64");
       config.max_attempts = options.max_attempts;
-      batch_api_ = std::make_unique<BatchApiRunner>(transport, clock, codec_.get(),
-                                                    std::move(config));
+      // One endpoint (cli.cc refuses a pool with --batch-api).
+      batch_api_ = std::make_unique<BatchApiRunner>(
+          transport, clock, codecs_.front().get(), std::move(config));
     }
   }
 
@@ -153,7 +174,7 @@ class Pipeline {
   const Clock* clock_;
   FdOutput out_;
   std::unique_ptr<FdOutput> errors_out_;
-  std::unique_ptr<Codec> codec_;
+  std::vector<std::unique_ptr<Codec>> codecs_;  ///< One per endpoint.
   Scheduler scheduler_;
   // --batch-api: sends in place of scheduler_.
   std::unique_ptr<BatchApiRunner> batch_api_;

@@ -180,9 +180,10 @@ std::vector<std::pair<std::string, std::string>> ProviderSettings(
   return settings;
 }
 
-std::unique_ptr<Codec> NewCodec(const Options& o, const std::string& api_key) {
+std::unique_ptr<Codec> NewCodec(const Options& o, const std::string& base_url,
+                                const std::string& api_key) {
   CodecConfig c;
-  c.base_url = o.base_url;
+  c.base_url = base_url;
   c.model = o.model;
   c.dimensions = o.dimensions;
   c.base64 = o.encoding == "base64";

@@ -73,5 +73,8 @@ bool ServerTruncates(const Options& o);
 std::vector<std::pair<std::string, std::string>> ProviderSettings(
     const Options& o);
 
-/// The codec for the run's provider; `o` must have passed ApplyProvider.
-std::unique_ptr<Codec> NewCodec(const Options& o, const std::string& api_key);
+/// The codec for the run's provider, building requests rooted at
+/// `base_url` (o.base_url, or one endpoint of a pool); `o` must have passed
+/// ApplyProvider.
+std::unique_ptr<Codec> NewCodec(const Options& o, const std::string& base_url,
+                                const std::string& api_key);

@@ -186,7 +186,7 @@ TEST_CASE("NewCodec speaks Azure OpenAI per deployment") {
   ProviderFlagsGiven given;
   given.model = true;
   REQUIRE(Apply(&o, &err, given, {{"AZURE_OPENAI_ENDPOINT", "https://r.openai.azure.com/"}}));
-  HttpRequest req = NewCodec(o, "az-key")->EncodeRequest(TextBatch({"a"}));
+  HttpRequest req = NewCodec(o, o.base_url, "az-key")->EncodeRequest(TextBatch({"a"}));
   CHECK(req.url ==
         "https://r.openai.azure.com/openai/deployments/emb-small/embeddings"
         "?api-version=2024-10-21");

@@ -7,13 +7,24 @@
 
 #include "diag.h"
 
-Scheduler::Scheduler(Transport* transport, const Codec* codec,
+namespace {
+
+std::vector<std::string> Urls(const std::vector<SchedulerEndpoint>& endpoints) {
+  std::vector<std::string> urls;
+  for (const SchedulerEndpoint& e : endpoints) urls.push_back(e.url);
+  return urls;
+}
+
+}  // namespace
+
+Scheduler::Scheduler(Transport* transport,
+                     std::vector<SchedulerEndpoint> endpoints,
                      const Clock* clock, SchedulerConfig config)
-    : transport_(transport), codec_(codec), clock_(clock), config_(config),
+    : transport_(transport), clock_(clock), config_(config),
       random_(config.seed),
-      pool_(config.endpoints.empty() ? std::vector<std::string>{""}
-                                     : config.endpoints,
-            config.concurrency, config.rpm, config.tpm) {}
+      pool_(Urls(endpoints), config.concurrency, config.rpm, config.tpm) {
+  for (const SchedulerEndpoint& e : endpoints) codecs_.push_back(e.codec);
+}
 
 void Scheduler::Submit(Batch batch) {
   ++outstanding_;
@@ -75,13 +86,7 @@ void Scheduler::StartDue(int64_t now) {
     uint64_t tag = next_tag_++;
     job.endpoint = endpoint;
     pool_.Started(static_cast<size_t>(endpoint), tag, now, job.batch.tokens);
-    HttpRequest request = codec_->EncodeRequest(job.batch);
-    if (endpoint > 0) {
-      const std::string& first = pool_.url(0);
-      if (request.url.compare(0, first.size(), first) == 0)
-        request.url.replace(0, first.size(), pool_.url(endpoint));
-    }
-    transport_->Start(tag, std::move(request));
+    transport_->Start(tag, CodecOf(job).EncodeRequest(job.batch));
     in_flight_.emplace(tag, std::move(job));
   }
 }
@@ -118,7 +123,7 @@ void Scheduler::Finish(uint64_t tag, Job job, HttpResponse response) {
                  response);
   ApiError api;
   if (response.status != 0 && (response.status < 200 || response.status >= 300))
-    api = codec_->ParseError(response);
+    api = CodecOf(job).ParseError(response);
   if (response.status >= 300 && response.status < 400)
     api.message = RedirectMessage(response);
   std::string http_error =
@@ -127,8 +132,8 @@ void Scheduler::Finish(uint64_t tag, Job job, HttpResponse response) {
     case Outcome::kOk: {
       BatchResult result;
       std::string err;
-      if (!codec_->DecodeResponse(response, job.batch, &result.embeddings,
-                                  &err)) {
+      if (!CodecOf(job).DecodeResponse(response, job.batch,
+                                       &result.embeddings, &err)) {
         Retry(std::move(job), response, "unusable response: " + err);
         return;
       }

@@ -24,12 +24,15 @@
 #include "run_stats.h"
 #include "transport.h"
 
+/// A server requests go to.
+struct SchedulerEndpoint {
+  std::string url;     ///< Its --base-url, for counts and messages.
+  const Codec* codec;  ///< Builds its requests (rooted at `url`) and reads
+                       ///< its answers.
+};
+
 struct SchedulerConfig {
   int concurrency = 5;      ///< Per endpoint.
-  /// Base URLs to spread requests over. The codec builds each request for
-  /// the first; another endpoint gets the same request with that prefix
-  /// of its URL replaced. Empty: the codec's URL alone.
-  std::vector<std::string> endpoints;
   int max_attempts = 8;     ///< Per batch, the first included.
   BackoffConfig backoff;
   uint64_t seed = 0;        ///< For backoff jitter.
@@ -65,9 +68,10 @@ struct SchedulerStats {
 
 class Scheduler {
  public:
-  /// All pointers must outlive the scheduler.
-  Scheduler(Transport* transport, const Codec* codec, const Clock* clock,
-            SchedulerConfig config);
+  /// `endpoints`: at least one; requests are spread over them. All
+  /// pointers must outlive the scheduler.
+  Scheduler(Transport* transport, std::vector<SchedulerEndpoint> endpoints,
+            const Clock* clock, SchedulerConfig config);
 
   /// Queues `batch` to be sent as soon as a slot is free.
   void Submit(Batch batch);
@@ -116,8 +120,13 @@ class Scheduler {
   void Split(Job job);
   void Complete(BatchResult result);
 
+  /// Of the endpoint `job` last went to.
+  const Codec& CodecOf(const Job& job) const {
+    return *codecs_[static_cast<size_t>(job.endpoint)];
+  }
+
   Transport* transport_;
-  const Codec* codec_;
+  std::vector<const Codec*> codecs_;  ///< Per endpoint, as in pool_.
   const Clock* clock_;
   SchedulerConfig config_;
   std::mt19937_64 random_;

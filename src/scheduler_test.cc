@@ -30,28 +30,6 @@ Batch MakeBatch(std::vector<std::string> texts, uint64_t first_seq = 0,
   return b;
 }
 
-std::vector<std::string> Inputs(const HttpRequest& request) {
-  rapidjson::Document doc;
-  doc.Parse(request.body.c_str());
-  std::vector<std::string> out;
-  for (const auto& v : doc["input"].GetArray()) out.push_back(v.GetString());
-  return out;
-}
-
-// A server that embeds each text as [length] in float format.
-HttpResponse Embed(const HttpRequest& request) {
-  std::string body = R"({"data":[)";
-  std::vector<std::string> inputs = Inputs(request);
-  for (size_t i = 0; i < inputs.size(); ++i)
-    body += fmt::format(R"({}{{"index":{},"embedding":[{}]}})", i ? "," : "", i,
-                        inputs[i].size());
-  body += "]}";
-  HttpResponse r;
-  r.status = 200;
-  r.body = body;
-  return r;
-}
-
 HttpResponse Error(long status, const char* code, const char* message) {
   HttpResponse r;
   r.status = status;
@@ -83,13 +61,32 @@ FakeTransport::Responder FirstThenEmbed(HttpResponse first) {
   };
 }
 
+std::vector<std::unique_ptr<OpenAiCodec>> Codecs(
+    const std::vector<std::string>& urls) {
+  std::vector<std::unique_ptr<OpenAiCodec>> codecs;
+  for (const std::string& url : urls)
+    codecs.push_back(std::make_unique<OpenAiCodec>(
+        OpenAiConfig{url, "m", 0, false, ""}));
+  return codecs;
+}
+
+std::vector<SchedulerEndpoint> Endpoints(
+    const std::vector<std::string>& urls,
+    const std::vector<std::unique_ptr<OpenAiCodec>>& codecs) {
+  std::vector<SchedulerEndpoint> endpoints;
+  for (size_t i = 0; i < urls.size(); ++i)
+    endpoints.push_back({urls[i], codecs[i].get()});
+  return endpoints;
+}
+
 struct Harness {
   explicit Harness(FakeTransport::Responder respond, int concurrency = 2)
       : Harness(std::move(respond), Config(concurrency)) {}
-  Harness(FakeTransport::Responder respond, SchedulerConfig config)
+  Harness(FakeTransport::Responder respond, SchedulerConfig config,
+          std::vector<std::string> urls = {"http://127.0.0.1:1"})
       : transport(&clock, std::move(respond)),
-        codec({"http://127.0.0.1:1", "m", 0, false, ""}),
-        scheduler(&transport, &codec, &clock, config) {}
+        codecs(Codecs(urls)),
+        scheduler(&transport, Endpoints(urls, codecs), &clock, config) {}
 
   std::vector<BatchResult> RunAll() {
     std::vector<BatchResult> out;
@@ -105,7 +102,7 @@ struct Harness {
 
   FakeClock clock;
   FakeTransport transport;
-  OpenAiCodec codec;
+  std::vector<std::unique_ptr<OpenAiCodec>> codecs;  ///< One per endpoint.
   Scheduler scheduler;
 };
 
@@ -505,21 +502,18 @@ TEST_CASE("Scheduler caps a long server hint at the longest single wait") {
 TEST_CASE("Scheduler spreads batches over endpoints and sets a dead one aside") {
   SchedulerConfig config = Config(2);
   config.max_attempts = 5;
-  config.endpoints = {"http://127.0.0.1:1", "http://127.0.0.2:1",
-                      "http://127.0.0.3:1"};
-  auto per_host = std::make_shared<std::map<std::string, int>>();
+  auto per_url = std::make_shared<std::map<std::string, int>>();
   Harness h(
-      [per_host](const HttpRequest& req) {
-        std::string host = req.url.substr(0, req.url.find(":1/") + 2);
-        ++(*per_host)[host];
-        if (host == "http://127.0.0.2:1") {
+      [per_url](const HttpRequest& req) {
+        ++(*per_url)[req.url];
+        if (req.url.starts_with("http://127.0.0.2:1/")) {
           HttpResponse refused;
           refused.transport_error = "Connection refused";
           return refused;
         }
         return Embed(req);
       },
-      config);
+      config, {"http://127.0.0.1:1/v1/", "http://127.0.0.2:1/v1", "http://127.0.0.3:1"});
   for (int i = 0; i < 30; ++i)
     h.scheduler.Submit(MakeBatch({"text " + std::to_string(i)}));
   std::vector<BatchResult> results = h.RunAll();
@@ -528,12 +522,15 @@ TEST_CASE("Scheduler spreads batches over endpoints and sets a dead one aside") 
   CHECK(pool.counts(1).set_aside >= 1);
   CHECK(pool.counts(1).failures == pool.counts(1).requests);
   // The dead endpoint got its first few requests, then little: the live
-  // ones took the rest, about evenly, each request on the path of the
-  // codec's URL.
+  // ones took the rest, about evenly.
   CHECK(pool.counts(1).requests < 10);
   CHECK(pool.counts(0).requests >= 13);
   CHECK(pool.counts(2).requests >= 13);
-  CHECK((*per_host)["http://127.0.0.3:1"] == static_cast<int>(pool.counts(2).requests));
-  for (const HttpRequest& req : h.transport.sent)
-    CHECK(req.url.ends_with(":1/embeddings"));
+  // Each request was built for the endpoint it was counted on, rooted at
+  // that endpoint's URL however it ends.
+  auto requests = [&](size_t i) { return static_cast<int>(pool.counts(i).requests); };
+  CHECK(*per_url == std::map<std::string, int>{
+                        {"http://127.0.0.1:1/v1/embeddings", requests(0)},
+                        {"http://127.0.0.2:1/v1/embeddings", requests(1)},
+                        {"http://127.0.0.3:1/embeddings", requests(2)}});
 }

@@ -1,13 +1,24 @@
-// Hand-written fakes for unit tests: a clock moved by hand and a transport
-// that answers each request from a script, recording what it was sent.
+// Hand-written fakes for unit tests: a clock moved by hand, a transport
+// that answers each request from a script, recording what it was sent, an
+// OpenAI server for that script, and a scratch directory.
 #pragma once
 
+#include <stdlib.h>
+#include <unistd.h>
+
 #include <deque>
+#include <filesystem>
 #include <functional>
+#include <string>
 #include <utility>
 #include <vector>
 
+#include <doctest/doctest.h>
+#include <fmt/core.h>
+#include <rapidjson/document.h>
+
 #include "clock.h"
+#include "http.h"
 #include "transport.h"
 
 class FakeClock : public Clock {
@@ -65,4 +76,45 @@ class FakeTransport : public Transport {
   Responder respond_;
   std::vector<std::pair<uint64_t, HttpRequest>> started_;
   std::deque<std::pair<uint64_t, HttpResponse>> finished_;
+};
+
+/// The "input" texts of an OpenAI embeddings request.
+inline std::vector<std::string> Inputs(const HttpRequest& request) {
+  rapidjson::Document doc;
+  doc.Parse(request.body.c_str());
+  std::vector<std::string> out;
+  for (const auto& v : doc["input"].GetArray()) out.push_back(v.GetString());
+  return out;
+}
+
+/// An OpenAI server that embeds each text as [its length in bytes], in
+/// float format.
+inline HttpResponse Embed(const HttpRequest& request) {
+  std::string body = R"({"data":[)";
+  std::vector<std::string> inputs = Inputs(request);
+  for (size_t i = 0; i < inputs.size(); ++i)
+    body += fmt::format(R"({}{{"index":{},"embedding":[{}]}})", i ? "," : "", i,
+                        inputs[i].size());
+  body += "]}";
+  HttpResponse r;
+  r.status = 200;
+  r.body = body;
+  return r;
+}
+
+/// A fresh directory under $TMPDIR or /tmp, removed with its files. Tests
+/// that sync hundreds of times pass in_memory, to use /dev/shm where there
+/// is one: the code paths are the same, without waiting for a disk.
+struct TempDir {
+  explicit TempDir(bool in_memory = false) {
+    const char* tmp = getenv("TMPDIR");
+    std::string base = tmp && *tmp ? tmp : "/tmp";
+    if (in_memory && access("/dev/shm", W_OK) == 0) base = "/dev/shm";
+    std::string tmpl = base + "/embedpipe_test_XXXXXX";
+    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
+    path = tmpl;
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  std::string File(const std::string& name) const { return path + "/" + name; }
+  std::string path;
 };

@@ -87,7 +87,11 @@ def readme_commands_run_as_written():
         check(len(requests) > 0, "the commands reached the local server")
         # What the blocks left behind is what the README says they make.
         with open(os.path.join(d, "embeddings.jsonl"), encoding="utf-8") as f:
-            eq(len(f.readlines()), n, "embeddings.jsonl: one line per section")
+            whole = f.readlines()
+        eq(len(whole), n, "embeddings.jsonl: one line per section")
+        with open(os.path.join(d, "all.jsonl"), encoding="utf-8") as f:
+            eq(sorted(f.readlines()), sorted(whole),
+               "all.jsonl: the four shards' parts together are the unsharded output")
         with open(os.path.join(d, "run.json"), encoding="utf-8") as f:
             stats = json.load(f)
         eq(stats["records"]["from_checkpoint"], n, "the cron rerun answered from its checkpoint")
