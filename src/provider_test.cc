@@ -90,6 +90,51 @@ TEST_CASE("ApplyProvider fills each provider's defaults") {
   CHECK(o.api_key_env == "AZURE_OPENAI_API_KEY");
 }
 
+TEST_CASE("ApplyProvider takes the caps of the model where they differ") {
+  struct Case {
+    const char* provider;
+    const char* model;
+    int batch_tokens;
+    int max_input_tokens;
+  } cases[] = {
+      {"cohere", "embed-v4.0", 1000000, 128000},
+      {"cohere", "embed-english-v3.0", 1000000, 512},
+      {"cohere", "embed-multilingual-v3.0", 1000000, 512},
+      {"cohere", "embed-english-light-v3.0", 1000000, 512},
+      {"cohere", "embed-multilingual-light-v3.0", 1000000, 512},
+      {"voyage", "voyage-3.5", 320000, 32000},
+      {"voyage", "voyage-3.5-lite", 1000000, 32000},
+      {"voyage", "voyage-3-large", 120000, 32000},
+      {"voyage", "voyage-law-2", 120000, 16000},
+      {"voyage", "voyage-2", 320000, 4000},
+      {"voyage", "voyage-next", 120000, 32000},  // unknown: the smallest total
+      {"ollama", "nomic-embed-text", 262144, 8192},
+      {"ollama", "mxbai-embed-large:335m", 262144, 512},  // the tag aside
+      {"ollama", "all-minilm", 262144, 256},
+      {"tei", "BAAI/bge-small-en-v1.5", 16384, 512},
+  };
+  ProviderFlagsGiven model_given;
+  model_given.model = true;
+  for (const Case& c : cases) {
+    CAPTURE(c.model);
+    std::string err;
+    Options o = For(c.provider);
+    o.model = c.model;
+    REQUIRE(Apply(&o, &err, model_given));
+    CHECK(o.batch_tokens == c.batch_tokens);
+    CHECK(o.max_input_tokens == c.max_input_tokens);
+  }
+  // What the command line gives wins over the model's caps.
+  std::string err;
+  Options o = For("cohere");
+  o.model = "embed-english-v3.0";
+  o.max_input_tokens = 300;
+  ProviderFlagsGiven given = model_given;
+  given.max_input_tokens = true;
+  REQUIRE(Apply(&o, &err, given));
+  CHECK(o.max_input_tokens == 300);
+}
+
 TEST_CASE("ApplyProvider keeps what was given and refuses conflicts") {
   std::string err;
   Options o = For("ollama");

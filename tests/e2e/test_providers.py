@@ -357,8 +357,10 @@ def a_journal_is_never_reused_under_other_settings():
         again = provider_run("cohere", srv, "--checkpoint", journal, stdin=data)
         other_type = provider_run("cohere", srv, "--checkpoint", journal, "--input-type",
                                   "search_query", stdin=data)
+        # The same per-input cap as embed-v4.0's, so that the model is what differs.
         other_model = provider_run("cohere", srv, "--checkpoint", journal, "--model",
-                                   "embed-english-v3.0", stdin=data)
+                                   "embed-english-v3.0", "--max-input-tokens", "128000",
+                                   stdin=data)
         other_trunc = provider_run("cohere", srv, "--checkpoint", journal, "--overlong",
                                    "truncate", stdin=data)
         log = srv.requests()

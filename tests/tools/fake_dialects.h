@@ -248,7 +248,9 @@ class CohereDialect : public Dialect {
                              Request* r) const override {
     static const std::vector<Model> kModels = {{"embed-v4.0", 1536, 128000},
                                                {"embed-english-v3.0", 1024, 512},
-                                               {"embed-multilingual-v3.0", 1024, 512}};
+                                               {"embed-multilingual-v3.0", 1024, 512},
+                                               {"embed-english-light-v3.0", 384, 512},
+                                               {"embed-multilingual-light-v3.0", 384, 512}};
     rapidjson::Document doc;
     doc.Parse(body.data(), body.size());
     if (doc.HasParseError() || !doc.IsObject())
@@ -342,7 +344,9 @@ class VoyageDialect : public Dialect {
                              Request* r) const override {
     static const std::vector<Model> kModels = {{"voyage-3.5", 1024, 32000, 320000},
                                                {"voyage-3.5-lite", 1024, 32000, 1000000},
-                                               {"voyage-3-large", 1024, 32000, 120000}};
+                                               {"voyage-3-large", 1024, 32000, 120000},
+                                               {"voyage-law-2", 1024, 16000, 120000},
+                                               {"voyage-2", 1024, 4000, 320000}};
     rapidjson::Document doc;
     doc.Parse(body.data(), body.size());
     if (doc.HasParseError() || !doc.IsObject())
@@ -352,7 +356,8 @@ class VoyageDialect : public Dialect {
     if (!m)
       return MakeError(400, "invalid",
                        fmt::format("Model {} is not supported. Supported models are "
-                                   "voyage-3.5, voyage-3.5-lite, voyage-3-large.", r->model));
+                                   "voyage-3.5, voyage-3.5-lite, voyage-3-large, "
+                                   "voyage-law-2, voyage-2.", r->model));
     r->dims = m->dims;
     r->caps = {1000, m->context, m->request_tokens};
     auto input = doc.FindMember("input");
