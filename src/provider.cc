@@ -26,34 +26,38 @@ constexpr const char* kAzureApiVersion = "2024-10-21";
 // provider documents no total (Cohere, Gemini, Ollama) the cap only bounds a
 // request's size. Ollama has no input cap of its own; 8192 is
 // nomic-embed-text's context.
+//
+// The estimate's margin: OpenAI's models add no tokens to an input; any
+// other may add up to 3 (BERT's [CLS] and [SEP]; a BOS, an EOS and
+// SentencePiece's leading space mark), which its caps count.
 const ProviderInfo kProviders[] = {
     {"openai", "openai-embeddings", "https://api.openai.com/v1",
      "OPENAI_BASE_URL", "text-embedding-3-small", "OPENAI_API_KEY", 2048,
-     300000, 8191, false, true, true, {}, ""},
+     300000, 8191, 0, false, true, true, {}, ""},
     {"azure", "azure-openai-embeddings", "", "AZURE_OPENAI_ENDPOINT",
-     "text-embedding-3-small", "AZURE_OPENAI_API_KEY", 2048, 300000, 8191,
+     "text-embedding-3-small", "AZURE_OPENAI_API_KEY", 2048, 300000, 8191, 0,
      false, true, true, {}, ""},
     {"openai-compatible", "openai-compatible-embeddings", "",
-     "OPENAI_BASE_URL", "", "OPENAI_API_KEY", 2048, 300000, 8191, false, true,
-     true, {}, ""},
+     "OPENAI_BASE_URL", "", "OPENAI_API_KEY", 2048, 300000, 8191, 3, false,
+     true, true, {}, ""},
     {"cohere", "cohere-v2-embed", "https://api.cohere.com", "", "embed-v4.0",
-     "COHERE_API_KEY", 96, 1000000, 128000, true, true, false,
+     "COHERE_API_KEY", 96, 1000000, 128000, 3, true, true, false,
      {"search_document", "search_query", "classification", "clustering"},
      "search_document"},
     {"voyage", "voyage-embeddings", "https://api.voyageai.com/v1", "",
-     "voyage-3.5", "VOYAGE_API_KEY", 1000, 120000, 32000, true, true, true,
+     "voyage-3.5", "VOYAGE_API_KEY", 1000, 120000, 32000, 3, true, true, true,
      {"document", "query"}, ""},
     {"gemini", "gemini-batch-embed-contents",
      "https://generativelanguage.googleapis.com/v1beta", "",
-     "gemini-embedding-001", "GEMINI_API_KEY", 100, 204800, 2048, false, true,
+     "gemini-embedding-001", "GEMINI_API_KEY", 100, 204800, 2048, 3, false, true,
      false,
      {"RETRIEVAL_DOCUMENT", "RETRIEVAL_QUERY", "SEMANTIC_SIMILARITY",
       "CLASSIFICATION", "CLUSTERING", "QUESTION_ANSWERING", "FACT_VERIFICATION",
       "CODE_RETRIEVAL_QUERY"},
      ""},
     {"ollama", "ollama-embed", "http://127.0.0.1:11434", "", "nomic-embed-text",
-     "", 128, 262144, 8192, true, true, false, {}, ""},
-    {"tei", "tei-embed", "http://127.0.0.1:8080", "", "", "", 32, 16384, 512,
+     "", 128, 262144, 8192, 3, true, true, false, {}, ""},
+    {"tei", "tei-embed", "http://127.0.0.1:8080", "", "", "", 32, 16384, 512, 3,
      true, false, false, {}, ""},
 };
 
@@ -201,6 +205,10 @@ bool KeyRequired(const Options& o) {
   if (o.api_key_env.empty() || !*p->key_env) return false;
   // Azure has no public default endpoint: every one of them wants a key.
   return o.provider == "azure" || o.base_url == p->base_url;
+}
+
+uint32_t AddedTokens(const Options& o) {
+  return static_cast<uint32_t>(FindProvider(o.provider)->added_tokens);
 }
 
 bool ServerTruncates(const Options& o) {

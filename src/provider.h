@@ -24,6 +24,7 @@ struct ProviderInfo {
   int batch_inputs;             ///< Inputs per request.
   int batch_tokens;             ///< Tokens per request (but see ApplyProvider).
   int max_input_tokens;         ///< Tokens per input (but see ApplyProvider).
+  int added_tokens;             ///< The estimate's margin per input.
   bool server_truncation;       ///< Can cut an over-long input itself.
   bool dimensions;              ///< Accepts a requested vector length.
   bool base64;                  ///< Can send vectors as base64 float32.
@@ -61,6 +62,10 @@ bool ApplyProvider(const ProviderFlagsGiven& given,
 /// Whether a run must have a key: the provider takes one and the base URL
 /// is the provider's own service (a local stand-in may need none).
 bool KeyRequired(const Options& o);
+
+/// Tokens the run's provider's models may add to each input, which the
+/// token estimate counts on top of the text's bytes (see NewTokenCounter).
+uint32_t AddedTokens(const Options& o);
 
 /// Whether over-long inputs are left for the server to cut (--overlong
 /// truncate with a provider that can), instead of cut by the client.

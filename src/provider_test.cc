@@ -221,6 +221,22 @@ TEST_CASE("ProviderSettings name what changes a vector") {
   CHECK_FALSE(ServerTruncates(gemini));  // Gemini cannot: the client cuts
 }
 
+TEST_CASE("AddedTokens: OpenAI's models add none, any other model up to 3") {
+  ProviderFlagsGiven given;
+  given.model = true;
+  given.base_url = true;
+  for (const char* name : {"openai", "azure", "openai-compatible", "cohere", "voyage",
+                           "gemini", "ollama", "tei"}) {
+    CAPTURE(name);
+    std::string err;
+    Options o = For(name);
+    o.model = "m";
+    o.base_url = "http://127.0.0.1:9";
+    REQUIRE(Apply(&o, &err, given));
+    CHECK(AddedTokens(o) == (o.provider == "openai" || o.provider == "azure" ? 0u : 3u));
+  }
+}
+
 TEST_CASE("KeyRequired only for a provider's own service") {
   std::string err;
   Options o = For("cohere");

@@ -201,6 +201,11 @@ def tei_corpus():
     check(sum(e["truncated"] for e in log) > 0, "some sections are over TEI's 512 tokens")
 
 
+# The estimate's margin per input for every provider but OpenAI's: the
+# special tokens a model may put around a text.
+ADDED = 3
+
+
 def cut_by_bytes(text, cap):
     """--overlong split's pieces under the byte estimate: greedy, at most
     `cap` UTF-8 bytes each, cut between characters."""
@@ -219,7 +224,7 @@ def cut_by_bytes(text, cap):
 def weighted(model, dims, pieces):
     acc = [0.0] * dims
     for piece in pieces:
-        w = len(piece.encode("utf-8"))
+        w = len(piece.encode("utf-8")) + ADDED
         v = fakevec.vector(model, dims, piece)
         for d in range(dims):
             acc[d] += w * v[d]
@@ -246,7 +251,7 @@ def gemini_corpus_splits_by_the_estimate():
     for i, (line, e) in enumerate(zip(lines, c.expected)):
         got_id, arr, _ = split_output_line(line)
         eq(got_id, c.expected_id_text[i], "id of line %d" % (i + 1))
-        pieces = cut_by_bytes(e["text"], p["input_tokens"])
+        pieces = cut_by_bytes(e["text"], p["input_tokens"] - ADDED)
         split += len(pieces) > 1
         want = (weighted(p["model"], dims, pieces) if len(pieces) > 1
                 else fakevec.vector(p["model"], dims, e["text"]))
@@ -273,6 +278,22 @@ def tei_splits_on_the_client_without_truncate():
     eq(len(r.lines), 200, "output lines")
     check_caps("tei", log)
     eq({e["truncate"] for e in log}, {False}, "TEI truncate")
+
+
+@test
+def tei_counts_the_tokens_bert_adds():
+    # "a1" is as many cl100k tokens as bytes, and BERT adds [CLS] and [SEP]:
+    # 512 bytes of it are 514 tokens to the server. The estimate's margin
+    # makes the client split it (509 + 3 bytes), where bytes alone (512,
+    # within 512) would have sent it whole and had it refused.
+    with server("tei", "--log-texts") as srv:
+        r = provider_run("tei", srv, stdin=jsonl({"id": 1, "text": "a1" * 256}))
+        log = srv.requests()
+    r.expect_rc(0)
+    eq(len(r.lines), 1, "output lines")
+    eq([e["status"] for e in log], [200] * len(log), "statuses")
+    eq(sorted(len(t) for e in log for t in e["texts"]), [3, 509], "the inputs' bytes")
+    eq(max(e["max_input_tokens"] for e in log), 511, "the longest input as the server counts it")
 
 
 RECORDS = [{"id": i, "text": "section number %d about providers" % i} for i in range(20)]
