@@ -31,6 +31,8 @@ ADDED = 3
 # page's PROVIDERS lists them: inputs and tokens per request, tokens per
 # input.
 PROVIDERS = {
+    "openai": dict(path="/v1", key_env="OPENAI_API_KEY", model="text-embedding-3-small",
+                   dims=1536, exact=True, inputs=2048, tokens=300000, input_tokens=8191),
     "azure": dict(path="", key_env="AZURE_OPENAI_API_KEY", model="text-embedding-3-small",
                   dims=1536, exact=True, inputs=2048, tokens=300000, input_tokens=8191),
     # The fake's own OpenAI API stands in for vLLM and the like.
@@ -52,7 +54,7 @@ PROVIDERS = {
 
 def server(provider, *more):
     p = PROVIDERS[provider]
-    args = [] if provider == "openai-compatible" else ["--dialect", provider]
+    args = [] if provider in ("openai", "openai-compatible") else ["--dialect", provider]
     if p["key_env"]:
         args += ["--require-key", KEY]
     return Server(*(args + list(more)))
@@ -460,6 +462,57 @@ def a_journal_is_never_reused_under_other_settings():
         eq(srv.requests(), [], "requests to the other provider")
     eq(other_provider.rc, 1, "exit status with another provider")
     check("written with " in other_provider.err_text, other_provider.err_text)
+
+
+@test
+def a_journal_is_never_reused_across_apis_or_input_types():
+    # The same model name under OpenAI, Azure and an OpenAI-compatible
+    # server, and another Gemini taskType or Voyage input_type: the second
+    # run, given the first one's journal, is refused before it sends a
+    # request or writes a line, naming the setting; the journal stays as the
+    # first run left it.
+    cases = [
+        # (first provider, its args, second provider, its args, what differs)
+        ("openai", [], "azure", [],
+         "api=openai-embeddings, this run uses api=azure-openai-embeddings"),
+        ("openai", [], "openai-compatible", [],
+         "api=openai-embeddings, this run uses api=openai-compatible-embeddings"),
+        ("azure", [], "openai-compatible", [],
+         "api=azure-openai-embeddings, this run uses api=openai-compatible-embeddings"),
+        ("gemini", ["--input-type", "RETRIEVAL_DOCUMENT"], "gemini",
+         ["--input-type", "RETRIEVAL_QUERY"],
+         "input_type=RETRIEVAL_DOCUMENT, this run uses input_type=RETRIEVAL_QUERY"),
+        ("gemini", [], "gemini", ["--input-type", "RETRIEVAL_DOCUMENT"],
+         "input_type=none, this run uses input_type=RETRIEVAL_DOCUMENT"),
+        ("voyage", ["--input-type", "document"], "voyage", ["--input-type", "query"],
+         "input_type=document, this run uses input_type=query"),
+        ("voyage", ["--input-type", "query"], "voyage", [],
+         "input_type=query, this run uses input_type=none"),
+    ]
+    data = jsonl(*RECORDS)
+    for first_provider, first_args, second_provider, second_args, differs in cases:
+        what = "%s %s, then %s %s" % (first_provider, first_args, second_provider, second_args)
+        journal = os.path.join(tmpdir("journal"), "j")
+        with server(first_provider) as srv:
+            first = provider_run(first_provider, srv, "--checkpoint", journal, *first_args,
+                                 stdin=data)
+            first_log = srv.requests()
+        first.expect_rc(0)
+        eq(sum(e["inputs"] for e in first_log), len(RECORDS), "%s: inputs sent first" % what)
+        with server(second_provider) as srv:
+            second = provider_run(second_provider, srv, "--checkpoint", journal, *second_args,
+                                  stdin=data)
+            eq(srv.requests(), [], "%s: requests of the second run" % what)
+        eq(second.rc, 1, "%s: exit status (%s)" % (what, second.err_text[-300:]))
+        eq(second.out, b"", "%s: the second run's output" % what)
+        check("was written with %s" % differs in second.err_text,
+              "%s: %r not in %r" % (what, differs, second.err_text))
+        with server(first_provider) as srv:
+            again = provider_run(first_provider, srv, "--checkpoint", journal, *first_args,
+                                 stdin=data)
+            eq(srv.requests(), [], "%s: requests of the first setting's rerun" % what)
+        again.expect_rc(0)
+        eq(again.out, first.out, "%s: the first setting's rerun, from the journal" % what)
 
 
 @test
