@@ -162,7 +162,8 @@ bool ParseCommandLine(int argc, const char* const* argv, Options* o,
       ->check(CLI::IsMember({"split", "truncate", "skip", "fail"}));
   app.add_option("--tokenizer", o->tokenizer,
                  "Count tokens with cl100k_base, o200k_base or estimate "
-                 "(UTF-8 bytes); default: the model's own")
+                 "(UTF-8 bytes, +3 per text but for openai and azure); "
+                 "default: the model's own")
       ->type_name("NAME")
       ->group(kBatching)
       ->check(CLI::IsMember({"cl100k_base", "o200k_base", "estimate"}));

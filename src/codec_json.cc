@@ -330,7 +330,13 @@ ApiError ParseErrorBody(const HttpResponse& response) {
     } else {
       e.message = StringMember(doc, "error");  // TEI, Ollama
       e.type = StringMember(doc, "error_type");
-      if (e.message.empty()) e.message = StringMember(doc, "message");
+      if (e.message.empty()) {
+        // Cohere; and vLLM and Mistral, which give OpenAI's fields at the
+        // root: {"object":"error","message","type","param","code"}.
+        e.message = StringMember(doc, "message");
+        e.type = StringMember(doc, "type");
+        e.code = StringMember(doc, "code");
+      }
       if (e.message.empty()) e.message = StringMember(doc, "detail");
     }
   }

@@ -41,7 +41,8 @@ bool DecodeVectors(std::string_view body, const VectorLayout& layout,
 /// Reads an error body in any of the shapes providers use:
 /// {"error":{"message","type"|"status","code"}} (OpenAI, Azure, Gemini),
 /// {"error":"...","error_type":"..."} (TEI, Ollama), {"message":"..."}
-/// (Cohere) and {"detail":"..."} (Voyage). A numeric code is given as its
+/// (Cohere), {"object":"error","message","type","code"} (vLLM, Mistral)
+/// and {"detail":"..."} (Voyage, Jina). A numeric code is given as its
 /// decimal text. Without a message: "HTTP <status>", or the transport error.
 ApiError ParseErrorBody(const HttpResponse& response);
 

@@ -147,6 +147,51 @@ TEST_CASE("OpenAiCodec reads OpenAI error bodies") {
   CHECK(MakeCodec().ParseError(r).message == "HTTP 503");
 }
 
+TEST_CASE("OpenAiCodec reads OpenAI-compatible servers' error bodies") {
+  struct Case {
+    long status;
+    const char* body;
+    const char* message;
+    const char* type;
+    const char* code;
+  } cases[] = {
+      // vLLM before 0.10 and Mistral: OpenAI's fields at the root.
+      {400,
+       R"({"object":"error","message":"This model's maximum context length is 512 )"
+       R"(tokens. However, you requested 600 tokens in the input for embedding )"
+       R"(generation. Please reduce the length of the input.","type":"BadRequestError",)"
+       R"("param":null,"code":400})",
+       "This model's maximum context length is 512 tokens. However, you requested 600 "
+       "tokens in the input for embedding generation. Please reduce the length of the input.",
+       "BadRequestError", "400"},
+      {404,
+       R"({"object":"error","message":"The model `bge-m3` does not exist.",)"
+       R"("type":"NotFoundError","param":null,"code":404})",
+       "The model `bge-m3` does not exist.", "NotFoundError", "404"},
+      {400,
+       R"({"object":"error","message":"Too many inputs in request, split into more )"
+       R"(batches.","type":"invalid_request_error","param":null,"code":null})",
+       "Too many inputs in request, split into more batches.", "invalid_request_error", ""},
+      // vLLM 0.10 and later, LiteLLM, Together: OpenAI's own layout.
+      {400,
+       R"({"error":{"message":"input is empty","type":"BadRequestError","param":null,)"
+       R"("code":400}})",
+       "input is empty", "BadRequestError", "400"},
+      // Jina and other FastAPI servers.
+      {422, R"({"detail":"model not found"})", "model not found", "", ""},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.body);
+    HttpResponse r;
+    r.status = c.status;
+    r.body = c.body;
+    ApiError e = MakeCodec().ParseError(r);
+    CHECK(e.message == c.message);
+    CHECK(e.type == c.type);
+    CHECK(e.code == c.code);
+  }
+}
+
 TEST_CASE("OpenAiCodec refuses hostile responses with short messages") {
   Batch batch = MakeBatch({"a"});
   std::string digits = "1" + std::string(100000, '0');

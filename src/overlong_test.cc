@@ -7,9 +7,9 @@
 
 namespace {
 
-std::unique_ptr<TokenCounter> Counter(const char* name) {
+std::unique_ptr<TokenCounter> Counter(const char* name, uint32_t added_tokens = 0) {
   std::string err;
-  std::unique_ptr<TokenCounter> c = NewTokenCounter("", name, &err);
+  std::unique_ptr<TokenCounter> c = NewTokenCounter("", name, added_tokens, &err);
   REQUIRE_MESSAGE(c, err);
   return c;
 }
@@ -47,9 +47,10 @@ void CheckCut(const TokenCounter& counter, const std::string& text,
   // Cutting costs at most a few tokens per cut, never saves any.
   CHECK(total >= counter.Count(text));
   // Pieces are not needlessly small (with tiny caps, character boundaries
-  // can cost a token per piece).
+  // can cost a token per piece), but for the tokens a model adds to each.
+  uint32_t added = counter.Count("");
   if (max_tokens >= 100)
-    CHECK(pieces.size() <= counter.Count(text) / max_tokens + 2);
+    CHECK(pieces.size() <= counter.Count(text) / (max_tokens - added) + 2);
 
   std::vector<std::string_view> first;
   CutByTokens(counter, text, max_tokens, true, &first, &tokens);
@@ -85,6 +86,27 @@ TEST_CASE("CutByTokens keeps pieces within the cap at character boundaries") {
         CAPTURE(cap);
         CheckCut(*counter, *text, cap);
       }
+  }
+}
+
+TEST_CASE("CutByTokens leaves room for the tokens a model adds to each piece") {
+  // TEI's BERT counts [CLS] and [SEP] too: with the estimate's margin of 3,
+  // 1000 ASCII bytes under a cap of 512 are pieces of 509 and 491 bytes.
+  std::unique_ptr<TokenCounter> counter = Counter("estimate", 3);
+  std::string text(1000, 'a');
+  std::vector<std::string_view> pieces;
+  std::vector<uint32_t> tokens;
+  CutByTokens(*counter, text, 512, false, &pieces, &tokens);
+  REQUIRE(pieces.size() == 2);
+  CHECK(pieces[0].size() == 509);
+  CHECK(pieces[1].size() == 491);
+  CHECK(tokens == std::vector<uint32_t>{512, 494});
+  std::string mixed;
+  for (int i = 0; i < 300; ++i)
+    mixed += "caf\xc3\xa9 \xf0\x9f\x91\xa9\xe2\x80\x8d\xf0\x9f\x92\xbb 12345 \n\n   ";
+  for (uint32_t cap : {1u, 7u, 100u, 1000u}) {
+    CAPTURE(cap);
+    CheckCut(*counter, mixed, cap);
   }
 }
 

@@ -273,7 +273,8 @@ bool Pipeline::Setup() {
     diag::Error("unknown --overlong policy " + options_.overlong);
     return false;
   }
-  counter_ = NewTokenCounter(options_.model, options_.tokenizer, &err);
+  counter_ = NewTokenCounter(options_.model, options_.tokenizer,
+                             AddedTokens(options_), &err);
   if (!counter_) {
     diag::Error(err);
     return false;

@@ -19,49 +19,88 @@ constexpr const char* kAzureApiVersion = "2024-10-21";
 
 // The caps are the providers' documented ones where there are any: OpenAI
 // 2048 inputs, 300,000 tokens a request, 8192 an input; Cohere 96 texts;
-// Voyage 1000 texts and a per-model total (VoyageBatchTokens), 32,000 an
-// input; Gemini 100 requests a batch, 2048 tokens an input; TEI's defaults
-// max_client_batch_size 32 and max_batch_tokens 16384, and 512 an input
-// (BERT-sized models). Where a provider documents no total (Cohere, Gemini,
-// Ollama) the cap only bounds a request's size. Ollama has no input cap;
-// 8192 is nomic-embed-text's context.
+// Voyage 1000 texts and a per-model total (kModelCaps; 120,000 for a model
+// it does not list), 32,000 an input; Gemini 100 requests a batch, 2048
+// tokens an input; TEI's defaults max_client_batch_size 32 and
+// max_batch_tokens 16384, and 512 an input (BERT-sized models). Where a
+// provider documents no total (Cohere, Gemini, Ollama) the cap only bounds a
+// request's size. Ollama has no input cap of its own; 8192 is
+// nomic-embed-text's context.
+//
+// The estimate's margin: OpenAI's models add no tokens to an input; any
+// other may add up to 3 (BERT's [CLS] and [SEP]; a BOS, an EOS and
+// SentencePiece's leading space mark), which its caps count.
 const ProviderInfo kProviders[] = {
     {"openai", "openai-embeddings", "https://api.openai.com/v1",
      "OPENAI_BASE_URL", "text-embedding-3-small", "OPENAI_API_KEY", 2048,
-     300000, 8191, false, true, true, {}, ""},
+     300000, 8191, 0, false, true, true, {}, ""},
     {"azure", "azure-openai-embeddings", "", "AZURE_OPENAI_ENDPOINT",
-     "text-embedding-3-small", "AZURE_OPENAI_API_KEY", 2048, 300000, 8191,
+     "text-embedding-3-small", "AZURE_OPENAI_API_KEY", 2048, 300000, 8191, 0,
      false, true, true, {}, ""},
     {"openai-compatible", "openai-compatible-embeddings", "",
-     "OPENAI_BASE_URL", "", "OPENAI_API_KEY", 2048, 300000, 8191, false, true,
-     true, {}, ""},
+     "OPENAI_BASE_URL", "", "OPENAI_API_KEY", 2048, 300000, 8191, 3, false,
+     true, true, {}, ""},
     {"cohere", "cohere-v2-embed", "https://api.cohere.com", "", "embed-v4.0",
-     "COHERE_API_KEY", 96, 1000000, 128000, true, true, false,
+     "COHERE_API_KEY", 96, 1000000, 128000, 3, true, true, false,
      {"search_document", "search_query", "classification", "clustering"},
      "search_document"},
     {"voyage", "voyage-embeddings", "https://api.voyageai.com/v1", "",
-     "voyage-3.5", "VOYAGE_API_KEY", 1000, 320000, 32000, true, true, true,
+     "voyage-3.5", "VOYAGE_API_KEY", 1000, 120000, 32000, 3, true, true, true,
      {"document", "query"}, ""},
     {"gemini", "gemini-batch-embed-contents",
      "https://generativelanguage.googleapis.com/v1beta", "",
-     "gemini-embedding-001", "GEMINI_API_KEY", 100, 204800, 2048, false, true,
+     "gemini-embedding-001", "GEMINI_API_KEY", 100, 204800, 2048, 3, false, true,
      false,
      {"RETRIEVAL_DOCUMENT", "RETRIEVAL_QUERY", "SEMANTIC_SIMILARITY",
       "CLASSIFICATION", "CLUSTERING", "QUESTION_ANSWERING", "FACT_VERIFICATION",
       "CODE_RETRIEVAL_QUERY"},
      ""},
     {"ollama", "ollama-embed", "http://127.0.0.1:11434", "", "nomic-embed-text",
-     "", 128, 262144, 8192, true, true, false, {}, ""},
-    {"tei", "tei-embed", "http://127.0.0.1:8080", "", "", "", 32, 16384, 512,
+     "", 128, 262144, 8192, 3, true, true, false, {}, ""},
+    {"tei", "tei-embed", "http://127.0.0.1:8080", "", "", "", 32, 16384, 512, 3,
      true, false, false, {}, ""},
 };
 
-// Voyage's per-request token total depends on the model.
-int VoyageBatchTokens(std::string_view model) {
-  if (model.find("-lite") != std::string_view::npos) return 1000000;
-  if (model == "voyage-3.5" || model == "voyage-2" || model == "voyage-3")
-    return 320000;
-  return 120000;  // voyage-3-large, -code-3, -finance-2, -law-2, ...
+// Where a provider's caps differ by model, as its documentation gives them;
+// 0 keeps the provider's. A model not listed has the provider's caps.
+struct ModelCaps {
+  const char* provider;
+  const char* model;  ///< Without an Ollama ":tag".
+  int batch_tokens;
+  int max_input_tokens;
+};
+
+const ModelCaps kModelCaps[] = {
+    // Cohere's v3 models read 512 tokens an input; embed-v4.0 128,000.
+    {"cohere", "embed-english-v3.0", 0, 512},
+    {"cohere", "embed-multilingual-v3.0", 0, 512},
+    {"cohere", "embed-english-light-v3.0", 0, 512},
+    {"cohere", "embed-multilingual-light-v3.0", 0, 512},
+    // Voyage: 1M tokens a request for the lite models, 320K for these,
+    // 120K for the rest; 32,000 an input but for the older models.
+    {"voyage", "voyage-4-lite", 1000000, 0},
+    {"voyage", "voyage-3.5-lite", 1000000, 0},
+    {"voyage", "voyage-3-lite", 1000000, 0},
+    {"voyage", "voyage-4", 320000, 0},
+    {"voyage", "voyage-3.5", 320000, 0},
+    {"voyage", "voyage-3", 320000, 0},
+    {"voyage", "voyage-2", 320000, 4000},
+    {"voyage", "voyage-law-2", 0, 16000},
+    {"voyage", "voyage-code-2", 0, 16000},
+    {"voyage", "voyage-large-2", 0, 16000},
+    {"voyage", "voyage-large-2-instruct", 0, 16000},
+    // The contexts of Ollama's BERT-sized embedding models.
+    {"ollama", "mxbai-embed-large", 0, 512},
+    {"ollama", "snowflake-arctic-embed", 0, 512},
+    {"ollama", "all-minilm", 0, 256},
+};
+
+// The row of kModelCaps for `model` under `provider`, or null.
+const ModelCaps* FindModelCaps(std::string_view provider, std::string_view model) {
+  std::string_view base = model.substr(0, model.find(':'));
+  for (const ModelCaps& m : kModelCaps)
+    if (provider == m.provider && base == m.model) return &m;
+  return nullptr;
 }
 
 std::string Join(const std::vector<std::string_view>& items) {
@@ -118,11 +157,16 @@ bool ApplyProvider(const ProviderFlagsGiven& given,
     }
   }
   if (!given.api_key_env) o->api_key_env = p->key_env;
+  const ModelCaps* model_caps = FindModelCaps(name, o->model);
   if (!given.batch_inputs) o->batch_inputs = p->batch_inputs;
   if (!given.batch_tokens)
-    o->batch_tokens =
-        name == "voyage" ? VoyageBatchTokens(o->model) : p->batch_tokens;
-  if (!given.max_input_tokens) o->max_input_tokens = p->max_input_tokens;
+    o->batch_tokens = model_caps && model_caps->batch_tokens
+                          ? model_caps->batch_tokens
+                          : p->batch_tokens;
+  if (!given.max_input_tokens)
+    o->max_input_tokens = model_caps && model_caps->max_input_tokens
+                              ? model_caps->max_input_tokens
+                              : p->max_input_tokens;
   if (!given.encoding)
     o->encoding = p->base64 && name != "openai-compatible" ? "base64" : "float";
   else if (o->encoding == "base64" && !p->base64) {
@@ -161,6 +205,10 @@ bool KeyRequired(const Options& o) {
   if (o.api_key_env.empty() || !*p->key_env) return false;
   // Azure has no public default endpoint: every one of them wants a key.
   return o.provider == "azure" || o.base_url == p->base_url;
+}
+
+uint32_t AddedTokens(const Options& o) {
+  return static_cast<uint32_t>(FindProvider(o.provider)->added_tokens);
 }
 
 bool ServerTruncates(const Options& o) {

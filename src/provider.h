@@ -22,8 +22,9 @@ struct ProviderInfo {
   const char* model;            ///< Default; "" when it must be given.
   const char* key_env;          ///< Default --api-key-env; "": none.
   int batch_inputs;             ///< Inputs per request.
-  int batch_tokens;             ///< Tokens per request.
-  int max_input_tokens;         ///< Tokens per input.
+  int batch_tokens;             ///< Tokens per request (but see ApplyProvider).
+  int max_input_tokens;         ///< Tokens per input (but see ApplyProvider).
+  int added_tokens;             ///< The estimate's margin per input.
   bool server_truncation;       ///< Can cut an over-long input itself.
   bool dimensions;              ///< Accepts a requested vector length.
   bool base64;                  ///< Can send vectors as base64 float32.
@@ -49,7 +50,8 @@ struct ProviderFlagsGiven {
   bool max_input_tokens = false;
 };
 
-/// Fills the settings of *o that the user left to o->provider, and checks
+/// Fills the settings of *o that the user left to o->provider (the caps
+/// from o->model where the provider documents caps per model), and checks
 /// the ones given against what that provider accepts. `getenv` reads the
 /// environment (the base URL variables). Returns false and fills *err with
 /// a usage message on a conflict.
@@ -60,6 +62,10 @@ bool ApplyProvider(const ProviderFlagsGiven& given,
 /// Whether a run must have a key: the provider takes one and the base URL
 /// is the provider's own service (a local stand-in may need none).
 bool KeyRequired(const Options& o);
+
+/// Tokens the run's provider's models may add to each input, which the
+/// token estimate counts on top of the text's bytes (see NewTokenCounter).
+uint32_t AddedTokens(const Options& o);
 
 /// Whether over-long inputs are left for the server to cut (--overlong
 /// truncate with a provider that can), instead of cut by the client.

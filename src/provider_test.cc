@@ -4,6 +4,7 @@
 
 #include <map>
 
+#include "base64.h"
 #include "codec_test_util.h"
 
 namespace {
@@ -23,6 +24,17 @@ Options For(const char* provider) {
   Options o;
   o.provider = provider;
   return o;
+}
+
+// An Azure OpenAI codec for deployment "emb-small" at a test endpoint.
+std::unique_ptr<Codec> AzureCodec() {
+  std::string err;
+  Options o = For("azure");
+  o.model = "emb-small";
+  ProviderFlagsGiven given;
+  given.model = true;
+  REQUIRE(Apply(&o, &err, given, {{"AZURE_OPENAI_ENDPOINT", "https://r.openai.azure.com/"}}));
+  return NewCodec(o, o.base_url, "az-key");
 }
 
 }  // namespace
@@ -76,6 +88,51 @@ TEST_CASE("ApplyProvider fills each provider's defaults") {
   CHECK(o.base_url == "https://r.openai.azure.com");
   CHECK(o.api_version == "2024-10-21");
   CHECK(o.api_key_env == "AZURE_OPENAI_API_KEY");
+}
+
+TEST_CASE("ApplyProvider takes the caps of the model where they differ") {
+  struct Case {
+    const char* provider;
+    const char* model;
+    int batch_tokens;
+    int max_input_tokens;
+  } cases[] = {
+      {"cohere", "embed-v4.0", 1000000, 128000},
+      {"cohere", "embed-english-v3.0", 1000000, 512},
+      {"cohere", "embed-multilingual-v3.0", 1000000, 512},
+      {"cohere", "embed-english-light-v3.0", 1000000, 512},
+      {"cohere", "embed-multilingual-light-v3.0", 1000000, 512},
+      {"voyage", "voyage-3.5", 320000, 32000},
+      {"voyage", "voyage-3.5-lite", 1000000, 32000},
+      {"voyage", "voyage-3-large", 120000, 32000},
+      {"voyage", "voyage-law-2", 120000, 16000},
+      {"voyage", "voyage-2", 320000, 4000},
+      {"voyage", "voyage-next", 120000, 32000},  // unknown: the smallest total
+      {"ollama", "nomic-embed-text", 262144, 8192},
+      {"ollama", "mxbai-embed-large:335m", 262144, 512},  // the tag aside
+      {"ollama", "all-minilm", 262144, 256},
+      {"tei", "BAAI/bge-small-en-v1.5", 16384, 512},
+  };
+  ProviderFlagsGiven model_given;
+  model_given.model = true;
+  for (const Case& c : cases) {
+    CAPTURE(c.model);
+    std::string err;
+    Options o = For(c.provider);
+    o.model = c.model;
+    REQUIRE(Apply(&o, &err, model_given));
+    CHECK(o.batch_tokens == c.batch_tokens);
+    CHECK(o.max_input_tokens == c.max_input_tokens);
+  }
+  // What the command line gives wins over the model's caps.
+  std::string err;
+  Options o = For("cohere");
+  o.model = "embed-english-v3.0";
+  o.max_input_tokens = 300;
+  ProviderFlagsGiven given = model_given;
+  given.max_input_tokens = true;
+  REQUIRE(Apply(&o, &err, given));
+  CHECK(o.max_input_tokens == 300);
 }
 
 TEST_CASE("ApplyProvider keeps what was given and refuses conflicts") {
@@ -164,6 +221,22 @@ TEST_CASE("ProviderSettings name what changes a vector") {
   CHECK_FALSE(ServerTruncates(gemini));  // Gemini cannot: the client cuts
 }
 
+TEST_CASE("AddedTokens: OpenAI's models add none, any other model up to 3") {
+  ProviderFlagsGiven given;
+  given.model = true;
+  given.base_url = true;
+  for (const char* name : {"openai", "azure", "openai-compatible", "cohere", "voyage",
+                           "gemini", "ollama", "tei"}) {
+    CAPTURE(name);
+    std::string err;
+    Options o = For(name);
+    o.model = "m";
+    o.base_url = "http://127.0.0.1:9";
+    REQUIRE(Apply(&o, &err, given));
+    CHECK(AddedTokens(o) == (o.provider == "openai" || o.provider == "azure" ? 0u : 3u));
+  }
+}
+
 TEST_CASE("KeyRequired only for a provider's own service") {
   std::string err;
   Options o = For("cohere");
@@ -180,16 +253,84 @@ TEST_CASE("KeyRequired only for a provider's own service") {
 }
 
 TEST_CASE("NewCodec speaks Azure OpenAI per deployment") {
-  std::string err;
-  Options o = For("azure");
-  o.model = "emb-small";
-  ProviderFlagsGiven given;
-  given.model = true;
-  REQUIRE(Apply(&o, &err, given, {{"AZURE_OPENAI_ENDPOINT", "https://r.openai.azure.com/"}}));
-  HttpRequest req = NewCodec(o, o.base_url, "az-key")->EncodeRequest(TextBatch({"a"}));
+  HttpRequest req = AzureCodec()->EncodeRequest(TextBatch({"a"}));
   CHECK(req.url ==
         "https://r.openai.azure.com/openai/deployments/emb-small/embeddings"
         "?api-version=2024-10-21");
   CHECK(HasHeader(req, "api-key: az-key"));
   CHECK(req.body == R"({"input":["a"],"encoding_format":"base64"})");
+}
+
+TEST_CASE("Azure OpenAI's response decodes by index, base64 or floats") {
+  // As Azure's reference shows it: the model the deployment runs, the
+  // vectors in any order, usage with prompt_tokens.
+  float first[] = {0.5f, -0.25f}, second[] = {1, 0};
+  auto b64 = [](const float* v) {
+    return Base64Encode(std::string(reinterpret_cast<const char*>(v), 2 * sizeof(float)));
+  };
+  std::string body = R"({"object":"list","data":[{"object":"embedding","index":1,)"
+                     R"("embedding":")" + b64(second) + R"("},{"object":"embedding",)"
+                     R"("index":0,"embedding":")" + b64(first) + R"("}],)"
+                     R"("model":"text-embedding-3-small","usage":{"prompt_tokens":4,)"
+                     R"("total_tokens":4}})";
+  Embeddings out;
+  std::string err;
+  REQUIRE(AzureCodec()->DecodeResponse(Reply(200, body), TextBatch({"a", "b"}), &out, &err));
+  CHECK(out.dims == 2);
+  CHECK(out.values == std::vector<float>{0.5f, -0.25f, 1, 0});
+  CHECK(out.prompt_tokens == 4);
+  REQUIRE(AzureCodec()->DecodeResponse(
+      Reply(200, R"({"object":"list","data":[{"object":"embedding","index":0,)"
+                 R"("embedding":[0.125,-1]}],"model":"text-embedding-3-small",)"
+                 R"("usage":{"prompt_tokens":1,"total_tokens":1}})"),
+      TextBatch({"a"}), &out, &err));
+  CHECK(out.values == std::vector<float>{0.125f, -1});
+}
+
+TEST_CASE("Azure OpenAI's error bodies") {
+  struct Case {
+    long status;
+    const char* body;
+    const char* message;
+    const char* code;
+  } cases[] = {
+      {401,
+       R"({"error":{"code":"401","message":"Access denied due to invalid subscription )"
+       R"(key or wrong API endpoint. Make sure to provide a valid key for an active )"
+       R"(subscription and use a correct regional API endpoint for your resource."}})",
+       "Access denied due to invalid subscription key or wrong API endpoint. Make sure to "
+       "provide a valid key for an active subscription and use a correct regional API "
+       "endpoint for your resource.",
+       "401"},
+      {404,
+       R"({"error":{"code":"DeploymentNotFound","message":"The API deployment for this )"
+       R"(resource does not exist. If you created the deployment within the last 5 )"
+       R"(minutes, please wait a moment and try again."}})",
+       "The API deployment for this resource does not exist. If you created the deployment "
+       "within the last 5 minutes, please wait a moment and try again.",
+       "DeploymentNotFound"},
+      {429,
+       R"({"error":{"code":"429","message":"Requests to the Embeddings_Create Operation )"
+       R"(under Azure OpenAI API version 2024-10-21 have exceeded call rate limit of your )"
+       R"(current OpenAI S0 pricing tier. Please retry after 2 seconds."}})",
+       "Requests to the Embeddings_Create Operation under Azure OpenAI API version "
+       "2024-10-21 have exceeded call rate limit of your current OpenAI S0 pricing tier. "
+       "Please retry after 2 seconds.",
+       "429"},
+      {400,
+       R"({"error":{"message":"This model's maximum context length is 8192 tokens, however )"
+       R"(you requested 9000 tokens (9000 in your prompt; 0 for the completion). Please )"
+       R"(reduce your prompt; or completion length.","type":"invalid_request_error",)"
+       R"("param":null,"code":null}})",
+       "This model's maximum context length is 8192 tokens, however you requested 9000 "
+       "tokens (9000 in your prompt; 0 for the completion). Please reduce your prompt; or "
+       "completion length.",
+       ""},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.body);
+    ApiError e = AzureCodec()->ParseError(Reply(c.status, c.body));
+    CHECK(e.message == c.message);
+    CHECK(e.code == c.code);
+  }
 }

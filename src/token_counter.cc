@@ -4,12 +4,15 @@
 
 namespace {
 
-// Every token of a byte-level BPE or byte-fallback vocabulary covers at least
-// one byte, so the UTF-8 length never undercounts.
+// Every token of a byte-level BPE, WordPiece or byte-fallback vocabulary
+// covers at least one byte, so the UTF-8 length never undercounts a text's
+// own tokens; `added` covers the ones a model puts around it ([CLS] and
+// [SEP], BOS and EOS, SentencePiece's leading space mark).
 class ByteEstimateCounter : public TokenCounter {
  public:
+  explicit ByteEstimateCounter(uint32_t added) : added_(added) {}
   uint32_t Count(std::string_view text) const override {
-    return static_cast<uint32_t>(text.size());
+    return static_cast<uint32_t>(text.size()) + added_;
   }
   bool exact() const override { return false; }
   std::string_view name() const override { return "estimate"; }
@@ -18,6 +21,9 @@ class ByteEstimateCounter : public TokenCounter {
     ends->resize(text.size());
     for (size_t i = 0; i < text.size(); ++i) (*ends)[i] = i + 1;
   }
+
+ private:
+  uint32_t added_;
 };
 
 // tiktoken's count. The vocabulary loads at the first Count, not here, so
@@ -51,14 +57,16 @@ class ExactCounter : public TokenCounter {
 
 std::unique_ptr<TokenCounter> NewTokenCounter(std::string_view model,
                                               std::string_view tokenizer,
+                                              uint32_t added_tokens,
                                               std::string* err) {
   Encoding encoding;
   if (tokenizer.empty()) {
     if (EncodingForModel(model, &encoding))
       return std::make_unique<ExactCounter>(encoding);
-    return std::make_unique<ByteEstimateCounter>();
+    return std::make_unique<ByteEstimateCounter>(added_tokens);
   }
-  if (tokenizer == "estimate") return std::make_unique<ByteEstimateCounter>();
+  if (tokenizer == "estimate")
+    return std::make_unique<ByteEstimateCounter>(added_tokens);
   if (EncodingByName(tokenizer, &encoding))
     return std::make_unique<ExactCounter>(encoding);
   *err = "unknown tokenizer '" + std::string(tokenizer) +

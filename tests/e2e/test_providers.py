@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """embedpipe end to end with every --provider (issue #9): a 2,000-section
-corpus against build/fake_provider speaking that provider's dialect, every
-vector verified bit for bit, every request within that provider's caps as
-the server counted them; the provider's key header and variable; errors in
-each dialect's shape; and a journal never reused across providers, models
+corpus against build/fake_provider speaking that provider's dialect (Ollama
+and TEI both truncating on the server and split on the client), every vector
+verified bit for bit, every request within the client's caps for that
+provider and model, counted from what the server received both as the client
+counts and as the server does; the provider's key header and variable; errors
+in each dialect's shape; and a journal never reused across providers, models
 or input types."""
 
 import json
@@ -18,36 +20,44 @@ from harness import (KEY, Server, check, corpus, eq, jsonl, main, run, split_lin
 
 SECTIONS = 2000
 
+# The estimate's margin per input for every provider but OpenAI's: the
+# special tokens a model may put around a text.
+ADDED = 3
+
 # Per provider: the fake's dialect, the URL path embedpipe's --base-url
 # adds to the server's root, the key variable (None: a local server), the
-# model, its vector length, and the caps the fake enforces for it (inputs
-# per request, tokens per request or None, tokens per input).
+# model, its vector length, whether the client counts its tokens exactly
+# (tiktoken) or by the estimate, and the client's caps for it as the man
+# page's PROVIDERS lists them: inputs and tokens per request, tokens per
+# input.
 PROVIDERS = {
+    "openai": dict(path="/v1", key_env="OPENAI_API_KEY", model="text-embedding-3-small",
+                   dims=1536, exact=True, inputs=2048, tokens=300000, input_tokens=8191),
     "azure": dict(path="", key_env="AZURE_OPENAI_API_KEY", model="text-embedding-3-small",
-                  dims=1536, inputs=2048, tokens=300000, input_tokens=8192),
+                  dims=1536, exact=True, inputs=2048, tokens=300000, input_tokens=8191),
     # The fake's own OpenAI API stands in for vLLM and the like.
     "openai-compatible": dict(path="/v1", key_env="OPENAI_API_KEY",
-                              model="text-embedding-3-small", dims=1536, inputs=2048,
-                              tokens=300000, input_tokens=8192),
+                              model="text-embedding-3-small", dims=1536, exact=True,
+                              inputs=2048, tokens=300000, input_tokens=8191),
     "cohere": dict(path="", key_env="COHERE_API_KEY", model="embed-v4.0", dims=1536,
-                   inputs=96, tokens=None, input_tokens=128000),
+                   exact=False, inputs=96, tokens=1000000, input_tokens=128000),
     "voyage": dict(path="/v1", key_env="VOYAGE_API_KEY", model="voyage-3.5", dims=1024,
-                   inputs=1000, tokens=320000, input_tokens=32000),
+                   exact=False, inputs=1000, tokens=320000, input_tokens=32000),
     "gemini": dict(path="/v1beta", key_env="GEMINI_API_KEY", model="gemini-embedding-001",
-                   dims=3072, inputs=100, tokens=None, input_tokens=2048),
-    "ollama": dict(path="", key_env=None, model="nomic-embed-text", dims=768, inputs=None,
-                   tokens=None, input_tokens=8192),
-    "tei": dict(path="", key_env=None, model="BAAI/bge-small-en-v1.5", dims=384, inputs=32,
-                tokens=None, input_tokens=512),
+                   dims=3072, exact=False, inputs=100, tokens=204800, input_tokens=2048),
+    "ollama": dict(path="", key_env=None, model="nomic-embed-text", dims=768, exact=False,
+                   inputs=128, tokens=262144, input_tokens=8192),
+    "tei": dict(path="", key_env=None, model="BAAI/bge-small-en-v1.5", dims=384, exact=False,
+                inputs=32, tokens=16384, input_tokens=512),
 }
 
 
 def server(provider, *more):
     p = PROVIDERS[provider]
-    args = [] if provider == "openai-compatible" else ["--dialect", provider]
+    args = [] if provider in ("openai", "openai-compatible") else ["--dialect", provider]
     if p["key_env"]:
         args += ["--require-key", KEY]
-    return Server(*(args + list(more)), log_texts=False)
+    return Server(*(args + list(more)))
 
 
 def provider_args(srv, provider, *more):
@@ -66,49 +76,148 @@ def provider_run(provider, srv, *more, stdin=b""):
     return run(provider_args(srv, provider, *more), stdin=stdin, key=None, env=env)
 
 
-def check_caps(provider, log, truncating=False):
-    """Every request answered 200 and within the provider's caps as the
-    server counted them; returns the figures for the report."""
+def caps_of(provider, **model_caps):
+    """The provider's caps, with those of a model that has its own."""
+    p = PROVIDERS[provider]
+    caps = {k: p[k] for k in ("inputs", "tokens", "input_tokens")}
+    caps.update(model_caps)
+    return caps
+
+
+def check_caps(provider, log, caps, server_truncates=False):
+    """Every request answered 200 and within the client's caps `caps` for
+    the provider, counted both ways from what the server received: as the
+    client counts (the exact count, which is the server's own here, or the
+    estimate of each text the server logged) and as the server counted (the
+    fake's own tokens, after any truncation). Tokens per input are checked
+    unless the server truncates, when the client counts an over-long input
+    as the cap. Returns the figures for the report."""
     p = PROVIDERS[provider]
     check(log, "the server saw no request")
+    figures = dict(requests=len(log), max_inputs=0, max_tokens=0, max_server_tokens=0,
+                   max_input_tokens=0, truncated=0)
     for e in log:
-        eq(e["status"], 200, "status of request %d" % e["n"])
-        if p["inputs"]:
-            check(e["inputs"] <= p["inputs"], "request %d: %d inputs, cap %d"
-                  % (e["n"], e["inputs"], p["inputs"]))
-        if p["tokens"]:
-            check(e["tokens"] <= p["tokens"], "request %d: %d tokens, cap %d"
-                  % (e["n"], e["tokens"], p["tokens"]))
-        if not truncating:
-            check(e["max_input_tokens"] <= p["input_tokens"], "request %d: an input of %d "
-                  "tokens, cap %d" % (e["n"], e["max_input_tokens"], p["input_tokens"]))
-            eq(e.get("truncated", 0), 0, "inputs the server truncated in request %d" % e["n"])
-    return dict(requests=len(log), max_inputs=max(e["inputs"] for e in log),
-                max_tokens=max(e["tokens"] for e in log),
-                max_input_tokens=max(e["max_input_tokens"] for e in log),
-                truncated=sum(e.get("truncated", 0) for e in log))
+        n = e["n"]
+        eq(e["status"], 200, "status of request %d" % n)
+        eq(len(e["texts"]), e["inputs"], "texts logged for request %d" % n)
+        if p["exact"]:
+            total, longest = e["tokens"], e["max_input_tokens"]
+        else:
+            counts = [len(t.encode("utf-8")) + ADDED for t in e["texts"]]
+            longest = max(counts)
+            total = sum(min(c, caps["input_tokens"]) if server_truncates else c for c in counts)
+        check(e["inputs"] <= caps["inputs"], "request %d: %d inputs, cap %d"
+              % (n, e["inputs"], caps["inputs"]))
+        check(total <= caps["tokens"], "request %d: %d tokens by the client's count, cap %d"
+              % (n, total, caps["tokens"]))
+        check(e["tokens"] <= caps["tokens"], "request %d: %d tokens by the server's count, cap %d"
+              % (n, e["tokens"], caps["tokens"]))
+        if not server_truncates:
+            check(longest <= caps["input_tokens"], "request %d: an input of %d tokens by the "
+                  "client's count, cap %d" % (n, longest, caps["input_tokens"]))
+            check(e["max_input_tokens"] <= caps["input_tokens"], "request %d: an input of %d "
+                  "tokens by the server's count, cap %d"
+                  % (n, e["max_input_tokens"], caps["input_tokens"]))
+            eq(e.get("truncated", 0), 0, "inputs the server truncated in request %d" % n)
+        figures["max_inputs"] = max(figures["max_inputs"], e["inputs"])
+        figures["max_tokens"] = max(figures["max_tokens"], total)
+        figures["max_server_tokens"] = max(figures["max_server_tokens"], e["tokens"])
+        figures["max_input_tokens"] = max(figures["max_input_tokens"], longest)
+        figures["truncated"] += e.get("truncated", 0)
+    return figures
 
 
-def report(provider, embedded, verified, figures, note=""):
-    p = PROVIDERS[provider]
-    print("FIGURES %s: %d embedded, %d verified; %d requests; max inputs/request %d (cap %s); "
-          "max tokens/request %d (cap %s); max tokens/input %d (cap %d); %d truncated by the "
-          "server%s" % (provider, embedded, verified, figures["requests"], figures["max_inputs"],
-                        p["inputs"] or "none", figures["max_tokens"], p["tokens"] or "none",
-                        figures["max_input_tokens"], p["input_tokens"], figures["truncated"], note),
+def report(provider, model, embedded, caps, figures, note=""):
+    print("FIGURES %s %s: %d embedded and verified; %d requests; max inputs/request %d (cap %d); "
+          "max tokens/request %d by the client's count, %d by the server's (cap %d); "
+          "max tokens/input %d by the client's count (cap %d%s); %d truncated by the server%s"
+          % (provider, model, embedded, figures["requests"], figures["max_inputs"], caps["inputs"],
+             figures["max_tokens"], figures["max_server_tokens"], caps["tokens"],
+             figures["max_input_tokens"], caps["input_tokens"],
+             ", the server's to keep" if figures["truncated"] else "", figures["truncated"], note),
           flush=True)
 
 
-def corpus_run(provider, *more, truncating=False):
-    c = corpus(SECTIONS, seed=9)
+def cut_by_bytes(text, cap):
+    """--overlong split's pieces under the byte estimate: greedy, at most
+    `cap` UTF-8 bytes each, cut between characters."""
+    pieces, cur, size = [], [], 0
+    for ch in text:
+        n = len(ch.encode("utf-8"))
+        if cur and size + n > cap:
+            pieces.append("".join(cur))
+            cur, size = [], 0
+        cur.append(ch)
+        size += n
+    pieces.append("".join(cur))
+    return pieces
+
+
+def weighted(model, dims, pieces, weights):
+    """The fake's vectors of `pieces`, weighted, summed and made unit length,
+    as embedpipe combines a split record's."""
+    acc = [0.0] * dims
+    for piece, w in zip(pieces, weights):
+        v = fakevec.vector(model, dims, piece)
+        for d in range(dims):
+            acc[d] += w * v[d]
+    norm = sum(x * x for x in acc) ** 0.5
+    return [fakevec._f32(x / norm) for x in acc]
+
+
+def check_split(lines, i, pieces, weights, sent, model, dims):
+    """Section i was sent as `pieces` and its line is their weighted vector."""
+    for piece in pieces:
+        check(piece in sent, "section %d: a piece the server did not receive" % i)
+    _, arr, _ = split_output_line(lines[i])
+    try:
+        fakevec.check_embedding_text(arr, weighted(model, dims, pieces, weights))
+    except AssertionError as err:
+        raise AssertionError("line %d: %s" % (i + 1, err))
+
+
+def corpus_run(provider, *more, model=None, dims=None, dimensions=None, sections=SECTIONS,
+               server_truncates=False, **model_caps):
+    """A corpus run of a provider whose tokens the client estimates: every
+    section within the per-input cap (or every one, when the server
+    truncates) verified by build/verify_embeddings against its whole text;
+    every other one against the pieces --overlong split makes of it under
+    the estimate, which must be what the server received; and every request
+    within the caps. `dims` is the model's vector length, `dimensions` the
+    one asked for, if any. Returns the server's log."""
+    p = PROVIDERS[provider]
+    model = model or p["model"]
+    caps = caps_of(provider, **model_caps)
+    args = list(more)
+    if model != p["model"]:
+        args += ["--model", model]
+    if dimensions:
+        args += ["--dimensions", str(dimensions)]
+    dims = dimensions or dims or p["dims"]
+    c = corpus(sections, seed=9)
     with server(provider) as srv:
-        r = provider_run(provider, srv, *more, stdin=c.data)
+        r = provider_run(provider, srv, *args, stdin=c.data)
         log = srv.requests()
     r.expect_rc(0)
-    items = list(zip(c.expected_id_text, [e["text"] for e in c.expected]))
-    verify(r.out, items, PROVIDERS[provider]["dims"], model=PROVIDERS[provider]["model"])
-    figures = check_caps(provider, log, truncating)
-    report(provider, len(r.lines), len(items), figures)
+    lines = split_lines(r.out)
+    eq(len(lines), sections, "output lines")
+    texts = [e["text"] for e in c.expected]
+    room = caps["input_tokens"] - ADDED  # bytes an input may have
+    split = [] if server_truncates else [
+        i for i, t in enumerate(texts) if len(t.encode("utf-8")) > room]
+    whole = sorted(set(range(sections)) - set(split))
+    verify("".join(lines[i] for i in whole).encode(),
+           [(c.expected_id_text[i], texts[i]) for i in whole], dims, model=model)
+    sent = {t for e in log for t in e["texts"]}
+    for i in split:
+        pieces = cut_by_bytes(texts[i], room)
+        check(len(pieces) > 1, "section %d is cut" % i)
+        check_split(lines, i, pieces, [len(x.encode("utf-8")) + ADDED for x in pieces], sent,
+                    model, dims)
+    figures = check_caps(provider, log, caps, server_truncates)
+    report(provider, model, len(lines), caps, figures,
+           "; %d sections split on the client%s" % (
+               len(split), ", --dimensions %d" % dims if dimensions else ""))
     return log
 
 
@@ -125,34 +234,30 @@ def exact_corpus_run(provider):
     (cl100k_base), so a section over 8191 of them is split on the client:
     its vector is checked against the pieces the server received."""
     p = PROVIDERS[provider]
+    caps = caps_of(provider)
     c = corpus(SECTIONS, seed=9)
-    with server(provider, "--log-texts") as srv:
+    with server(provider) as srv:
         r = provider_run(provider, srv, stdin=c.data)
         log = srv.requests()
     r.expect_rc(0)
     texts = [e["text"] for e in c.expected]
     counts = token_counts(texts, p["model"])
-    whole = [i for i, n in enumerate(counts) if n <= 8191]
+    whole = [i for i, n in enumerate(counts) if n <= caps["input_tokens"]]
     lines = split_lines(r.out)
+    eq(len(lines), SECTIONS, "output lines")
     verify("".join(lines[i] for i in whole).encode(),
            [(c.expected_id_text[i], texts[i]) for i in whole], p["dims"], model=p["model"])
     whole_texts = set(texts)
-    sent = [t for e in log for t in e["texts"] if t not in whole_texts]  # pieces
-    split = [i for i, n in enumerate(counts) if n > 8191]
+    sent = {t for e in log for t in e["texts"] if t not in whole_texts}  # pieces
+    split = [i for i, n in enumerate(counts) if n > caps["input_tokens"]]
     check(split, "the corpus has a section over 8191 tokens")
     for i in split:
         pieces = sorted((t for t in sent if t != texts[i] and t in texts[i]), key=texts[i].find)
         eq("".join(pieces), texts[i], "the pieces of section %d" % i)
-        weights = token_counts(pieces, p["model"])
-        acc = [0.0] * p["dims"]
-        for piece, w in zip(pieces, weights):
-            for d, x in enumerate(fakevec.vector(p["model"], p["dims"], piece)):
-                acc[d] += w * x
-        norm = sum(x * x for x in acc) ** 0.5
-        _, arr, _ = split_output_line(lines[i])
-        fakevec.check_embedding_text(arr, [fakevec._f32(x / norm) for x in acc])
-    figures = check_caps(provider, log)
-    report(provider, len(lines), len(lines), figures,
+        check_split(lines, i, pieces, token_counts(pieces, p["model"]), sent, p["model"],
+                    p["dims"])
+    figures = check_caps(provider, log, caps)
+    report(provider, p["model"], len(lines), caps, figures,
            "; %d sections split on the client" % len(split))
     return log
 
@@ -179,6 +284,14 @@ def cohere_corpus():
 
 
 @test
+def cohere_v3_model_takes_512_tokens_an_input():
+    # embed-english-v3.0 reads 512 tokens an input (the fake refuses more,
+    # counting BERT's [CLS] and [SEP]); embed-v4.0's 128,000 would not do.
+    corpus_run("cohere", model="embed-english-v3.0", dims=1024, sections=300,
+               input_tokens=512)
+
+
+@test
 def voyage_corpus():
     log = corpus_run("voyage", "--input-type", "document")
     eq({(e["input_type"], e["truncate"], e["encoding_format"]) for e in log},
@@ -186,93 +299,65 @@ def voyage_corpus():
 
 
 @test
-def ollama_corpus():
+def voyage_2_takes_4000_tokens_an_input():
+    corpus_run("voyage", model="voyage-2", sections=300, input_tokens=4000)
+
+
+@test
+def gemini_corpus_splits_by_the_estimate():
+    # Gemini cannot truncate: a section over 2048 tokens by the estimate is
+    # split on the client and its pieces' vectors averaged.
+    log = corpus_run("gemini", "--input-type", "RETRIEVAL_DOCUMENT", dimensions=128)
+    eq({e["input_type"] for e in log}, {"RETRIEVAL_DOCUMENT"}, "taskType")
+
+
+@test
+def ollama_corpus_truncated_by_the_server():
     # --overlong truncate is Ollama's own truncation: nothing cut here.
-    log = corpus_run("ollama", "--overlong", "truncate", truncating=True)
+    log = corpus_run("ollama", "--overlong", "truncate", server_truncates=True)
     eq({e["truncate"] for e in log}, {True}, "Ollama truncate")
+    check(sum(e["truncated"] for e in log) > 0, "some sections are over nomic-embed-text's 8192")
+
+
+@test
+def ollama_corpus_split_on_the_client():
+    # The default --overlong split: Ollama is told not to truncate, and the
+    # sections over its 8192 tokens by the estimate are split.
+    log = corpus_run("ollama")
+    eq({e["truncate"] for e in log}, {False}, "Ollama truncate")
 
 
 @test
 def tei_corpus():
     # TEI cuts over-long inputs itself with --overlong truncate (the fake
     # embeds the text as sent, so every vector is still checkable).
-    log = corpus_run("tei", "--overlong", "truncate", truncating=True)
+    log = corpus_run("tei", "--overlong", "truncate", server_truncates=True)
     eq({e["truncate"] for e in log}, {True}, "TEI truncate")
     check(sum(e["truncated"] for e in log) > 0, "some sections are over TEI's 512 tokens")
-
-
-def cut_by_bytes(text, cap):
-    """--overlong split's pieces under the byte estimate: greedy, at most
-    `cap` UTF-8 bytes each, cut between characters."""
-    pieces, cur, size = [], [], 0
-    for ch in text:
-        n = len(ch.encode("utf-8"))
-        if cur and size + n > cap:
-            pieces.append("".join(cur))
-            cur, size = [], 0
-        cur.append(ch)
-        size += n
-    pieces.append("".join(cur))
-    return pieces
-
-
-def weighted(model, dims, pieces):
-    acc = [0.0] * dims
-    for piece in pieces:
-        w = len(piece.encode("utf-8"))
-        v = fakevec.vector(model, dims, piece)
-        for d in range(dims):
-            acc[d] += w * v[d]
-    norm = sum(x * x for x in acc) ** 0.5
-    return [fakevec._f32(x / norm) for x in acc]
-
-
-@test
-def gemini_corpus_splits_by_the_estimate():
-    # Gemini cannot truncate: a section over 2048 tokens by the byte
-    # estimate is split on the client and its pieces' vectors averaged,
-    # which this test recomputes from the pieces' definition.
-    p = PROVIDERS["gemini"]
-    dims = 128
-    c = corpus(SECTIONS, seed=9)
-    with server("gemini") as srv:
-        r = provider_run("gemini", srv, "--dimensions", str(dims), "--input-type",
-                         "RETRIEVAL_DOCUMENT", stdin=c.data)
-        log = srv.requests()
-    r.expect_rc(0)
-    lines = split_lines(r.out)
-    eq(len(lines), SECTIONS, "output lines")
-    split = 0
-    for i, (line, e) in enumerate(zip(lines, c.expected)):
-        got_id, arr, _ = split_output_line(line)
-        eq(got_id, c.expected_id_text[i], "id of line %d" % (i + 1))
-        pieces = cut_by_bytes(e["text"], p["input_tokens"])
-        split += len(pieces) > 1
-        want = (weighted(p["model"], dims, pieces) if len(pieces) > 1
-                else fakevec.vector(p["model"], dims, e["text"]))
-        try:
-            fakevec.check_embedding_text(arr, want)
-        except AssertionError as err:
-            raise AssertionError("line %d: %s" % (i + 1, err))
-    figures = check_caps("gemini", log)
-    eq({e["input_type"] for e in log}, {"RETRIEVAL_DOCUMENT"}, "taskType")
-    check(split > 0, "some sections were split")
-    report("gemini", len(lines), len(lines), figures,
-           "; %d sections split on the client, --dimensions %d" % (split, dims))
 
 
 @test
 def tei_splits_on_the_client_without_truncate():
     # The default --overlong split: TEI is told not to truncate, and no
     # input it gets is over its 512 tokens.
-    c = corpus(200, seed=3)
+    log = corpus_run("tei", sections=200)
+    eq({e["truncate"] for e in log}, {False}, "TEI truncate")
+
+
+@test
+def tei_counts_the_tokens_bert_adds():
+    # "a1" is as many cl100k tokens as bytes, and BERT adds [CLS] and [SEP]:
+    # 512 bytes of it are 514 tokens to the server. The estimate's margin
+    # makes the client split it (509 + 3 bytes), where bytes alone (512,
+    # within 512) would have sent it whole and had it refused.
     with server("tei") as srv:
-        r = provider_run("tei", srv, stdin=c.data)
+        r = provider_run("tei", srv, stdin=jsonl({"id": 1, "text": "a1" * 256}))
         log = srv.requests()
     r.expect_rc(0)
-    eq(len(r.lines), 200, "output lines")
-    check_caps("tei", log)
-    eq({e["truncate"] for e in log}, {False}, "TEI truncate")
+    eq(len(r.lines), 1, "output lines")
+    eq([e["status"] for e in log], [200] * len(log), "statuses")
+    eq(sorted(len(t) for e in log for t in e["texts"]), [3, 509], "the inputs' bytes")
+    eq(max(e["max_input_tokens"] for e in log), 511, "the longest input as the server counts it")
 
 
 RECORDS = [{"id": i, "text": "section number %d about providers" % i} for i in range(20)]
@@ -357,8 +442,10 @@ def a_journal_is_never_reused_under_other_settings():
         again = provider_run("cohere", srv, "--checkpoint", journal, stdin=data)
         other_type = provider_run("cohere", srv, "--checkpoint", journal, "--input-type",
                                   "search_query", stdin=data)
+        # The same per-input cap as embed-v4.0's, so that the model is what differs.
         other_model = provider_run("cohere", srv, "--checkpoint", journal, "--model",
-                                   "embed-english-v3.0", stdin=data)
+                                   "embed-english-v3.0", "--max-input-tokens", "128000",
+                                   stdin=data)
         other_trunc = provider_run("cohere", srv, "--checkpoint", journal, "--overlong",
                                    "truncate", stdin=data)
         log = srv.requests()
@@ -375,6 +462,57 @@ def a_journal_is_never_reused_under_other_settings():
         eq(srv.requests(), [], "requests to the other provider")
     eq(other_provider.rc, 1, "exit status with another provider")
     check("written with " in other_provider.err_text, other_provider.err_text)
+
+
+@test
+def a_journal_is_never_reused_across_apis_or_input_types():
+    # The same model name under OpenAI, Azure and an OpenAI-compatible
+    # server, and another Gemini taskType or Voyage input_type: the second
+    # run, given the first one's journal, is refused before it sends a
+    # request or writes a line, naming the setting; the journal stays as the
+    # first run left it.
+    cases = [
+        # (first provider, its args, second provider, its args, what differs)
+        ("openai", [], "azure", [],
+         "api=openai-embeddings, this run uses api=azure-openai-embeddings"),
+        ("openai", [], "openai-compatible", [],
+         "api=openai-embeddings, this run uses api=openai-compatible-embeddings"),
+        ("azure", [], "openai-compatible", [],
+         "api=azure-openai-embeddings, this run uses api=openai-compatible-embeddings"),
+        ("gemini", ["--input-type", "RETRIEVAL_DOCUMENT"], "gemini",
+         ["--input-type", "RETRIEVAL_QUERY"],
+         "input_type=RETRIEVAL_DOCUMENT, this run uses input_type=RETRIEVAL_QUERY"),
+        ("gemini", [], "gemini", ["--input-type", "RETRIEVAL_DOCUMENT"],
+         "input_type=none, this run uses input_type=RETRIEVAL_DOCUMENT"),
+        ("voyage", ["--input-type", "document"], "voyage", ["--input-type", "query"],
+         "input_type=document, this run uses input_type=query"),
+        ("voyage", ["--input-type", "query"], "voyage", [],
+         "input_type=query, this run uses input_type=none"),
+    ]
+    data = jsonl(*RECORDS)
+    for first_provider, first_args, second_provider, second_args, differs in cases:
+        what = "%s %s, then %s %s" % (first_provider, first_args, second_provider, second_args)
+        journal = os.path.join(tmpdir("journal"), "j")
+        with server(first_provider) as srv:
+            first = provider_run(first_provider, srv, "--checkpoint", journal, *first_args,
+                                 stdin=data)
+            first_log = srv.requests()
+        first.expect_rc(0)
+        eq(sum(e["inputs"] for e in first_log), len(RECORDS), "%s: inputs sent first" % what)
+        with server(second_provider) as srv:
+            second = provider_run(second_provider, srv, "--checkpoint", journal, *second_args,
+                                  stdin=data)
+            eq(srv.requests(), [], "%s: requests of the second run" % what)
+        eq(second.rc, 1, "%s: exit status (%s)" % (what, second.err_text[-300:]))
+        eq(second.out, b"", "%s: the second run's output" % what)
+        check("was written with %s" % differs in second.err_text,
+              "%s: %r not in %r" % (what, differs, second.err_text))
+        with server(first_provider) as srv:
+            again = provider_run(first_provider, srv, "--checkpoint", journal, *first_args,
+                                 stdin=data)
+            eq(srv.requests(), [], "%s: requests of the first setting's rerun" % what)
+        again.expect_rc(0)
+        eq(again.out, first.out, "%s: the first setting's rerun, from the journal" % what)
 
 
 @test

@@ -25,13 +25,18 @@
 namespace fake_dialects {
 
 /// A model a dialect serves: its native vector length, its context (tokens
-/// per input), and for Voyage its per-request token total.
+/// per input), for Voyage its per-request token total, and the special
+/// tokens it puts around every input, which its context counts.
 struct Model {
   const char* name;
   uint32_t dims;
   uint32_t context;
   uint64_t request_tokens = 0;  ///< 0: no total.
+  uint32_t added_tokens = 0;
 };
+
+/// A BERT-style model's [CLS] and [SEP].
+constexpr uint32_t kBertAdded = 2;
 
 /// What the server enforces per request.
 struct Caps {
@@ -50,6 +55,7 @@ struct Request {
   std::string input_type;             ///< As requested, for the log.
   bool base64 = false;
   Caps caps;
+  uint32_t added_tokens = 0;          ///< Counted on top of each text's own.
 };
 
 struct Error {
@@ -247,8 +253,14 @@ class CohereDialect : public Dialect {
   std::optional<Error> Parse(const std::string& body, const std::string&,
                              Request* r) const override {
     static const std::vector<Model> kModels = {{"embed-v4.0", 1536, 128000},
-                                               {"embed-english-v3.0", 1024, 512},
-                                               {"embed-multilingual-v3.0", 1024, 512}};
+                                               // WordPiece vocabularies, BERT's specials
+                                               {"embed-english-v3.0", 1024, 512, 0, kBertAdded},
+                                               {"embed-multilingual-v3.0", 1024, 512, 0,
+                                                kBertAdded},
+                                               {"embed-english-light-v3.0", 384, 512, 0,
+                                                kBertAdded},
+                                               {"embed-multilingual-light-v3.0", 384, 512, 0,
+                                                kBertAdded}};
     rapidjson::Document doc;
     doc.Parse(body.data(), body.size());
     if (doc.HasParseError() || !doc.IsObject())
@@ -262,6 +274,7 @@ class CohereDialect : public Dialect {
                                    "used and that you have access to the model.", r->model));
     r->dims = m->dims;
     r->caps = {96, m->context, 0};
+    r->added_tokens = m->added_tokens;
     auto texts = doc.FindMember("texts");
     if (texts == doc.MemberEnd() || !texts->value.IsArray() || !ReadTexts(texts->value, &r->texts))
       return MakeError(400, "invalid", "invalid request: texts must be a non-empty list of non-empty strings");
@@ -342,7 +355,9 @@ class VoyageDialect : public Dialect {
                              Request* r) const override {
     static const std::vector<Model> kModels = {{"voyage-3.5", 1024, 32000, 320000},
                                                {"voyage-3.5-lite", 1024, 32000, 1000000},
-                                               {"voyage-3-large", 1024, 32000, 120000}};
+                                               {"voyage-3-large", 1024, 32000, 120000},
+                                               {"voyage-law-2", 1024, 16000, 120000},
+                                               {"voyage-2", 1024, 4000, 320000}};
     rapidjson::Document doc;
     doc.Parse(body.data(), body.size());
     if (doc.HasParseError() || !doc.IsObject())
@@ -352,7 +367,8 @@ class VoyageDialect : public Dialect {
     if (!m)
       return MakeError(400, "invalid",
                        fmt::format("Model {} is not supported. Supported models are "
-                                   "voyage-3.5, voyage-3.5-lite, voyage-3-large.", r->model));
+                                   "voyage-3.5, voyage-3.5-lite, voyage-3-large, "
+                                   "voyage-law-2, voyage-2.", r->model));
     r->dims = m->dims;
     r->caps = {1000, m->context, m->request_tokens};
     auto input = doc.FindMember("input");
@@ -536,9 +552,10 @@ class OllamaDialect : public Dialect {
   }
   std::optional<Error> Parse(const std::string& body, const std::string&,
                              Request* r) const override {
-    static const std::vector<Model> kModels = {{"nomic-embed-text", 768, 8192},
-                                               {"mxbai-embed-large", 1024, 512},
-                                               {"all-minilm", 384, 256}};
+    // BERT-style, all three.
+    static const std::vector<Model> kModels = {{"nomic-embed-text", 768, 8192, 0, kBertAdded},
+                                               {"mxbai-embed-large", 1024, 512, 0, kBertAdded},
+                                               {"all-minilm", 384, 256, 0, kBertAdded}};
     rapidjson::Document doc;
     doc.Parse(body.data(), body.size());
     if (doc.HasParseError() || !doc.IsObject())
@@ -551,6 +568,7 @@ class OllamaDialect : public Dialect {
                        fmt::format("model \"{}\" not found, try pulling it first", r->model));
     r->dims = m->dims;
     r->caps = {std::numeric_limits<size_t>::max(), m->context, 0};
+    r->added_tokens = m->added_tokens;
     auto input = doc.FindMember("input");
     if (input == doc.MemberEnd() || !ReadTexts(input->value, &r->texts))
       return MakeError(400, "invalid", "invalid input type");
@@ -595,8 +613,9 @@ class TeiDialect : public Dialect {
  public:
   explicit TeiDialect(std::string served_model) : served_model_(std::move(served_model)) {}
   static const std::vector<Model>& Models() {
-    static const std::vector<Model> kModels = {{"BAAI/bge-small-en-v1.5", 384, 512},
-                                               {"BAAI/bge-base-en-v1.5", 768, 512}};
+    static const std::vector<Model> kModels = {
+        {"BAAI/bge-small-en-v1.5", 384, 512, 0, kBertAdded},
+        {"BAAI/bge-base-en-v1.5", 768, 512, 0, kBertAdded}};
     return kModels;
   }
   bool Match(const http::Request& req, std::string*) const override {
@@ -614,6 +633,7 @@ class TeiDialect : public Dialect {
     r->model = m->name;
     r->dims = m->dims;
     r->caps = {32, m->context, 0};
+    r->added_tokens = m->added_tokens;
     rapidjson::Document doc;
     doc.Parse(body.data(), body.size());
     if (doc.HasParseError() || !doc.IsObject())

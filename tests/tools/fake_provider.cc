@@ -81,7 +81,8 @@ A loopback fake of the OpenAI embeddings API: POST /v1/embeddings or /embeddings
                             gemini (/v1beta/models/M:batchEmbedContents,
                             x-goog-api-key), ollama (/api/embed), tei (/embed);
                             each with its own caps, error bodies and response
-                            shape, tokens counted with cl100k_base. Faults
+                            shape, tokens counted with cl100k_base (plus
+                            [CLS] and [SEP] for BERT-style models). Faults
                             429 500 502 503 use the dialect's error body.
   --served-model NAME       tei's model (default BAAI/bge-small-en-v1.5)
   --batch-delay-ms MS       Batch API jobs spend MS validating, then MS
@@ -610,7 +611,7 @@ class Provider {
       }
     }
     for (const char* model : kModels) {
-      auto counter = NewTokenCounter(model, "", err);
+      auto counter = NewTokenCounter(model, "", 0, err);
       if (!counter) return false;
       // The exact counters load their vocabulary on first use (tens of ms);
       // pay that now rather than in the first request a benchmark times.
@@ -1319,7 +1320,8 @@ class Provider {
     std::optional<fake_dialects::Error> error = d.CheckAuth(req, o_.require_key);
     if (!error) error = d.Parse(req.body, path_model, &r);
     // The log's view of it, with tokens as the provider would count them
-    // (cl100k_base here) and truncated ones at the model's context.
+    // (cl100k_base here, plus the model's special tokens) and truncated ones
+    // at the model's context.
     Parsed p;
     p.model = r.model;
     p.inputs = r.texts.size();
@@ -1329,7 +1331,7 @@ class Provider {
     p.input_type = r.input_type;
     const TokenCounter& counter = *counters_.at("text-embedding-3-small");
     for (size_t i = 0; i < r.texts.size(); ++i) {
-      uint32_t t = counter.Count(r.texts[i]);
+      uint32_t t = counter.Count(r.texts[i]) + r.added_tokens;
       p.max_tokens = std::max(p.max_tokens, t);
       if (t > r.caps.max_input_tokens && !error) {
         if (r.truncate) {
