@@ -13,6 +13,7 @@
 #include <rapidjson/document.h>
 
 #include "diag.h"
+#include "codec_test_util.h"
 #include "openai_codec.h"
 #include "test_util.h"
 
@@ -130,8 +131,8 @@ struct FakeBatchApi {
   }
 };
 
-OpenAiConfig OpenAiTestConfig() {
-  return OpenAiConfig{"http://x/v1", "text-embedding-3-small", 2, false, "sk"};
+CodecConfig OpenAiTestConfig() {
+  return ConfigFor("http://x/v1", "text-embedding-3-small", 2, false, "sk");
 }
 
 BatchApiConfig RunnerConfig(const std::string& state) {

@@ -10,6 +10,7 @@
 #include <fmt/core.h>
 #include <rapidjson/document.h>
 
+#include "codec_test_util.h"
 #include "openai_codec.h"
 #include "test_util.h"
 
@@ -88,7 +89,7 @@ struct Harness {
       : Harness(std::move(respond), Config(concurrency)) {}
   Harness(FakeTransport::Responder respond, SchedulerConfig config)
       : transport(&clock, std::move(respond)),
-        codec({"http://127.0.0.1:1", "m", 0, false, ""}),
+        codec(ConfigFor("http://127.0.0.1:1", "m", 0, false, "")),
         scheduler(&transport, &codec, &clock, config) {}
 
   std::vector<BatchResult> RunAll() {
