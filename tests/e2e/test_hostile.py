@@ -22,8 +22,8 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (KEY, Result, Server, base_args, check, clean_env, eq, gencorpus,  # noqa: E402
-                     jsonl, main, no_key_leak, run, test, tmpdir, tool, verify, _errors_path)
+from harness import (KEY, Server, asan_build, base_args, check, eq, gencorpus,  # noqa: E402
+                     jsonl, main, run, spawn, test, tmpdir, verify)
 
 DIMS = 8
 MAX_RSS_SERVER_MIB = 64
@@ -43,7 +43,6 @@ def run_measured(args, stdin=b"", stdin_file=None, key=KEY, timeout=MAX_SECONDS 
     GNU time runs it: a child forked from this Python process directly
     would count Python's own peak RSS as its own (Linux keeps the high-water
     mark across exec)."""
-    argv = [tool("embedpipe")] + [str(a) for a in args]
     d = tmpdir("measured")
     time_path = os.path.join(d, "time")
     out_path, err_path = os.path.join(d, "stdout"), os.path.join(d, "stderr")
@@ -54,8 +53,8 @@ def run_measured(args, stdin=b"", stdin_file=None, key=KEY, timeout=MAX_SECONDS 
     with open(stdin_file, "rb") as fin, open(out_path, "wb") as fout, \
             open(err_path, "wb") as ferr:
         start = time.monotonic()
-        p = subprocess.Popen(["/usr/bin/time", "-q", "-f", "%M", "-o", time_path] + argv,
-                             stdin=fin, stdout=fout, stderr=ferr, env=clean_env(key))
+        p = spawn(args, command=["/usr/bin/time", "-q", "-f", "%M", "-o", time_path, "embedpipe"],
+                  key=key, stats=True, stdin=fin, stdout=fout, stderr=ferr)
         try:
             p.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -69,25 +68,19 @@ def run_measured(args, stdin=b"", stdin_file=None, key=KEY, timeout=MAX_SECONDS 
         out = f.read()
     with open(err_path, "rb") as f:
         err = f.read()
-    errors_text = None
-    ep = _errors_path(argv)
-    if ep is not None and os.path.exists(ep):
-        with open(ep, "rb") as f:
-            errors_text = f.read().decode("utf-8")
-    no_key_leak(out, err, errors_text, key=key)
-    r = Result(argv, p.returncode, out, err, errors_text)
+    p.search()
+    r = p.result(out, err)
     r.rss_mib = rss_kib / 1024.0
     r.seconds = seconds
     print("  %s: exit %d, peak RSS %.1f MiB, %.2f s" % (
-        " ".join(os.path.basename(a) for a in argv[1:3]), r.rc, r.rss_mib, r.seconds),
+        " ".join(os.path.basename(str(a)) for a in args[:2]), r.rc, r.rss_mib, r.seconds),
         flush=True)
     return r
 
 
 def check_bounds(r, max_rss_mib, what):
-    with open(tool("embedpipe"), "rb") as f:
-        if b"__asan_init" in f.read():
-            max_rss_mib *= ASAN_FACTOR
+    if asan_build():
+        max_rss_mib *= ASAN_FACTOR
     check(r.rss_mib < max_rss_mib, "%s: peak RSS %.1f MiB, bound %d MiB" % (
         what, r.rss_mib, max_rss_mib))
     check(r.seconds < MAX_SECONDS, "%s: took %.1f s, bound %d s" % (what, r.seconds, MAX_SECONDS))
@@ -354,9 +347,8 @@ def input_read_error_mid_stream():
     listener.close()
     try:
         with Server() as srv:
-            p = subprocess.Popen(
-                [tool("embedpipe")] + base_args(srv, DIMS, "--batch-inputs", "1", "-", second),
-                stdin=reader, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env())
+            p = spawn(base_args(srv, DIMS, "--batch-inputs", "1", "-", second),
+                      stdin=reader, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             reader.close()
             feeder.sendall(jsonl({"id": "r0", "text": TEXTS[0]}))
             srv.wait_for(lambda es: any(TEXTS[0] in e["texts"] for e in es),
@@ -367,8 +359,7 @@ def input_read_error_mid_stream():
             out, err = p.communicate(timeout=MAX_SECONDS)
     finally:
         feeder.close()
-    no_key_leak(out, err)
-    r = Result(p.args, p.returncode, out, err)
+    r = p.result(out, err)
     r.expect_rc(2)
     verify(out, [ITEMS[0], ITEMS[2]], DIMS, python_check=True)
     check("embedpipe: error: error reading -: Connection reset by peer" in r.err_text,
