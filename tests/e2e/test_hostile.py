@@ -150,6 +150,27 @@ def server_sends_endless_body():
     hostile_server("endless", "response larger than 67712 bytes")
 
 
+@test
+def other_dialects_bound_a_2gb_or_endless_body_too():
+    # Every codec stops reading at what a right answer can be: Cohere asked
+    # for 256 dimensions at 1 x (256 x 32 + 1 KiB) + 64 KiB (floats), TEI,
+    # which takes no --dimensions, at the largest vector accepted.
+    one = STDIN[:STDIN.index(b"\n") + 1]
+    for provider, extra, bound in (("cohere", ["--dimensions", "256"], 74752),
+                                   ("tei", ["--model", "BAAI/bge-small-en-v1.5"], 2163680)):
+        for kind in ("huge", "endless"):
+            errors = os.path.join(tmpdir("dialect-" + kind), "errors.jsonl")
+            with Server("--dialect", provider, "--faults", "1:%s,2:%s" % (kind, kind)) as srv:
+                r = run_measured(["--provider", provider, "--base-url",
+                                  "http://127.0.0.1:%d" % srv.port, "--max-attempts", "2",
+                                  "--max-retry-wait", "0.1", "--errors", errors] + extra,
+                                 stdin=one)
+            r.expect_rc(2)
+            check_bounds(r, MAX_RSS_SERVER_MIB, "%s, %s" % (provider, kind))
+            check("response larger than %d bytes" % bound in r.errors_text,
+                  "%s, %s: %r" % (provider, kind, r.errors_text))
+
+
 # These bodies (200 KB) are over the bound for 8 dimensions; without
 # --dimensions the bound is 1.1 MB a batch of 2, and the decoder meets them.
 @test
