@@ -267,6 +267,33 @@ TEST_CASE("BatchApi reads output and error lines") {
   CHECK_FALSE(ParseResultLine(R"({"response":null})", &line, &err));
 }
 
+TEST_CASE("BatchApi reads server JSON nested 100,000 deep without recursing") {
+  // A recursive parse (or write-back) of these exhausted the stack.
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  std::string id, err;
+  CHECK_FALSE(ParseFileObject(deep, &id, &err));
+  CHECK(err == "response is not a JSON object");
+  CHECK(ParseFileObject(R"({"x":)" + deep + R"(,"id":"file-1"})", &id, &err));
+  CHECK(id == "file-1");
+  BatchJobStatus status;
+  CHECK(ParseBatchObject(R"({"id":"b","status":"completed","errors":{"data":)" + deep + "}}",
+                         &status, &err));
+  CHECK(status.status == "completed");
+  ResultLine line;
+  CHECK(ParseResultLine(R"({"custom_id":"r1","response":{"status_code":500,"x":)" + deep +
+                            "}}",
+                        &line, &err));
+  CHECK(line.status_code == 500);
+  // The body is written back as text for the codec: one nested deeper than
+  // any answer is refused instead.
+  CHECK_FALSE(ParseResultLine(R"({"custom_id":"r1","response":{"status_code":200,"body":{"data":)" +
+                                  deep + "}}}",
+                              &line, &err));
+  CHECK(err == "result line's response body is nested over 64 levels deep");
+  std::vector<StoredJob> jobs;
+  CHECK_FALSE(ParseStoredJobs(deep, &jobs, &err));
+}
+
 TEST_CASE("BatchApi polls at 250 ms doubling to a minute") {
   CHECK(PollDelayMs(0) == 250);
   CHECK(PollDelayMs(1) == 500);
