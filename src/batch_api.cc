@@ -49,13 +49,40 @@ uint64_t GetUint(const rapidjson::Value& obj, const char* name) {
 }
 
 bool Parse(std::string_view json, rapidjson::Document* doc, std::string* err) {
-  doc->Parse(json.data(), json.size());
+  // Iterative, as every parse of a server's reply: one nested 100,000 deep
+  // must not exhaust the stack.
+  doc->Parse<rapidjson::kParseIterativeFlag>(json.data(), json.size());
   if (doc->HasParseError() || !doc->IsObject()) {
     *err = "response is not a JSON object";
     return false;
   }
   return true;
 }
+
+// Deeper than any embeddings answer or error body (a handful of levels).
+constexpr int kMaxBodyDepth = 64;
+
+// Writes a parsed value back as JSON text, refusing one nested deeper than
+// kMaxBodyDepth: Value::Accept recurses once per level, so it is stopped
+// there rather than at the end of the stack.
+class ShallowWriter : public rapidjson::Writer<rapidjson::StringBuffer> {
+ public:
+  using Writer::Writer;
+  bool StartObject() { return Enter() && Writer::StartObject(); }
+  bool StartArray() { return Enter() && Writer::StartArray(); }
+  bool EndObject(rapidjson::SizeType n) {
+    --depth_;
+    return Writer::EndObject(n);
+  }
+  bool EndArray(rapidjson::SizeType n) {
+    --depth_;
+    return Writer::EndArray(n);
+  }
+
+ private:
+  bool Enter() { return ++depth_ <= kMaxBodyDepth; }
+  int depth_ = 0;
+};
 
 bool Retryable(const HttpResponse& r) {
   return r.status == 0 || r.status == 408 || r.status == 409 ||
@@ -177,8 +204,13 @@ bool ParseResultLine(std::string_view line, ResultLine* out, std::string* err) {
     auto body = response->value.FindMember("body");
     if (body != response->value.MemberEnd() && body->value.IsObject()) {
       rapidjson::StringBuffer buffer;
-      rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
-      body->value.Accept(w);
+      ShallowWriter w(buffer);
+      if (!body->value.Accept(w)) {
+        *err = fmt::format(
+            "result line's response body is nested over {} levels deep",
+            kMaxBodyDepth);
+        return false;
+      }
       out->body.assign(buffer.GetString(), buffer.GetSize());
       auto e = body->value.FindMember("error");
       if (e != body->value.MemberEnd()) out->error = GetString(e->value, "message");

@@ -13,6 +13,7 @@
 #include <rapidjson/document.h>
 
 #include "diag.h"
+#include "codec_test_util.h"
 #include "openai_codec.h"
 #include "test_util.h"
 
@@ -118,8 +119,8 @@ struct FakeBatchApi {
   }
 };
 
-OpenAiConfig OpenAiTestConfig() {
-  return OpenAiConfig{"http://x/v1", "text-embedding-3-small", 2, false, "sk"};
+CodecConfig OpenAiTestConfig() {
+  return ConfigFor("http://x/v1", "text-embedding-3-small", 2, false, "sk");
 }
 
 BatchApiConfig RunnerConfig(const std::string& state) {
@@ -252,6 +253,33 @@ TEST_CASE("BatchApi reads output and error lines") {
   CHECK(line.body.empty());
   CHECK(line.error == "expired");
   CHECK_FALSE(ParseResultLine(R"({"response":null})", &line, &err));
+}
+
+TEST_CASE("BatchApi reads server JSON nested 100,000 deep without recursing") {
+  // A recursive parse (or write-back) of these exhausted the stack.
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  std::string id, err;
+  CHECK_FALSE(ParseFileObject(deep, &id, &err));
+  CHECK(err == "response is not a JSON object");
+  CHECK(ParseFileObject(R"({"x":)" + deep + R"(,"id":"file-1"})", &id, &err));
+  CHECK(id == "file-1");
+  BatchJobStatus status;
+  CHECK(ParseBatchObject(R"({"id":"b","status":"completed","errors":{"data":)" + deep + "}}",
+                         &status, &err));
+  CHECK(status.status == "completed");
+  ResultLine line;
+  CHECK(ParseResultLine(R"({"custom_id":"r1","response":{"status_code":500,"x":)" + deep +
+                            "}}",
+                        &line, &err));
+  CHECK(line.status_code == 500);
+  // The body is written back as text for the codec: one nested deeper than
+  // any answer is refused instead.
+  CHECK_FALSE(ParseResultLine(R"({"custom_id":"r1","response":{"status_code":200,"body":{"data":)" +
+                                  deep + "}}}",
+                              &line, &err));
+  CHECK(err == "result line's response body is nested over 64 levels deep");
+  std::vector<StoredJob> jobs;
+  CHECK_FALSE(ParseStoredJobs(deep, &jobs, &err));
 }
 
 TEST_CASE("BatchApi polls at 250 ms doubling to a minute") {

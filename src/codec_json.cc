@@ -381,8 +381,29 @@ JsonCodec::JsonCodec(CodecConfig config, std::string url,
       headers_(JsonHeaders(auth_prefix, config_.api_key)),
       layout_(layout) {}
 
-HttpRequest JsonCodec::Post(const rapidjson::StringBuffer& body) const {
-  return {url_, headers_, std::string(body.GetString(), body.GetSize())};
+size_t JsonCodec::MaxResponseBytes(size_t inputs) const {
+  // The most bytes one value of a vector takes in a response: a float as
+  // JSON text ("-0.0123456789,") or 4 bytes as base64 (5.3 characters).
+  // Generous: servers print the shortest text that reads back, 15
+  // characters at most.
+  constexpr size_t kFloatTextBytes = 32;
+  constexpr size_t kBase64ValueBytes = 8;
+  // Per item (index, object names, quotes, braces) and per response (usage,
+  // model, ids).
+  constexpr size_t kItemBytes = 1024;
+  constexpr size_t kResponseBytes = 64 * 1024;
+  size_t dims = config_.dimensions > 0 ? static_cast<size_t>(config_.dimensions)
+                                       : kMaxEmbeddingDims;
+  size_t per_value = config_.base64 ? kBase64ValueBytes : kFloatTextBytes;
+  return inputs * (dims * per_value + kItemBytes) + kResponseBytes;
+}
+
+HttpRequest JsonCodec::Post(const Batch& batch,
+                            const rapidjson::StringBuffer& body) const {
+  HttpRequest request{url_, headers_,
+                      std::string(body.GetString(), body.GetSize())};
+  request.max_response_bytes = MaxResponseBytes(batch.records.size());
+  return request;
 }
 
 bool JsonCodec::DecodeResponse(const HttpResponse& response, const Batch& batch,

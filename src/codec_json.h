@@ -71,13 +71,22 @@ class JsonCodec : public Codec {
                       Embeddings* out, std::string* err) const override;
   ApiError ParseError(const HttpResponse& response) const override;
 
+  /// The largest body a right answer to `inputs` inputs can have: each
+  /// vector at the requested dimensions (or kMaxEmbeddingDims when the
+  /// model's own size is asked for) at the most bytes a value takes in the
+  /// wire encoding. A larger response cannot be decoded, so the transport
+  /// stops reading it there rather than at its own, much larger, limit.
+  size_t MaxResponseBytes(size_t inputs) const;
+
  protected:
   /// Requests go to `url`, with JsonHeaders(`auth_prefix`, the key).
   JsonCodec(CodecConfig config, std::string url, std::string_view auth_prefix,
             const VectorLayout& layout);
 
-  /// The request carrying `body`.
-  HttpRequest Post(const rapidjson::StringBuffer& body) const;
+  /// The request carrying `body`, which embeds `batch`; its response is
+  /// bounded by MaxResponseBytes.
+  HttpRequest Post(const Batch& batch,
+                   const rapidjson::StringBuffer& body) const;
 
   const CodecConfig config_;
 

@@ -1,5 +1,5 @@
-// Helpers shared by the codec unit tests: a batch of texts, a response,
-// and whether a header line was sent.
+// Helpers shared by the codec unit tests: a config, a batch of texts, a
+// response, and whether a header line was sent.
 #pragma once
 
 #include <algorithm>
@@ -8,6 +8,18 @@
 #include <utility>
 
 #include "codec.h"
+
+/// The settings an OpenAI-style codec reads; the rest left at defaults.
+inline CodecConfig ConfigFor(std::string base_url, std::string model,
+                             int dimensions, bool base64, std::string api_key) {
+  CodecConfig c;
+  c.base_url = std::move(base_url);
+  c.model = std::move(model);
+  c.dimensions = dimensions;
+  c.base64 = base64;
+  c.api_key = std::move(api_key);
+  return c;
+}
 
 inline Batch TextBatch(std::initializer_list<const char*> texts) {
   Batch b;

@@ -36,6 +36,6 @@ HttpRequest CohereCodec::EncodeRequest(const Batch& batch) const {
     w.Int(config_.dimensions);
   }
   w.EndObject();
-  return Post(buffer);
+  return Post(batch, buffer);
 }
 

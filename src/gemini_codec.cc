@@ -62,6 +62,6 @@ HttpRequest GeminiCodec::EncodeRequest(const Batch& batch) const {
   }
   w.EndArray();
   w.EndObject();
-  return Post(buffer);
+  return Post(batch, buffer);
 }
 

@@ -29,6 +29,6 @@ HttpRequest OllamaCodec::EncodeRequest(const Batch& batch) const {
     w.Int(config_.dimensions);
   }
   w.EndObject();
-  return Post(buffer);
+  return Post(batch, buffer);
 }
 

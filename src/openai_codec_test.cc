@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "base64.h"
+#include "codec_test_util.h"
 
 namespace {
 
@@ -36,7 +37,7 @@ std::string B64(std::initializer_list<float> values) {
 }
 
 OpenAiCodec MakeCodec(int dims = 0, bool base64 = true) {
-  return OpenAiCodec({"http://127.0.0.1:9/v1/", "m", dims, base64, "sk-test"});
+  return OpenAiCodec(ConfigFor("http://127.0.0.1:9/v1/", "m", dims, base64, "sk-test"));
 }
 
 }  // namespace
@@ -55,7 +56,7 @@ TEST_CASE("OpenAiCodec encodes model, inputs, format and dimensions") {
 }
 
 TEST_CASE("OpenAiCodec omits Authorization without a key") {
-  OpenAiCodec codec({"http://h", "m", 0, true, ""});
+  OpenAiCodec codec(ConfigFor("http://h", "m", 0, true, ""));
   for (const std::string& h : codec.EncodeRequest(MakeBatch({"x"})).headers)
     CHECK(h.rfind("Authorization", 0) != 0);
 }

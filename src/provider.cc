@@ -114,6 +114,8 @@ std::string Join(const std::vector<std::string_view>& items) {
 
 }  // namespace
 
+std::span<const ProviderInfo> AllProviders() { return kProviders; }
+
 const ProviderInfo* FindProvider(std::string_view name) {
   for (const ProviderInfo& p : kProviders)
     if (name == p.name) return &p;
@@ -245,7 +247,6 @@ std::unique_ptr<Codec> NewCodec(const Options& o, const std::string& base_url,
   if (name == "gemini") return std::make_unique<GeminiCodec>(c);
   if (name == "ollama") return std::make_unique<OllamaCodec>(c);
   if (name == "tei") return std::make_unique<TeiCodec>(c);
-  OpenAiConfig openai{c.base_url, c.model, c.dimensions, c.base64, c.api_key};
   OpenAiEndpoint endpoint;
   if (name == "azure") {
     // The deployment names the model; the body does not.
@@ -255,5 +256,5 @@ std::unique_ptr<Codec> NewCodec(const Options& o, const std::string& base_url,
     endpoint.key_header = "api-key: ";
     endpoint.send_model = false;
   }
-  return std::make_unique<OpenAiCodec>(openai, endpoint);
+  return std::make_unique<OpenAiCodec>(c, endpoint);
 }

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -31,6 +32,9 @@ struct ProviderInfo {
   std::vector<std::string_view> input_types;  ///< Empty: takes none.
   const char* default_input_type;             ///< "": omit by default.
 };
+
+/// Every provider, in the order --help lists them.
+std::span<const ProviderInfo> AllProviders();
 
 /// The provider named `name`, or null.
 const ProviderInfo* FindProvider(std::string_view name);

@@ -334,3 +334,23 @@ TEST_CASE("Azure OpenAI's error bodies") {
     CHECK(e.code == c.code);
   }
 }
+
+TEST_CASE("Every provider's codec bounds a response by what it asked for") {
+  for (const ProviderInfo& p : AllProviders()) {
+    CAPTURE(p.name);
+    std::string err;
+    Options o = For(p.name);
+    o.base_url = "http://127.0.0.1:9";
+    o.model = "m";
+    o.dimensions = p.dimensions ? 8 : 0;
+    ProviderFlagsGiven given;
+    given.base_url = given.model = true;
+    REQUIRE(Apply(&o, &err, given));
+    HttpRequest req = NewCodec(o, o.base_url, "k")->EncodeRequest(TextBatch({"a", "b"}));
+    // Per input: each value at 8 bytes (base64) or 32 (float text), plus
+    // 1 KiB; 64 KiB a response. Without --dimensions: 65,535 values.
+    size_t dims = p.dimensions ? 8 : 65535;
+    size_t per_value = o.encoding == "base64" ? 8 : 32;
+    CHECK(req.max_response_bytes == 2 * (dims * per_value + 1024) + 65536);
+  }
+}

@@ -10,6 +10,7 @@
 #include <fmt/core.h>
 #include <rapidjson/document.h>
 
+#include "codec_test_util.h"
 #include "openai_codec.h"
 #include "test_util.h"
 
@@ -66,7 +67,7 @@ std::vector<std::unique_ptr<OpenAiCodec>> Codecs(
   std::vector<std::unique_ptr<OpenAiCodec>> codecs;
   for (const std::string& url : urls)
     codecs.push_back(std::make_unique<OpenAiCodec>(
-        OpenAiConfig{url, "m", 0, false, ""}));
+        ConfigFor(url, "m", 0, false, "")));
   return codecs;
 }
 

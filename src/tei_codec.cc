@@ -26,6 +26,6 @@ HttpRequest TeiCodec::EncodeRequest(const Batch& batch) const {
   w.Key("normalize");
   w.Bool(true);
   w.EndObject();
-  return Post(buffer);
+  return Post(batch, buffer);
 }
 

@@ -38,6 +38,6 @@ HttpRequest VoyageCodec::EncodeRequest(const Batch& batch) const {
     w.String("base64");
   }
   w.EndObject();
-  return Post(buffer);
+  return Post(batch, buffer);
 }
 

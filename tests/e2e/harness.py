@@ -16,10 +16,15 @@ Pieces:
             wait for a request without sleeping; stop() ends the server with
             SIGTERM and returns every logged request. Always stopped at the end
             of a `with` block.
-  run()     build/embedpipe with arguments, stdin bytes and an environment
-            cleaned of OPENAI_* variables; returns exit code, stdout, stderr
-            and the --errors file. Every run also checks that the API key
-            appears in none of them.
+  spawn()   build/embedpipe (or a command that runs it: a shell, GNU time)
+            with an environment cleaned of OPENAI_* and key variables, then
+            the test's key in every key variable. The only way tests start
+            embedpipe: every run it starts is searched for the key, in all
+            its output (pipes as the test read them, the files they went
+            to, --errors, --stats, --checkpoint), when the test ends if not
+            before; a hit fails the test.
+  run()     spawn() to completion with stdin bytes, searched at once;
+            returns exit code, stdout, stderr, --errors and --stats.
   corpus()  scripts/gen-corpus output, generated once per parameters.
   verify()  build/verify_embeddings on an output, plus (for small ones) an
             independent Python check of every float and of the exact id and
@@ -31,6 +36,7 @@ exit or the server's log.
 import argparse
 import json
 import os
+import pty
 import re
 import select
 import shutil
@@ -106,10 +112,21 @@ def test(fn=None, *, xfail=None):
 
 
 def tool(name):
+    """The path of build/NAME. Tests start embedpipe only with spawn() or
+    run(), never by its path, so that every run is searched for the key."""
+    if name == "embedpipe" and sys._getframe(1).f_globals.get("__name__") != __name__:
+        raise AssertionError("start embedpipe with harness.spawn() or run(), not by its "
+                             "path: they search everything it writes for the API key")
     path = os.path.join(BUILD, name)
     if not os.access(path, os.X_OK):
         raise AssertionError("%s is not built (make %s)" % (path, path))
     return path
+
+
+def asan_build():
+    """Whether build/embedpipe was built with AddressSanitizer."""
+    with open(tool("embedpipe"), "rb") as f:
+        return b"__asan_init" in f.read()
 
 
 def tmpdir(prefix="t"):
@@ -314,36 +331,49 @@ def split_lines(data):
     return lines
 
 
+_key_vars = None
+
+
+def key_vars():
+    """Every variable a provider reads its key from, as `embedpipe --help`
+    names them (OPENAI_API_KEY, COHERE_API_KEY, ...)."""
+    global _key_vars
+    if _key_vars is None:
+        text = subprocess.run([tool("embedpipe"), "--help"], capture_output=True,
+                              check=True).stdout.decode()
+        _key_vars = sorted(set(re.findall(r"\b[A-Z][A-Z0-9_]*_API_KEY\b", text)))
+        check("OPENAI_API_KEY" in _key_vars, "no key variables in --help: %r" % _key_vars)
+    return _key_vars
+
+
 def clean_env(key=KEY, extra=None):
-    # No OPENAI_* settings and no proxies (libcurl would send 127.0.0.1
-    # traffic to a proxy named in the environment).
+    """The environment runs start from: no OPENAI_* settings, no key variable
+    of the caller's own, no proxies (libcurl would send 127.0.0.1 traffic to
+    a proxy named in the environment); then `key`, unless None, in every key
+    variable, so that whichever one a run reads, the search below would
+    find the key wherever it leaked; then `extra`."""
+    drop = set(key_vars())
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith("OPENAI_") and not k.lower().endswith("_proxy")}
+           if not k.startswith("OPENAI_") and k not in drop and not k.lower().endswith("_proxy")}
     if key is not None:
-        env["OPENAI_API_KEY"] = key
+        env.update((v, key) for v in drop)
     if extra:
         env.update(extra)
     return env
 
 
-def _checkpoint_bytes(args):
-    """The --checkpoint journal a run wrote (and its compaction file), if any."""
+def _flag_value(args, flag):
+    """The value of `flag` in args (`--flag V` or `--flag=V`), or None."""
     for i, a in enumerate(args):
-        path = args[i + 1] if a == "--checkpoint" and i + 1 < len(args) else \
-            a[len("--checkpoint="):] if a.startswith("--checkpoint=") else None
-        for p in ([path, path + ".compact"] if path else []):
-            if os.path.isfile(p):
-                with open(p, "rb") as f:
-                    yield f.read()
+        if a == flag and i + 1 < len(args):
+            return args[i + 1]
+        if a.startswith(flag + "="):
+            return a[len(flag) + 1:]
+    return None
 
 
 def _errors_path(args):
-    for i, a in enumerate(args):
-        if a == "--errors" and i + 1 < len(args):
-            return args[i + 1]
-        if a.startswith("--errors="):
-            return a[len("--errors="):]
-    return None
+    return _flag_value(args, "--errors")
 
 
 def no_key_leak(*texts, key=KEY):
@@ -358,32 +388,154 @@ def no_key_leak(*texts, key=KEY):
             raise AssertionError("the API key appears in the output: ...%r..." % context)
 
 
+_bin_dir = None
+
+
+def _embedpipe_on_path():
+    """A directory whose only entry, "embedpipe", is build/embedpipe."""
+    global _bin_dir
+    if _bin_dir is None:
+        _bin_dir = tmpdir("bin")
+        os.symlink(tool("embedpipe"), os.path.join(_bin_dir, "embedpipe"))
+    return _bin_dir
+
+
+class _Tap:
+    """A pipe from a run as the test reads it, keeping what was read for the
+    search. Read it through these methods, never os.read on its fileno()."""
+
+    def __init__(self, f, seen):
+        self._f, self._seen = f, seen
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+    def _keep(self, data):
+        self._seen.append(data)
+        return data
+
+    def read(self, *a):
+        return self._keep(self._f.read(*a))
+
+    def read1(self, *a):
+        return self._keep(self._f.read1(*a))
+
+    def readline(self, *a):
+        return self._keep(self._f.readline(*a))
+
+
+# Runs started (spawn) and not yet searched. main() searches what a test
+# left after it ends.
+_unsearched = []
+
+
+class Embedpipe(subprocess.Popen):
+    """A run of build/embedpipe started by spawn(). search() looks for the
+    key in every byte the run wrote: what the test read from its stdout and
+    stderr pipes (through communicate() or the pipe objects), the files they
+    were redirected to, and its --errors, --stats and --checkpoint files
+    (with the journal's .compact and the Batch API's .batch)."""
+
+    def __init__(self, argv, args, key, cwd, **popen):
+        self.keys = {KEY} | ({key} if key else set())
+        self._seen = []
+        self._files = [f.name for f in (popen.get("stdout"), popen.get("stderr"))
+                       if hasattr(f, "name") and isinstance(f.name, str)]
+        journal = _flag_value(args, "--checkpoint")
+        named = [_flag_value(args, "--errors"), _flag_value(args, "--stats"), journal]
+        if journal:
+            named += [journal + ".compact", journal + ".batch"]
+        self._files += [p if os.path.isabs(p) or cwd is None else os.path.join(cwd, p)
+                        for p in named if p]
+        self._cwd = cwd
+        super().__init__(argv, cwd=cwd, **popen)
+        _unsearched.append(self)
+        if self.stdout:
+            self.stdout = _Tap(self.stdout, self._seen)
+        if self.stderr:
+            self.stderr = _Tap(self.stderr, self._seen)
+
+    def communicate(self, *a, **k):
+        out, err = super().communicate(*a, **k)
+        self._seen += [out, err]
+        return out, err
+
+    def search(self):
+        """Raises AssertionError if the key is anywhere the run wrote. Ends
+        the run first if it is still going."""
+        if self in _unsearched:
+            _unsearched.remove(self)
+        if self.poll() is None:
+            self.kill()
+            self.wait()
+        texts = [t.encode("utf-8", "surrogateescape") if isinstance(t, str) else t
+                 for t in self._seen if t]
+        for path in self._files:
+            if os.path.isfile(path):
+                with open(path, "rb") as f:
+                    texts.append(f.read())
+        for key in self.keys:
+            try:
+                no_key_leak(b"".join(texts), key=key)
+            except AssertionError as e:
+                raise AssertionError("%s: %s" % (" ".join(map(str, self.args)), e))
+
+    def result(self, out, err):
+        """The Result of the ended run, with its --errors and --stats files."""
+        args = [str(a) for a in self.args]
+        texts = {}
+        for flag in ("--errors", "--stats"):
+            path = _flag_value(args, flag)
+            if path and self._cwd and not os.path.isabs(path):
+                path = os.path.join(self._cwd, path)
+            if path and os.path.exists(path):
+                with open(path, "rb") as f:
+                    texts[flag] = f.read().decode("utf-8")
+        stats = texts.get("--stats")
+        return Result(args, self.returncode, out, err, texts.get("--errors"),
+                      json.loads(stats) if stats else None)
+
+
+def spawn(args, command=None, key=KEY, env=None, cwd=None, stats=False, terminal=False,
+          **popen):
+    """Starts build/embedpipe with `args`, the way every e2e test starts it:
+    with clean_env(key, env), and searched for the key (Embedpipe.search) by
+    main() once the test ends, if not before. `command`, when given, is run
+    instead, followed by `args`; it starts embedpipe by that name, which is
+    first on its PATH (["/usr/bin/time", ..., "embedpipe"], a shell), or is
+    another build of it. With `stats`, --stats goes to a temporary file
+    unless args name one. With `terminal`, stderr is a pseudo-terminal whose
+    other end the test reads as p.terminal. Other keywords go to
+    subprocess.Popen."""
+    args = [str(a) for a in args]
+    if stats and _flag_value(args, "--stats") is None:
+        args = ["--stats", os.path.join(tmpdir("stats"), "stats.json")] + args
+    full = clean_env(key, env)
+    full["PATH"] = _embedpipe_on_path() + os.pathsep + full.get("PATH", "")
+    argv = list(command) + args if command else [tool("embedpipe")] + args
+    if terminal:
+        master, popen["stderr"] = pty.openpty()
+    p = Embedpipe(argv, args, key, cwd, env=full, **popen)
+    if terminal:
+        os.close(popen["stderr"])
+        p.terminal = _Tap(os.fdopen(master, "rb"), p._seen)
+    return p
+
+
 def run(args, stdin=b"", key=KEY, env=None, timeout=90, cwd=None, stats=True):
-    """Runs build/embedpipe to completion. Unless the test passes --stats
-    itself (or stats=False), the run writes one to a temporary file, read
-    into Result.stats."""
-    argv = [tool("embedpipe")] + [str(a) for a in args]
-    stats_path = None
-    if stats and not any(a == "--stats" or a.startswith("--stats=") for a in argv):
-        stats_path = os.path.join(tmpdir("stats"), "stats.json")
-        argv[1:1] = ["--stats", stats_path]  # first: args may end with "-- FILE"
-    p = subprocess.run(argv, input=stdin, capture_output=True, env=clean_env(key, env),
-                       timeout=timeout, cwd=cwd)
-    stats_json = None
-    if stats_path and os.path.exists(stats_path):
-        with open(stats_path, encoding="utf-8") as f:
-            stats_json = json.load(f)
-    errors_text = None
-    ep = _errors_path(argv)
-    if ep is not None:
-        path = ep if os.path.isabs(ep) or cwd is None else os.path.join(cwd, ep)
-        if os.path.exists(path):
-            with open(path, "rb") as f:
-                errors_text = f.read().decode("utf-8")
-    if key:
-        no_key_leak(p.stdout, p.stderr, errors_text, json.dumps(stats_json),
-                    *_checkpoint_bytes(argv if cwd is None else []), key=key)
-    return Result(argv, p.returncode, p.stdout, p.stderr, errors_text, stats_json)
+    """Runs build/embedpipe to completion and searches what it wrote for the
+    key. Unless the test passes --stats itself (or stats=False), the run
+    writes one to a temporary file, read into Result.stats."""
+    p = spawn(args, key=key, env=env, cwd=cwd, stats=stats, stdin=subprocess.PIPE,
+              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = p.communicate(stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        raise
+    p.search()
+    return p.result(out, err)
 
 
 def base_args(server, dims=None, *more):
@@ -496,6 +648,18 @@ def errors_of(result):
 # --------------------------------------------------------------------------
 # Runner.
 
+def _search_left_runs():
+    """Searches every run the test started and did not search itself; the
+    first leak found, as an AssertionError, or None."""
+    leak = None
+    while _unsearched:
+        try:
+            _unsearched[0].search()
+        except AssertionError as e:
+            leak = leak or e
+    return leak
+
+
 def main():
     global BUILD, TMP
     p = argparse.ArgumentParser()
@@ -511,9 +675,19 @@ def main():
         if a.filter and a.filter not in fn.__name__:
             continue
         start = time.monotonic()
+        leak = None
         try:
-            fn()
+            try:
+                fn()
+            finally:
+                leak = _search_left_runs()
+            if leak:
+                raise leak
         except Exception as e:  # AssertionError or a harness error
+            # A leaked key fails the test, whatever else happened in it.
+            if leak and e is not leak:
+                leak.args = ("%s (and the test failed: %s)" % (leak, e),)
+            e = leak or e
             tb = traceback.extract_tb(e.__traceback__)
             where = ""
             for fr in reversed(tb):
@@ -521,7 +695,7 @@ def main():
                     where = " [%s:%d]" % (os.path.basename(fr.filename), fr.lineno)
                     break
             msg = str(e) or type(e).__name__
-            if fn.xfail:
+            if fn.xfail and e is not leak:
                 passed += 1
                 print("XFAIL: %s (known bug: %s)%s: %s" % (fn.__name__, fn.xfail, where, msg),
                       flush=True)

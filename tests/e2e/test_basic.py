@@ -9,8 +9,8 @@ import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (KEY, MODEL, ROOT, Server, base_args, check, corpus, eq,  # noqa: E402
-                     errors_of, gencorpus, jsonl, main, no_key_leak, run, test, tmpdir, tool,
+from harness import (MODEL, ROOT, Server, base_args, check, corpus, eq,  # noqa: E402
+                     errors_of, gencorpus, jsonl, main, no_key_leak, run, spawn, test, tmpdir,
                      check_sent, unique, verify)
 
 TINY = [
@@ -386,12 +386,11 @@ def no_key_and_custom_base_url_sends_no_authorization():
 def write_error_exits_4():
     with Server() as srv:
         with open("/dev/full", "wb") as full:
-            p = subprocess.run([tool("embedpipe")] + base_args(srv, 8),
-                               input=TINY[0] + b"\n", stdout=full, stderr=subprocess.PIPE,
-                               env={"OPENAI_API_KEY": KEY, "PATH": os.environ.get("PATH", "")},
-                               timeout=60)
-    eq(p.returncode, 4, "exit status writing to /dev/full (stderr %r)" % p.stderr)
-    check(b"cannot write output" in p.stderr, "message: %r" % p.stderr)
+            p = spawn(base_args(srv, 8), stdin=subprocess.PIPE, stdout=full,
+                      stderr=subprocess.PIPE)
+            _, err = p.communicate(TINY[0] + b"\n", timeout=60)
+    eq(p.returncode, 4, "exit status writing to /dev/full (stderr %r)" % err)
+    check(b"cannot write output" in err, "message: %r" % err)
 
 
 if __name__ == "__main__":

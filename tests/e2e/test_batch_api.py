@@ -12,8 +12,8 @@ import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Server, base_args, check, clean_env, corpus, eq, main, run,  # noqa: E402
-                     test, tmpdir, tool, verify)
+from harness import (Server, base_args, check, corpus, eq, main, run, spawn,  # noqa: E402
+                     test, tmpdir, verify)
 
 
 def calls(entries, what):
@@ -69,9 +69,7 @@ def an_interrupted_poll_resumes_without_a_second_upload():
     ckpt = os.path.join(d, "ckpt")
     args = ["--batch-api", "--checkpoint", ckpt, "--batch-inputs", "64", c.path]
     with Server("--shuffle", "--batch-delay-ms", "1500") as srv:
-        argv = [tool("embedpipe")] + base_args(srv, 32, *args)
-        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             env=clean_env())
+        p = spawn(base_args(srv, 32, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         srv.wait_for(lambda es: calls(es, "retrieve"), what="a first poll")
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=30)

@@ -14,7 +14,8 @@ import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ROOT, check, eq, main, test, tmpdir, tool  # noqa: E402
+from harness import ROOT, check, eq, main, spawn, test, tmpdir  # noqa: E402
+import harness  # noqa: E402
 
 
 
@@ -36,7 +37,7 @@ def bench_dir():
     corpora and runs stay in this test's temporary directory."""
     d = tmpdir("bench")
     for name in ("embedpipe", "fake_provider", "verify_embeddings"):
-        os.symlink(tool(name), os.path.join(d, name))
+        os.symlink(os.path.join(harness.BUILD, name), os.path.join(d, name))
     return d
 
 
@@ -45,13 +46,14 @@ def tiny_run_reports_what_the_server_saw():
     build = bench_dir()
     out = os.path.join(build, "results")
     # Request 1 is answered 500 and request 2 429: two retries, one 429.
-    p = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "bench"), "peers",
-                        "--build", build, "--out", out, "--scenario", "realistic,faults",
-                        "--clients", "embedpipe", "--sections", "120", "--long", "2",
-                        "--latency-ms", "40", "--latency-per-ktok-ms", "1",
-                        "--faults", "1:500,2:429"],
-                       capture_output=True, timeout=120)
-    eq(p.returncode, 0, "exit status (stderr: %r)" % p.stderr[-800:])
+    # scripts/bench runs the embedpipe of `build`.
+    p = spawn(["peers", "--build", build, "--out", out, "--scenario", "realistic,faults",
+               "--clients", "embedpipe", "--sections", "120", "--long", "2",
+               "--latency-ms", "40", "--latency-per-ktok-ms", "1", "--faults", "1:500,2:429"],
+              command=[sys.executable, os.path.join(ROOT, "scripts", "bench")],
+              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    stdout, err = p.communicate(timeout=120)
+    eq(p.returncode, 0, "exit status (stderr: %r)" % err[-800:])
     with open(os.path.join(out, "results.json")) as f:
         results = {s["name"]: s for s in json.load(f)}
     eq(sorted(results), ["faults", "realistic"], "scenarios run")
@@ -77,7 +79,7 @@ def tiny_run_reports_what_the_server_saw():
     f = results["faults"]["rows"][0]
     eq((f["exit"], f["429s"], f["retries"]), (0, 1, 2), "faults: exit, 429s, retries")
     eq(f["requests"], results["realistic"]["rows"][0]["requests"] + 2, "faults: requests")
-    text = p.stdout.decode()
+    text = stdout.decode()
     check("| embedpipe | 2 | 120 / 120 |" in text, "realistic row in the table:\n" + text)
     check("1. realistic: embedpipe completed 120 of 120" in text, "goal 1 line:\n" + text)
     with open(os.path.join(out, "results.md")) as f:
@@ -112,7 +114,7 @@ def cleaned_corpus_drops_what_the_api_refuses():
         json.dumps({"line": 5, "kind": "over_8191_bytes", "bad": False, "mode": "maybe",
                     "expected_index": 2})])
     src = peers.Corpus(stem + ".jsonl", stem + ".expected.jsonl", stem + ".manifest.jsonl")
-    clean = peers.cleaned(src, os.path.dirname(tool("embedpipe")))
+    clean = peers.cleaned(src, harness.BUILD)
     with open(clean.path, encoding="utf-8") as f:
         eq(f.read().split("\n")[:-1], [lines[0], lines[1], lines[4]], "cleaned corpus")
     with open(clean.expected, encoding="utf-8") as f:

@@ -22,8 +22,8 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (KEY, Result, Server, base_args, check, clean_env, eq, gencorpus,  # noqa: E402
-                     jsonl, main, no_key_leak, run, test, tmpdir, tool, verify, _errors_path)
+from harness import (KEY, Server, asan_build, base_args, check, eq, gencorpus,  # noqa: E402
+                     jsonl, main, run, spawn, test, tmpdir, verify)
 
 DIMS = 8
 MAX_RSS_SERVER_MIB = 64
@@ -43,7 +43,6 @@ def run_measured(args, stdin=b"", stdin_file=None, key=KEY, timeout=MAX_SECONDS 
     GNU time runs it: a child forked from this Python process directly
     would count Python's own peak RSS as its own (Linux keeps the high-water
     mark across exec)."""
-    argv = [tool("embedpipe")] + [str(a) for a in args]
     d = tmpdir("measured")
     time_path = os.path.join(d, "time")
     out_path, err_path = os.path.join(d, "stdout"), os.path.join(d, "stderr")
@@ -54,8 +53,8 @@ def run_measured(args, stdin=b"", stdin_file=None, key=KEY, timeout=MAX_SECONDS 
     with open(stdin_file, "rb") as fin, open(out_path, "wb") as fout, \
             open(err_path, "wb") as ferr:
         start = time.monotonic()
-        p = subprocess.Popen(["/usr/bin/time", "-q", "-f", "%M", "-o", time_path] + argv,
-                             stdin=fin, stdout=fout, stderr=ferr, env=clean_env(key))
+        p = spawn(args, command=["/usr/bin/time", "-q", "-f", "%M", "-o", time_path, "embedpipe"],
+                  key=key, stats=True, stdin=fin, stdout=fout, stderr=ferr)
         try:
             p.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -69,25 +68,19 @@ def run_measured(args, stdin=b"", stdin_file=None, key=KEY, timeout=MAX_SECONDS 
         out = f.read()
     with open(err_path, "rb") as f:
         err = f.read()
-    errors_text = None
-    ep = _errors_path(argv)
-    if ep is not None and os.path.exists(ep):
-        with open(ep, "rb") as f:
-            errors_text = f.read().decode("utf-8")
-    no_key_leak(out, err, errors_text, key=key)
-    r = Result(argv, p.returncode, out, err, errors_text)
+    p.search()
+    r = p.result(out, err)
     r.rss_mib = rss_kib / 1024.0
     r.seconds = seconds
     print("  %s: exit %d, peak RSS %.1f MiB, %.2f s" % (
-        " ".join(os.path.basename(a) for a in argv[1:3]), r.rc, r.rss_mib, r.seconds),
+        " ".join(os.path.basename(str(a)) for a in args[:2]), r.rc, r.rss_mib, r.seconds),
         flush=True)
     return r
 
 
 def check_bounds(r, max_rss_mib, what):
-    with open(tool("embedpipe"), "rb") as f:
-        if b"__asan_init" in f.read():
-            max_rss_mib *= ASAN_FACTOR
+    if asan_build():
+        max_rss_mib *= ASAN_FACTOR
     check(r.rss_mib < max_rss_mib, "%s: peak RSS %.1f MiB, bound %d MiB" % (
         what, r.rss_mib, max_rss_mib))
     check(r.seconds < MAX_SECONDS, "%s: took %.1f s, bound %d s" % (what, r.seconds, MAX_SECONDS))
@@ -155,6 +148,27 @@ def server_sends_2gb_body_native_dims():
 @test
 def server_sends_endless_body():
     hostile_server("endless", "response larger than 67712 bytes")
+
+
+@test
+def other_dialects_bound_a_2gb_or_endless_body_too():
+    # Every codec stops reading at what a right answer can be: Cohere asked
+    # for 256 dimensions at 1 x (256 x 32 + 1 KiB) + 64 KiB (floats), TEI,
+    # which takes no --dimensions, at the largest vector accepted.
+    one = STDIN[:STDIN.index(b"\n") + 1]
+    for provider, extra, bound in (("cohere", ["--dimensions", "256"], 74752),
+                                   ("tei", ["--model", "BAAI/bge-small-en-v1.5"], 2163680)):
+        for kind in ("huge", "endless"):
+            errors = os.path.join(tmpdir("dialect-" + kind), "errors.jsonl")
+            with Server("--dialect", provider, "--faults", "1:%s,2:%s" % (kind, kind)) as srv:
+                r = run_measured(["--provider", provider, "--base-url",
+                                  "http://127.0.0.1:%d" % srv.port, "--max-attempts", "2",
+                                  "--max-retry-wait", "0.1", "--errors", errors] + extra,
+                                 stdin=one)
+            r.expect_rc(2)
+            check_bounds(r, MAX_RSS_SERVER_MIB, "%s, %s" % (provider, kind))
+            check("response larger than %d bytes" % bound in r.errors_text,
+                  "%s, %s: %r" % (provider, kind, r.errors_text))
 
 
 # These bodies (200 KB) are over the bound for 8 dimensions; without
@@ -354,9 +368,8 @@ def input_read_error_mid_stream():
     listener.close()
     try:
         with Server() as srv:
-            p = subprocess.Popen(
-                [tool("embedpipe")] + base_args(srv, DIMS, "--batch-inputs", "1", "-", second),
-                stdin=reader, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env())
+            p = spawn(base_args(srv, DIMS, "--batch-inputs", "1", "-", second),
+                      stdin=reader, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             reader.close()
             feeder.sendall(jsonl({"id": "r0", "text": TEXTS[0]}))
             srv.wait_for(lambda es: any(TEXTS[0] in e["texts"] for e in es),
@@ -367,8 +380,7 @@ def input_read_error_mid_stream():
             out, err = p.communicate(timeout=MAX_SECONDS)
     finally:
         feeder.close()
-    no_key_leak(out, err)
-    r = Result(p.args, p.returncode, out, err)
+    r = p.result(out, err)
     r.expect_rc(2)
     verify(out, [ITEMS[0], ITEMS[2]], DIMS, python_check=True)
     check("embedpipe: error: error reading -: Connection reset by peer" in r.err_text,

@@ -13,8 +13,8 @@ import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (KEY, Server, base_args, check, clean_env, eq, jsonl, main,  # noqa: E402
-                     run, test, tmpdir, tool)
+from harness import (KEY, Server, base_args, check, eq, jsonl, main, run,  # noqa: E402
+                     spawn, test, tmpdir)
 
 DIMS = 8
 
@@ -86,10 +86,8 @@ def killed_run_resumes_without_losing_or_repaying():
     with Server() as srv:
         ref = run(base_args(srv, DIMS, "--batch-inputs", "20"), stdin=stdin)
     with Server("--latency-ms", "150") as srv:
-        p = subprocess.Popen([tool("embedpipe")] + base_args(
-            srv, DIMS, "--checkpoint", journal, "--batch-inputs", "20", "-j", "2"),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=clean_env())
+        p = spawn(base_args(srv, DIMS, "--checkpoint", journal, "--batch-inputs", "20", "-j", "2"),
+                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         p.stdin.write(stdin)
         p.stdin.close()
         srv.wait_for(lambda e: sum(x["status"] == 200 for x in e) >= 4, what="4 answers")
@@ -115,10 +113,8 @@ def every_line_on_stdout_was_journaled_first():
     journal = os.path.join(d, "j")
     recs = records(300)
     with Server("--latency-ms", "100") as srv:
-        p = subprocess.Popen([tool("embedpipe")] + base_args(
-            srv, DIMS, "--checkpoint", journal, "--batch-inputs", "10", "-j", "3"),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=clean_env())
+        p = spawn(base_args(srv, DIMS, "--checkpoint", journal, "--batch-inputs", "10", "-j", "3"),
+                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         p.stdin.write(jsonl(*recs))
         p.stdin.close()
         srv.wait_for(lambda e: sum(x["status"] == 200 for x in e) >= 6, what="6 answers")

@@ -14,8 +14,8 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Server, check, clean_env, corpus, eq, main, no_key_leak, run,  # noqa: E402
-                     test, tmpdir, tool, verify)
+from harness import (Server, check, corpus, eq, main, run, spawn, test, tmpdir,  # noqa: E402
+                     verify)
 
 DIMS = 8
 
@@ -116,13 +116,12 @@ def a_server_killed_mid_run_and_restarted_loses_nothing():
     try:
         for s in servers:
             s.start()
-        args = [tool("embedpipe"), "--dimensions", str(DIMS), "--batch-inputs", "25", "-j", "2",
+        args = ["--dimensions", str(DIMS), "--batch-inputs", "25", "-j", "2",
                 "--stats", stats_path, "-q"]
         for s in servers:
             args += ["--base-url", s.url]
         with open(os.path.join(d, "stderr"), "w+b") as err_file:
-            p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                 stderr=err_file, env=clean_env())
+            p = spawn(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err_file)
             out = Output(p.stdout)
             fed = records = 0
 

@@ -30,8 +30,8 @@ import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (KEY, MODEL, ROOT, Server, base_args, check, clean_env, eq,  # noqa: E402
-                     gencorpus, main, run, test, tmpdir, tool, verify)
+from harness import (MODEL, ROOT, Server, base_args, check, clean_env, eq,  # noqa: E402
+                     gencorpus, main, run, spawn, test, tmpdir, verify)
 import harness  # noqa: E402
 import fakevec  # noqa: E402
 from pgcluster import Cluster  # noqa: E402
@@ -338,10 +338,9 @@ def streamed_tsv_loads_through_a_pipe():
     create_table(c, db, "piped", "real[]")
     with Server() as srv:
         expected = Expected(srv)
-        argv = [tool("embedpipe")] + base_args(srv, DIMS, "-q", "--format", "tsv", "--vector",
-                                               "pgarray", "--columns", COLUMNS) + carry_args()
-        producer = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    env=clean_env())
+        producer = spawn(base_args(srv, DIMS, "-q", "--format", "tsv", "--vector", "pgarray",
+                                   "--columns", COLUMNS) + carry_args(),
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         consumer = subprocess.Popen(
             [os.path.join(c.bindir, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
              "\\copy piped(%s) FROM STDIN" % TABLE_COLUMNS],
@@ -454,16 +453,16 @@ EX_DIMS = 16
 
 def example_env(c, db, srv, state):
     env = c.env(db)
-    env.update(OPENAI_API_KEY=KEY, OPENAI_BASE_URL=srv.url, EMBEDPIPE=tool("embedpipe"),
-               VECTOR="pgarray", DIMS=str(EX_DIMS), STATE_DIR=state)
+    env.update(OPENAI_BASE_URL=srv.url, VECTOR="pgarray", DIMS=str(EX_DIMS), STATE_DIR=state)
     return env
 
 
 def run_script(name, args, env):
-    p = subprocess.run(["sh", os.path.join(EXAMPLES, name)] + args, capture_output=True,
-                       env=env, timeout=120, cwd=ROOT)
-    harness.no_key_leak(p.stdout, p.stderr)
-    return p
+    """Runs the example script with `args`; it runs embedpipe from PATH."""
+    p = spawn(args, command=["sh", os.path.join(EXAMPLES, name)], env=env, cwd=ROOT,
+              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = p.communicate(timeout=120)
+    return subprocess.CompletedProcess(p.args, p.returncode, out, err)
 
 
 def table_rows(c, db):

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """The API key never leaks. One test reruns every other end-to-end suite with
-a distinctive key of its own (EMBEDPIPE_TEST_KEY, which the harness uses for
-every run and checks in each run's stdout, stderr, errors file and journal)
-and then searches every byte left in those suites' temporary directories
-(outputs, errors files, journals, server logs) for it. Others check the key
-file, the environment wipe (/proc/PID/environ), the command line, and TLS
-verification with and without --cacert."""
+a distinctive key of its own (EMBEDPIPE_TEST_KEY: the harness puts it in
+every key variable of every run, and searches every byte each run wrote:
+stdout, stderr, --errors, --stats, journal) and then searches every byte
+left in those suites' temporary directories (outputs, errors files,
+journals, server logs) for it. Others check that the harness search finds a
+key wherever a run writes it and that tests cannot start embedpipe past it,
+the key file, the environment wipe (/proc/PID/environ), the command line,
+and TLS verification with and without --cacert."""
 
 import os
 import secrets
@@ -17,8 +19,8 @@ import tempfile
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (KEY, Server, base_args, check, clean_env, eq, jsonl,  # noqa: E402
-                     main, no_key_leak, run, test, tmpdir, tool)
+from harness import (KEY, Server, asan_build, base_args, check, eq, jsonl,  # noqa: E402
+                     main, no_key_leak, run, spawn, test, tmpdir)
 import harness  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -44,12 +46,11 @@ def scan_tree(root, key):
 
 @test
 def every_suite_with_a_distinctive_key():
-    with open(tool("embedpipe"), "rb") as f:
-        if b"__asan_init" in f.read():
-            # The ASan run repeats the same suites; what a run writes does
-            # not depend on the sanitizer, and the plain run searches it.
-            print("  ASan build: covered by the run against the plain build", flush=True)
-            return
+    if asan_build():
+        # The ASan run repeats the same suites; what a run writes does not
+        # depend on the sanitizer, and the plain run searches it.
+        print("  ASan build: covered by the run against the plain build", flush=True)
+        return
     key = "sk-leakcheck-" + secrets.token_hex(16)
     # Directly under the system's temporary directory and open to others:
     # test_postgres's cluster runs as the postgres user below it.
@@ -84,6 +85,48 @@ def scan_suites(key, root):
 
 
 @test
+def the_search_finds_the_key_wherever_a_run_writes_it():
+    # Stand-ins for a leaking embedpipe: a shell that writes a key variable
+    # to a pipe the test reads in one go or by lines, to a file stdout goes
+    # to, to the --errors file, and to a terminal.
+    d = tmpdir("leak")
+    leak = 'printf "%s\\n" "$COHERE_API_KEY" '
+    with open(os.path.join(d, "out"), "wb") as out:
+        runs = [
+            spawn([], command=["sh", "-c", leak], stdout=subprocess.PIPE),
+            spawn([], command=["sh", "-c", leak], stdout=subprocess.PIPE),
+            spawn([], command=["sh", "-c", leak], stdout=out),
+            spawn(["--errors", os.path.join(d, "errors")],
+                  command=["sh", "-c", leak + '> "$2"', "sh"]),
+            # It waits for its stdin to close: the terminal is read first.
+            spawn([], command=["sh", "-c", leak + ">&2; cat"], terminal=True,
+                  stdin=subprocess.PIPE),
+        ]
+    runs[0].communicate()
+    runs[1].stdout.readline()
+    runs[4].terminal.read1(100)
+    runs[4].stdin.close()
+    for i, p in enumerate(runs):
+        p.wait()
+        try:
+            p.search()
+        except AssertionError as e:
+            check("the API key appears" in str(e), str(e))
+        else:
+            raise AssertionError("run %d leaked the key unnoticed" % i)
+
+
+@test
+def tests_cannot_start_embedpipe_past_the_search():
+    try:
+        harness.tool("embedpipe")
+    except AssertionError as e:
+        check("spawn()" in str(e), str(e))
+    else:
+        raise AssertionError("a test got the path of embedpipe")
+
+
+@test
 def key_from_file():
     d = tmpdir("keyfile")
     path = os.path.join(d, "openai" + KEY_FILE_SUFFIX)
@@ -112,9 +155,10 @@ def key_from_file():
 def key_is_wiped_from_the_environment_and_never_on_the_command_line():
     # A hung request keeps embedpipe running while its /proc files are read.
     with Server("--faults", "1:hang") as srv:
-        p = subprocess.Popen([tool("embedpipe")] + base_args(srv, DIMS, "--timeout", "30"),
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, env=clean_env())
+        # The key only where embedpipe reads it, which it wipes.
+        p = spawn(base_args(srv, DIMS, "--timeout", "30"), key=None,
+                  env={"OPENAI_API_KEY": KEY}, stdin=subprocess.PIPE,
+                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             p.stdin.write(STDIN)
             p.stdin.close()

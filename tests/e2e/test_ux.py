@@ -5,7 +5,6 @@ the summary, progress on a terminal and in logs, colors, -q, make install.
 
 import json
 import os
-import pty
 import re
 import select
 import subprocess
@@ -13,8 +12,9 @@ import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ROOT, SUMMARY_RE, Server, base_args, check, clean_env, corpus, eq,  # noqa: E402
-                     main, no_key_leak, run, test, tmpdir, tool)
+from harness import (ROOT, SUMMARY_RE, Server, base_args, check, corpus, eq,  # noqa: E402
+                     main, run, spawn, test, tmpdir)
+import harness  # noqa: E402
 
 # A progress line (src/progress.cc) after the program name.
 PROGRESS_RE = re.compile(r"^embedpipe: \[\d+:\d\d\] (?:\d+% [0-9,]+/~?)?[0-9,]+ records, "
@@ -210,34 +210,25 @@ def no_progress_lines_with_none_or_quiet():
 def run_on_terminal(args, stdin_path, env_extra=None):
     """Runs embedpipe with stderr on a pseudo-terminal (stdout to a pipe);
     returns (exit status, stdout bytes, terminal bytes)."""
-    master, slave = pty.openpty()
     with open(stdin_path, "rb") as stdin:
-        p = subprocess.Popen([tool("embedpipe")] + args, stdin=stdin, stdout=subprocess.PIPE,
-                             stderr=slave, env=clean_env(extra=env_extra))
-    os.close(slave)
-    term = b""
-    out = b""
+        p = spawn(args, env=env_extra, terminal=True, stdin=stdin, stdout=subprocess.PIPE)
+    got = {p.terminal: b"", p.stdout: b""}
     # Read both until the process closes them: the pty gives EIO at the end.
-    fds = {master: "t", p.stdout.fileno(): "o"}
-    while fds:
-        ready, _, _ = select.select(list(fds), [], [], 60)
+    left = list(got)
+    while left:
+        ready, _, _ = select.select(left, [], [], 60)
         check(ready, "embedpipe made no progress for 60 s")
-        for fd in ready:
+        for f in ready:
             try:
-                chunk = os.read(fd, 65536)
+                chunk = f.read1(65536)
             except OSError:
                 chunk = b""
             if not chunk:
-                del fds[fd]
-                continue
-            if fds[fd] == "t":
-                term += chunk
-            else:
-                out += chunk
-    os.close(master)
+                left.remove(f)
+            got[f] += chunk
+    p.terminal.close()
     rc = p.wait(timeout=60)
-    no_key_leak(out, term)
-    return rc, out, term
+    return rc, got[p.stdout], got[p.terminal]
 
 
 @test
@@ -271,7 +262,7 @@ def no_color_keeps_escape_codes_to_the_bar():
 @test
 def make_install_puts_the_binary_and_the_man_page_under_prefix():
     dest = tmpdir("install")
-    build = os.path.dirname(tool("embedpipe"))
+    build = harness.BUILD
     # -o: install the binary under test as it is; were a source newer, make
     # would rebuild it here with the default flags, under a running suite.
     p = subprocess.run(["make", "-s", "-C", ROOT, "BUILD=" + build, "-o", build + "/embedpipe",
@@ -280,8 +271,8 @@ def make_install_puts_the_binary_and_the_man_page_under_prefix():
     eq(p.returncode, 0, "make install; stderr %r" % p.stderr[-500:])
     binary = os.path.join(dest, "opt/ep/bin/embedpipe")
     page = os.path.join(dest, "opt/ep/share/man/man1/embedpipe.1")
-    eq(subprocess.run([binary, "--version"], capture_output=True).stdout.startswith(b"embedpipe "),
-       True, "the installed binary runs")
+    version = spawn(["--version"], command=[binary], stdout=subprocess.PIPE).communicate()[0]
+    eq(version.startswith(b"embedpipe "), True, "the installed binary runs")
     with open(page, "rb") as f, open(os.path.join(ROOT, "man", "embedpipe.1"), "rb") as g:
         eq(f.read() == g.read(), True, "the installed man page is man/embedpipe.1")
     eq(oct(os.stat(binary).st_mode & 0o777), "0o755", "binary mode")
@@ -312,7 +303,7 @@ def check_man_fails_on_a_flag_missing_or_unknown():
         f.write(page.replace(quiet, ".B \\-\\-quiet\n").replace(
             ".SH EXIT STATUS", ".SH EXIT STATUS\nSee \\fB\\-\\-no\\-such\\fR.\n", 1))
     p = subprocess.run([os.path.join(ROOT, "scripts", "check-man"),
-                        os.path.dirname(tool("embedpipe")), bad], capture_output=True)
+                        harness.BUILD, bad], capture_output=True)
     eq(p.returncode, 1, "check-man's status on the bad page")
     eq(sorted(p.stdout.decode().splitlines()),
        ["check-man: --no-such is in %s but not in --help" % bad,

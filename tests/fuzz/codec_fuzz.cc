@@ -1,41 +1,50 @@
-// Fuzz target: every response codec's decoders. The first bytes choose the
-// batch (inputs, requested dimensions, wire encoding); the rest is the
-// response body, decoded as a success and parsed as an error. A decoded
-// response must fill exactly inputs x dims finite values; a refused one
-// must say why and leave nothing behind.
+// Fuzz target: every response codec's decoders, each made by NewCodec as
+// the binary makes it. The first byte picks the provider (AllProviders(),
+// in order), the next two the batch (inputs; base64 and requested
+// dimensions where the provider takes them); the rest is the response body,
+// decoded as a success and parsed as an error. A decoded response must fill
+// exactly inputs x dims finite values; a refused one must say why and leave
+// nothing behind.
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <span>
 #include <string>
-#include <vector>
 
 #include "codec.h"
-#include "openai_codec.h"
+#include "options.h"
+#include "provider.h"
 
 namespace {
 
-// Every response codec, chosen by `which`; a new provider's codec is added
-// here.
-std::unique_ptr<Codec> MakeCodec(uint8_t which, int dims, bool base64) {
-  (void)which;  // One codec so far: OpenAI's.
-  OpenAiConfig config;
-  config.base_url = "http://127.0.0.1:1/v1";
-  config.model = "m";
-  config.dimensions = dims;
-  config.base64 = base64;
-  return std::make_unique<OpenAiCodec>(config);
+std::unique_ptr<Codec> MakeCodec(const ProviderInfo& p, int dims, bool base64) {
+  Options o;
+  o.provider = p.name;
+  o.base_url = "http://127.0.0.1:1";
+  o.model = "m";
+  o.dimensions = dims;
+  o.encoding = base64 ? "base64" : "float";
+  ProviderFlagsGiven given;
+  given.base_url = given.model = given.encoding = true;
+  std::string err;
+  if (!ApplyProvider(given, [](const char*) -> const char* { return nullptr; },
+                     &o, &err))
+    std::abort();
+  return NewCodec(o, "k");
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 3) return 0;
-  uint8_t which = data[0];
+  std::span<const ProviderInfo> providers = AllProviders();
+  const ProviderInfo& provider = providers[data[0] % providers.size()];
   size_t inputs = 1 + data[1] % 8;
-  int dims = data[2] % 5;  // 0: the model's native size.
-  bool base64 = data[1] & 0x80;
-  std::unique_ptr<Codec> codec = MakeCodec(which, dims, base64);
+  bool base64 = provider.base64 && (data[1] & 0x80);
+  // 0: the model's native size.
+  int dims = provider.dimensions ? data[2] % 5 : 0;
+  std::unique_ptr<Codec> codec = MakeCodec(provider, dims, base64);
 
   Batch batch;
   for (size_t i = 0; i < inputs; ++i) {

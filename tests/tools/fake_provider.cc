@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <bit>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -100,7 +101,8 @@ response that would have been 200 (nan: a bare NaN in float format, a NaN
 float32 in base64). reset, truncate and stall send the head and half the
 body, then a TCP reset, a normal close, or nothing more until the client
 hangs up.
-Hostile faults apply to a request that would have succeeded: huge: a 200
+Hostile faults apply to a request that would have succeeded, in any dialect
+(endless keeps the dialect's shape; the others are OpenAI's): huge: a 200
 whose Content-Length says 2 GiB, then spaces until the client hangs up.
 endless: a 200 without a length, then a vector that never ends. deep: a 200
 whose data is nested 100,000 arrays deep. deeperror: a 400 whose error is
@@ -767,6 +769,16 @@ class Provider {
     std::fflush(log_);
   }
 
+  // The start of an endless body in the shape of `ok`: up to its first
+  // float vector's "[" and one value, or OpenAI's when `ok` holds none (its
+  // vectors are base64).
+  static std::string EndlessStart(const std::string& ok) {
+    for (size_t i = 0; i + 1 < ok.size(); ++i)
+      if (ok[i] == '[' && (ok[i + 1] == '-' || std::isdigit(static_cast<unsigned char>(ok[i + 1]))))
+        return ok.substr(0, i + 1) + "0.5";
+    return "{\"data\":[{\"index\":0,\"embedding\":[0.5";
+  }
+
   // A hostile server's answer to a request that would have succeeded with
   // `ok` (its head and body). Ends the connection.
   void SendHostile(Fault f, const http::Response& ok, http::Connection* conn) {
@@ -786,8 +798,7 @@ class Provider {
         break;
       }
       case Fault::kEndless: {
-        conn->Send(json_head + "Connection: close\r\n\r\n"
-                   "{\"data\":[{\"index\":0,\"embedding\":[0.5");
+        conn->Send(json_head + "Connection: close\r\n\r\n" + EndlessStart(ok.body));
         std::string values;
         for (int i = 0; i < 8192; ++i) values += ",0.5";
         while (conn->Send(values)) {
@@ -1380,9 +1391,13 @@ class Provider {
       resp.status = error->status;
       resp.body = error->body;
     }
-    Log(n, p, req.body.size(), resp.status, success || !ReplacesResponse(fault) ? Fault::kNone : fault,
-        true);
-    conn->SendResponse(resp, req.keep_alive);
+    bool hostile = success && fault >= Fault::kHuge;
+    Log(n, p, req.body.size(), resp.status,
+        hostile || (!success && ReplacesResponse(fault)) ? fault : Fault::kNone, true);
+    if (hostile)
+      SendHostile(fault, resp, conn);
+    else
+      conn->SendResponse(resp, req.keep_alive);
   }
 
   const Options o_;
