@@ -31,7 +31,7 @@ std::unique_ptr<Codec> MakeCodec(const ProviderInfo& p, int dims, bool base64) {
   if (!ApplyProvider(given, [](const char*) -> const char* { return nullptr; },
                      &o, &err))
     std::abort();
-  return NewCodec(o, "k");
+  return NewCodec(o, o.base_url, "k");
 }
 
 }  // namespace
