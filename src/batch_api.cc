@@ -12,6 +12,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "codec_json.h"
 #include "diag.h"
 #include "sha256.h"
 
@@ -26,13 +27,6 @@ std::string Hex(const uint8_t* p, size_t n) {
   std::string s;
   for (size_t i = 0; i < n; ++i) fmt::format_to(std::back_inserter(s), "{:02x}", p[i]);
   return s;
-}
-
-std::string JoinUrl(const std::string& base, std::string_view path) {
-  std::string url = base;
-  while (!url.empty() && url.back() == '/') url.pop_back();
-  url += path;
-  return url;
 }
 
 std::string GetString(const rapidjson::Value& obj, const char* name) {
