@@ -414,6 +414,7 @@ void Pipeline::EndInput() {
   Batch last;
   if (batcher_.Flush(&last)) Submit(std::move(last));
   if (batch_api_) batch_api_->EndInput();
+  else scheduler_.EndInput();
 }
 
 void Pipeline::HandleLine(std::string_view line, uint64_t line_number) {

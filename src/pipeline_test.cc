@@ -87,13 +87,18 @@ TEST_CASE("RunPipeline reads far enough ahead to fill -j slots on every endpoint
               2, 500);
   CHECK(run.status == kExitSuccess);
   CHECK(CountLines(run.dir.File("out.jsonl")) == 500);
-  CHECK(run.transport.sent.size() == 10);
+  // The eight slots were filled with whole batches: no part-full batch went
+  // early for want of window. (After the input ended, the last batches
+  // were cut into the slots' shares.)
+  REQUIRE(run.transport.sent.size() >= 8);
+  for (size_t i = 0; i < 8; ++i) CHECK(Inputs(run.transport.sent[i]).size() == 50);
   CHECK(run.transport.max_active == 8);
 }
 
 TEST_CASE("RunPipeline builds each request for the endpoint it goes to") {
   // However each --base-url ends, each request goes to its endpoint's own
-  // /embeddings: four batches, one on each (the least busy first).
+  // /embeddings: four batches (cut into shares for eight slots after the
+  // input ends), on every endpoint, the least busy first.
   PoolRun run({"http://127.0.0.1:1/v1/", "http://127.0.0.2:1/v1",
                "http://127.0.0.3:1/x//", "http://127.0.0.4:1"},
               2, 200);
@@ -102,10 +107,10 @@ TEST_CASE("RunPipeline builds each request for the endpoint it goes to") {
   std::map<std::string, int> per_url;
   for (const HttpRequest& request : run.transport.sent) ++per_url[request.url];
   std::string seen;
-  for (const auto& [url, n] : per_url) seen += fmt::format("{} {}\n", url, n);
+  for (const auto& [url, n] : per_url) seen += url + "\n";
   CHECK(seen ==
-        "http://127.0.0.1:1/v1/embeddings 1\n"
-        "http://127.0.0.2:1/v1/embeddings 1\n"
-        "http://127.0.0.3:1/x/embeddings 1\n"
-        "http://127.0.0.4:1/embeddings 1\n");
+        "http://127.0.0.1:1/v1/embeddings\n"
+        "http://127.0.0.2:1/v1/embeddings\n"
+        "http://127.0.0.3:1/x/embeddings\n"
+        "http://127.0.0.4:1/embeddings\n");
 }

@@ -15,6 +15,30 @@ std::vector<std::string> Urls(const std::vector<SchedulerEndpoint>& endpoints) {
   return urls;
 }
 
+// Moves the records of `batch` from index `keep` on into a new batch, and
+// recounts both batches' totals.
+Batch SplitOff(Batch* batch, size_t keep) {
+  std::vector<Record>& all = batch->records;
+  Batch rest;
+  rest.number = batch->number;
+  rest.records.assign(std::make_move_iterator(all.begin() + keep),
+                      std::make_move_iterator(all.end()));
+  all.resize(keep);
+  for (Batch* b : {batch, &rest}) {
+    b->tokens = b->bytes = 0;
+    for (const Record& r : b->records) {
+      b->tokens += r.tokens;
+      b->bytes += r.text.size();
+    }
+  }
+  return rest;
+}
+
+// A slot's share of the work left is not cut finer than this: below it a
+// request's fixed cost (a round trip, hundreds of milliseconds at the
+// hosted APIs) outweighs the time that balancing the slots saves.
+constexpr uint64_t kMinShareTokens = 8192;
+
 }  // namespace
 
 Scheduler::Scheduler(Transport* transport,
@@ -63,6 +87,11 @@ void Scheduler::StartDue(int64_t now) {
       Complete(std::move(result));
       continue;
     }
+    if (input_ended_) {
+      size_t index = static_cast<size_t>(best - waiting_.begin());
+      CutToShare(&waiting_[index], now);  // may grow waiting_
+      best = waiting_.begin() + static_cast<std::ptrdiff_t>(index);
+    }
     // Pacing holds back the head rather than letting a later, smaller
     // batch overtake it: the writer is waiting for the head.
     int64_t at;
@@ -85,6 +114,7 @@ void Scheduler::StartDue(int64_t now) {
     if (job.first_start_ms < 0) job.first_start_ms = now;
     uint64_t tag = next_tag_++;
     job.endpoint = endpoint;
+    job.started_ms = now;
     pool_.Started(static_cast<size_t>(endpoint), tag, now, job.batch.tokens);
     transport_->Start(tag, CodecOf(job).EncodeRequest(job.batch));
     in_flight_.emplace(tag, std::move(job));
@@ -137,6 +167,8 @@ void Scheduler::Finish(uint64_t tag, Job job, HttpResponse response) {
         Retry(std::move(job), response, "unusable response: " + err);
         return;
       }
+      served_tokens_ += job.batch.tokens;
+      served_ms_ += clock_->NowMs() - job.started_ms;
       result.batch = std::move(job.batch);
       Complete(std::move(result));
       return;
@@ -183,24 +215,46 @@ void Scheduler::Finish(uint64_t tag, Job job, HttpResponse response) {
 
 void Scheduler::Split(Job job) {
   ++stats_.splits;
-  std::vector<Record>& all = job.batch.records;
-  size_t half = all.size() / 2;
-  Batch second;
-  second.number = job.batch.number;
-  second.records.assign(std::make_move_iterator(all.begin() + half),
-                        std::make_move_iterator(all.end()));
-  all.resize(half);
-  for (Batch* b : {&job.batch, &second}) {
-    b->tokens = b->bytes = 0;
-    for (const Record& r : b->records) {
-      b->tokens += r.tokens;
-      b->bytes += r.text.size();
-    }
-  }
+  Batch second = SplitOff(&job.batch, job.batch.records.size() / 2);
   ++outstanding_;  // one batch became two
   // The halves are new requests: their own attempts and retry time.
   waiting_.push_back(Job{std::move(job.batch), 0, 0, -1});
   waiting_.push_back(Job{std::move(second), 0, 0, -1});
+}
+
+void Scheduler::CutToShare(Job* job, int64_t now) {
+  // A retry keeps the batch its attempts were counted for.
+  if (job->attempts > 0 || job->batch.records.size() < 2) return;
+  uint64_t slots = pool_.size() * static_cast<uint64_t>(config_.concurrency);
+  uint64_t share =
+      std::max(kMinShareTokens, (TokensLeft(now) + slots - 1) / slots);
+  // A little over its share is not worth another request.
+  if (job->batch.tokens <= share + share / 4) return;
+  const std::vector<Record>& records = job->batch.records;
+  size_t keep = 1;
+  uint64_t tokens = records[0].tokens;
+  while (keep < records.size() && tokens + records[keep].tokens <= share)
+    tokens += records[keep++].tokens;
+  if (keep == records.size()) return;
+  Job rest{SplitOff(&job->batch, keep), 0, 0, -1};
+  ++outstanding_;
+  waiting_.push_back(std::move(rest));  // `job` may dangle from here on
+}
+
+uint64_t Scheduler::TokensLeft(int64_t now) const {
+  uint64_t left = 0;
+  for (const Job& job : waiting_) left += job.batch.tokens;
+  for (const auto& [tag, job] : in_flight_) {
+    // Until a request has been answered, the pace is unknown: a request in
+    // flight counts whole.
+    uint64_t served =
+        served_ms_ > 0 ? served_tokens_ * static_cast<uint64_t>(
+                                              now - job.started_ms) /
+                             static_cast<uint64_t>(served_ms_)
+                       : 0;
+    left += job.batch.tokens - std::min(job.batch.tokens, served);
+  }
+  return left;
 }
 
 void Scheduler::Retry(Job job, const HttpResponse& response,

@@ -5,8 +5,10 @@
 // caps on attempts and on retry time; a 429 holds back every start for the
 // time the server names; a batch the API rejects is split in halves until
 // the bad records are isolated, and one bigger than the whole tokens-per-
-// minute budget is split until its parts fit; an error no request can
-// survive stops new requests.
+// minute budget is split until its parts fit; once the input has ended, a
+// batch starts with no more than its slot's share of the work left, so that
+// the slots finish together; an error no request can survive stops new
+// requests.
 #pragma once
 
 #include <cstdint>
@@ -76,6 +78,14 @@ class Scheduler {
   /// Queues `batch` to be sent as soon as a slot is free.
   void Submit(Batch batch);
 
+  /// Says that no batch will be submitted any more. From then on a batch
+  /// about to start is cut to its slot's share of the tokens left (those
+  /// waiting, and those in flight not yet served by the server's observed
+  /// pace), its later records going back to wait: without that, the last
+  /// full batches run alone while the other slots idle, for up to one whole
+  /// request's time. This adds at most a few requests, at the end.
+  void EndInput() { input_ended_ = true; }
+
   /// Starts every due batch that fits, then waits at most `max_wait_ms`
   /// (less when a retry falls due sooner) for a transfer to finish or
   /// `watch_fd` (if >= 0) to be readable (*fd_ready), and handles every
@@ -111,6 +121,7 @@ class Scheduler {
     int64_t not_before_ms = 0;
     int64_t first_start_ms = -1;  ///< When the first attempt started.
     int endpoint = -1;            ///< Of the last attempt.
+    int64_t started_ms = 0;       ///< When the last attempt started.
   };
 
   void StartDue(int64_t now);
@@ -118,6 +129,8 @@ class Scheduler {
   void Retry(Job job, const HttpResponse& response, const std::string& why);
   void GiveUp(Job job, const std::string& why);
   void Split(Job job);
+  void CutToShare(Job* job, int64_t now);
+  uint64_t TokensLeft(int64_t now) const;
   void Complete(BatchResult result);
 
   /// Of the endpoint `job` last went to.
@@ -140,6 +153,11 @@ class Scheduler {
   uint64_t next_tag_ = 0;
   size_t outstanding_ = 0;
   bool stopped_ = false;
+  bool input_ended_ = false;
+  // Tokens and milliseconds of the requests answered so far: the server's
+  // pace, for how much of a request in flight is left to serve.
+  uint64_t served_tokens_ = 0;
+  int64_t served_ms_ = 0;
   std::string fatal_message_;
   SchedulerStats stats_;
 };

@@ -535,3 +535,121 @@ TEST_CASE("Scheduler spreads batches over endpoints and sets a dead one aside") 
                         {"http://127.0.0.2:1/v1/embeddings", requests(1)},
                         {"http://127.0.0.3:1/embeddings", requests(2)}});
 }
+
+namespace {
+
+// A server that answers each request base_ms + ms_per_ktok per 1,000 tokens
+// after it starts, in fake time; a record's tokens are its text's length.
+class LatencyTransport : public Transport {
+ public:
+  LatencyTransport(FakeClock* clock, int64_t base_ms, int64_t ms_per_ktok)
+      : clock_(clock), base_ms_(base_ms), ms_per_ktok_(ms_per_ktok) {}
+
+  void Start(uint64_t tag, HttpRequest request) override {
+    int64_t tokens = 0;
+    for (const std::string& text : Inputs(request))
+      tokens += static_cast<int64_t>(text.size());
+    tokens_sent.push_back(tokens);
+    due_.push_back(
+        {clock_->now_ms + base_ms_ + tokens * ms_per_ktok_ / 1000, tag,
+         Embed(request)});
+  }
+  void Wait(int timeout_ms, int, bool* fd_ready) override {
+    *fd_ready = false;
+    int64_t until = clock_->now_ms + timeout_ms;
+    for (const Due& d : due_) until = std::min(until, d.at_ms);
+    clock_->now_ms = std::max(clock_->now_ms, until);
+    for (auto it = due_.begin(); it != due_.end();) {
+      if (it->at_ms > clock_->now_ms) {
+        ++it;
+        continue;
+      }
+      finished_.emplace_back(it->tag, std::move(it->response));
+      last_answer_ms = clock_->now_ms;
+      it = due_.erase(it);
+    }
+  }
+  bool NextFinished(uint64_t* tag, HttpResponse* response) override {
+    if (finished_.empty()) return false;
+    *tag = finished_.front().first;
+    *response = std::move(finished_.front().second);
+    finished_.pop_front();
+    return true;
+  }
+  size_t active() const override { return due_.size() + finished_.size(); }
+  void CancelAll() override {
+    due_.clear();
+    finished_.clear();
+  }
+
+  std::vector<int64_t> tokens_sent;  ///< Per request, in start order.
+  int64_t last_answer_ms = 0;
+
+ private:
+  struct Due {
+    int64_t at_ms;
+    uint64_t tag;
+    HttpResponse response;
+  };
+  FakeClock* clock_;
+  int64_t base_ms_, ms_per_ktok_;
+  std::vector<Due> due_;
+  std::deque<std::pair<uint64_t, HttpResponse>> finished_;
+};
+
+// Seven batches of 300 records of 1,000 tokens for 5 slots, on a server
+// answering in 250 ms + 20 ms per 1,000 tokens (a full batch: 6.25 s).
+struct TailRun {
+  explicit TailRun(bool end_input) : transport(&clock, 250, 20) {
+    std::vector<std::unique_ptr<OpenAiCodec>> codecs =
+        Codecs({"http://127.0.0.1:1"});
+    Scheduler scheduler(&transport, Endpoints({"http://127.0.0.1:1"}, codecs),
+                        &clock, Config(5));
+    for (uint64_t b = 0; b < 7; ++b)
+      scheduler.Submit(MakeBatch(std::vector<std::string>(300, std::string(1000, 'x')),
+                                 b * 300, 1000));
+    if (end_input) scheduler.EndInput();
+    for (int i = 0; i < 1000 && scheduler.outstanding() > 0; ++i) {
+      bool ready;
+      scheduler.Step(1000, -1, &ready);
+      BatchResult r;
+      while (scheduler.NextResult(&r)) {
+        CHECK(r.status == BatchResult::kEmbedded);
+        for (const Record& record : r.batch.records) seqs.push_back(record.seq);
+      }
+    }
+    std::sort(seqs.begin(), seqs.end());
+  }
+  FakeClock clock;
+  LatencyTransport transport;
+  std::vector<uint64_t> seqs;  ///< Of every record answered, sorted.
+};
+
+std::vector<uint64_t> Iota(uint64_t n) {
+  std::vector<uint64_t> v(n);
+  for (uint64_t i = 0; i < n; ++i) v[i] = i;
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("Scheduler: after the input ends the last work is spread over all slots") {
+  TailRun run(true);
+  CHECK(run.seqs == Iota(2100));
+  // The first round goes whole (each is under its share, 2.1M / 5). The two
+  // batches left become the slots' shares of 600,000 / 5 tokens, cut from
+  // the front of each; a batch's remnant goes as it is.
+  CHECK(run.transport.tokens_sent ==
+        std::vector<int64_t>{300000, 300000, 300000, 300000, 300000, 120000,
+                             120000, 60000, 120000, 120000, 60000});
+  // 9.15 s against 12.5 s uncut; the bound is (7 x 250 ms + 2.1M tokens x
+  // 20 ms / 1,000) / 5 = 8.75 s.
+  CHECK(run.transport.last_answer_ms == 9150);
+}
+
+TEST_CASE("Scheduler: while input may still come, batches go as formed") {
+  TailRun run(false);
+  CHECK(run.seqs == Iota(2100));
+  CHECK(run.transport.tokens_sent == std::vector<int64_t>(7, 300000));
+  CHECK(run.transport.last_answer_ms == 2 * 6250);
+}
