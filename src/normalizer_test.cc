@@ -302,3 +302,21 @@ TEST_CASE("Normalize is idempotent on generated text") {
 }
 
 #undef FFFD
+
+TEST_CASE("Normalize leaves the text little spare capacity") {
+  // Pieces appended one by one (CRs dropped, stretches put in NFC, trimmed
+  // ends) would grow the string by doubling: the text is held until its
+  // vector is written, so its capacity is what the read window pays.
+  for (int lines : {10, 100, 300, 1000, 3000}) {
+    std::string in;
+    for (int i = 0; i < lines; ++i) in += "line\r\nCafe\xCC\x81 \xE2\x80\x8B\x01";
+    in += "   \xE3\x80\x80";
+    for (const NormalizeConfig* config : {&kNfc, &kNfkc, &kNone}) {
+      CAPTURE(lines);
+      std::string out, reason;
+      REQUIRE(Normalize(in, *config, &out, &reason));
+      CHECK(out.size() <= in.size());
+      CHECK(out.capacity() <= out.size() + out.size() / 8);
+    }
+  }
+}

@@ -37,7 +37,9 @@ def closed_stdout_like_head_1_ends_quietly_with_0_and_a_valid_checkpoint():
                   env={"CORPUS": c.path, "FIRST": first},
                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         out, err = p.communicate(timeout=120)
-        sent_before = len(srv.entries)
+    # A server of its own for the rerun: requests the first run left in
+    # flight may still be logged after it has gone.
+    with Server() as srv:
         again = run(base_args(srv, None, "--checkpoint", journal, c.path))
         log = srv.requests()
     eq(out, b"0\n", "embedpipe's exit status in the pipeline (stderr %r)" % err[-500:])
@@ -50,7 +52,7 @@ def closed_stdout_like_head_1_ends_quietly_with_0_and_a_valid_checkpoint():
     check("warning" not in again.err_text, "the journal opens clean: %r" % again.err_text[:300])
     eq(again.stats["records"]["embedded"], 300, "every record on the rerun")
     check(again.stats["records"]["from_checkpoint"] >= 1, "what the first run saved is reused")
-    eq(len(log) - sent_before, again.stats["requests"]["sent"], "rerun requests")
+    eq(len(log), again.stats["requests"]["sent"], "rerun requests")
 
 
 @test
