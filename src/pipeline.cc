@@ -44,10 +44,11 @@ namespace {
 // A full batch is at most 1.2 MB of text (300,000 tokens by the bytes/4
 // estimate) and, at 1536 dimensions, about 3 MB of vectors: this holds the
 // batches in flight, those answered out of order, and the next ones being
-// filled. More only raises peak RSS: at -j 5 (40 MiB) scripts/bench peers
-// saw the same requests and wall time as with the former 96 MiB and a peak
-// RSS of 94-111 MB; at 24 MiB, batches closed early for lack of room.
-constexpr size_t kHeldBytesPerRequest = 8u << 20;
+// filled. More only raises peak RSS: against a 250 ms + 20 ms/1,000-token
+// server at -j 5 (scripts/bench peers, cleaned corpus), 8 MiB per slot gave
+// 97.5 MB peak RSS and 5 MiB 78-82 MB, both 50.4-50.9 s and 42-43 batches;
+// at 4 MiB a batch closed early for lack of room.
+constexpr size_t kHeldBytesPerRequest = 5u << 20;
 // Without --errors, this many rejected records are described on stderr; the
 // rest are only counted.
 constexpr uint64_t kMaxErrorMessages = 20;
