@@ -34,7 +34,9 @@ struct VectorLayout {
 /// little-endian float32s. Returns false and fills *err (leaving *out
 /// empty) unless there are exactly `count` vectors, one per input, all of
 /// one length, equal to `expected_dims` when that is not 0.
-bool DecodeVectors(std::string_view body, const VectorLayout& layout,
+/// A body with kBodySlack bytes of spare capacity (as the transport leaves
+/// it) is read where it lies; any other is first copied into one that has.
+bool DecodeVectors(const std::string& body, const VectorLayout& layout,
                    size_t count, size_t expected_dims, Embeddings* out,
                    std::string* err);
 

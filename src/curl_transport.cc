@@ -100,7 +100,7 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
         std::from_chars(value.data(), value.data() + value.size(), length).ec ==
             std::errc() &&
         length <= kMaxResponseBytes)
-      t->response.body.reserve(length);
+      t->response.body.reserve(length + kBodySlack);
     t->response.headers.emplace_back(std::move(name), std::move(value));
   }
   return line.size();

@@ -19,12 +19,18 @@ struct HttpRequest {
   std::string method = "POST";  ///< POST, or GET (the body is then unused).
 };
 
+/// Spare capacity a response body keeps past its end (see body).
+inline constexpr size_t kBodySlack = 16;
+
 struct HttpResponse {
   long status = 0;              ///< 0 when no response arrived.
   std::string transport_error;  ///< Why the transfer failed, if it did.
   bool timed_out = false;       ///< The transfer hit a timeout.
   /// Header names lower-cased, values trimmed, in arrival order.
   std::vector<std::pair<std::string, std::string>> headers;
+  /// The transport reserves kBodySlack bytes of capacity past a body whose
+  /// length it is told, so a decoder may scan it in 16-byte blocks where it
+  /// lies (codec_json.h).
   std::string body;
 
   /// The last value of header `name` (lower-case), or null.

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include <fmt/core.h>
+
 #include "base64.h"
 #include "codec_test_util.h"
 
@@ -86,6 +88,38 @@ TEST_CASE("OpenAiCodec decodes base64 little-endian float32") {
                      R"("}]})";
   REQUIRE(MakeCodec(2).DecodeResponse(Ok(body), batch, &out, &err));
   CHECK(out.values == std::vector<float>{0.5f, 2, 0.25f, -1});
+}
+
+TEST_CASE("OpenAiCodec reads a body alike with or without spare capacity") {
+  // The transport leaves kBodySlack bytes of capacity past a body it was
+  // told the length of, and the body is then scanned where it lies; one
+  // without (a chunked answer, a test's string) is copied first. Each
+  // vector string is longer than 16 bytes, so the block scans run.
+  Batch batch = MakeBatch({"a", "b"});
+  std::string body = R"({"data":[{"index":1,"embedding":")" +
+                     B64({0.25f, -1, 3, 4, 5, 6, 7}) +
+                     R"("},{"index":0,"embedding":")" +
+                     B64({0.5f, 2, 3, 4, 5, 6, 7}) + R"("}]})";
+  HttpResponse tight = Ok(body);
+  tight.body.shrink_to_fit();
+  REQUIRE(tight.body.capacity() - tight.body.size() < kBodySlack);
+  HttpResponse roomy;
+  roomy.status = 200;
+  roomy.body.reserve(body.size() + kBodySlack);
+  roomy.body = body;
+  for (const HttpResponse* r : {&tight, &roomy}) {
+    Embeddings out;
+    std::string err;
+    REQUIRE(MakeCodec(7).DecodeResponse(*r, batch, &out, &err));
+    CHECK(out.values == std::vector<float>{0.5f, 2, 3, 4, 5, 6, 7,
+                                           0.25f, -1, 3, 4, 5, 6, 7});
+  }
+  // A NUL byte would end the scan early: the JSON before it must not pass.
+  Embeddings out;
+  std::string err;
+  std::string with_nul = body + std::string(1, '\0') + "{}";
+  CHECK_FALSE(MakeCodec(7).DecodeResponse(Ok(with_nul), batch, &out, &err));
+  CHECK(err == fmt::format("response is not valid JSON at byte {}", body.size()));
 }
 
 TEST_CASE("OpenAiCodec rejects every response that does not match") {

@@ -63,13 +63,16 @@ TEST_CASE("FormatSummary and FormatStatsJson list the endpoints of a pool") {
         "endpoints: http://a/v1 30 requests; http://b/v1 18 requests (4 "
         "failed, set aside 1 time)");
   rapidjson::Document d;
-  d.Parse(FormatStatsJson(s, 0).c_str());
+  std::string json = FormatStatsJson(s, 0);
+  d.Parse(json.data(), json.size());
   REQUIRE_FALSE(d.HasParseError());
   REQUIRE(d["endpoints"].Size() == 2);
   CHECK(std::string(d["endpoints"][1]["url"].GetString()) == "http://b/v1");
   CHECK(d["endpoints"][1]["failures"].GetUint64() == 4);
   CHECK(d["endpoints"][1]["set_aside"].GetUint64() == 1);
-  CHECK_FALSE(rapidjson::Document().Parse(FormatStatsJson(Sample(), 0).c_str())
+  std::string without = FormatStatsJson(Sample(), 0);
+  CHECK_FALSE(rapidjson::Document()
+                  .Parse(without.data(), without.size())
                   .HasMember("endpoints"));
 }
 
@@ -127,7 +130,7 @@ TEST_CASE("FormatStatsJson holds the same numbers") {
   std::string json = FormatStatsJson(Sample(), 2);
   REQUIRE(json.back() == '\n');
   rapidjson::Document d;
-  d.Parse(json.c_str());
+  d.Parse(json.data(), json.size());
   REQUIRE_FALSE(d.HasParseError());
   CHECK(d["exit_status"].GetInt() == 2);
   CHECK(d["dry_run"].GetBool() == false);
@@ -149,7 +152,8 @@ TEST_CASE("FormatStatsJson writes a null cost when the price is unknown") {
   RunStats s = Sample();
   s.usd_per_million = -1;
   rapidjson::Document d;
-  d.Parse(FormatStatsJson(s, 0).c_str());
+  std::string json = FormatStatsJson(s, 0);
+  d.Parse(json.data(), json.size());
   REQUIRE_FALSE(d.HasParseError());
   CHECK(d["cost"].IsNull());
 }

@@ -81,7 +81,7 @@ class FakeTransport : public Transport {
 /// The "input" texts of an OpenAI embeddings request.
 inline std::vector<std::string> Inputs(const HttpRequest& request) {
   rapidjson::Document doc;
-  doc.Parse(request.body.c_str());
+  doc.Parse(request.body.data(), request.body.size());
   std::vector<std::string> out;
   for (const auto& v : doc["input"].GetArray()) out.push_back(v.GetString());
   return out;
