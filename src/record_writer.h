@@ -80,7 +80,12 @@ std::unique_ptr<RecordWriter> NewJsonlWriter(const OutputLayout& layout);
 void AppendVectorText(VectorStyle style, const float* vector, size_t dims,
                       std::string* out);
 
-/// Appends the shortest decimal that round-trips to `value` as a float32.
+/// Appends the shortest decimal that round-trips to `value` as a float32,
+/// byte for byte as fmt's "{}" prints it: fixed notation when the first
+/// digit's decimal exponent is in [-4, 16) (0.0001, -12.5, 1000000000000000),
+/// else one digit, the rest after a point, and a two-digit exponent (1e-05,
+/// 1.2345e-05, 1e+16); no ".0" on whole numbers ("1"); "0" and "-0" for the
+/// zeros; non-finite values as fmt spells them (nan, -inf).
 void AppendFloat(float value, std::string* out);
 
 /// The errors output line for `error`: {"line":N,"source":"...","id":...,

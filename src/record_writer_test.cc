@@ -2,42 +2,135 @@
 
 #include <doctest/doctest.h>
 
-#include <cmath>
+#include <bit>
+#include <cstdint>
 #include <cstdlib>
-#include <cstring>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <vector>
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
+namespace {
+
+std::string FloatText(float v) {
+  std::string s;
+  AppendFloat(v, &s);
+  return s;
+}
+
+}  // namespace
+
 TEST_CASE("AppendFloat prints the shortest float32 round trip") {
-  auto f = [](float v) {
-    std::string s;
-    AppendFloat(v, &s);
-    return s;
-  };
-  CHECK(f(0.1f) == "0.1");
-  CHECK(f(-0.0123f) == "-0.0123");
-  CHECK(f(1.0f) == "1");
-  CHECK(f(0.0f) == "0");
-  CHECK(f(1e-5f) == "1e-05");
   // Every float printed reads back to the same bits.
   for (uint32_t bits = 0x3c000000; bits < 0x3f800000; bits += 0x00012345) {
-    float v;
-    std::memcpy(&v, &bits, 4);
-    std::string s = f(v);
+    float v = std::bit_cast<float>(bits);
+    std::string s = FloatText(v);
     CHECK(std::strtof(s.c_str(), nullptr) == v);
   }
-  // The longest forms fit, and across the whole range (both signs,
-  // subnormals, the extremes) the text is fmt's own.
-  CHECK(f(-1.17549435e-38f) == "-1.1754944e-38");
-  CHECK(f(-3.40282347e+38f) == "-3.4028235e+38");
-  CHECK(f(-1.4e-45f) == "-1e-45");
-  for (uint64_t bits = 1; bits < 0x100000000ULL; bits += 0x000F1235) {
-    float v;
-    uint32_t b = static_cast<uint32_t>(bits);
-    std::memcpy(&v, &b, 4);
-    if (!std::isfinite(v)) continue;
-    CHECK(f(v) == fmt::format("{}", v));
+}
+
+TEST_CASE("AppendFloat lays the digits out as fmt does") {
+  // Whole numbers: no ".0", zeros appended up to 16 digits.
+  CHECK(FloatText(0.0f) == "0");
+  CHECK(FloatText(-0.0f) == "-0");
+  CHECK(FloatText(1.0f) == "1");
+  CHECK(FloatText(-2.0f) == "-2");
+  CHECK(FloatText(100.0f) == "100");
+  CHECK(FloatText(1e7f) == "10000000");
+  CHECK(FloatText(123456789.0f) == "123456790");  // the float is 123456792
+  CHECK(FloatText(100000024.0f) == "100000024");
+  // Fixed notation up to a first digit at 10^15, exponent notation after.
+  CHECK(FloatText(1e15f) == "1000000000000000");
+  CHECK(FloatText(-1e15f) == "-1000000000000000");  // the longest text
+  CHECK(FloatText(9.999999e15f) == "9999999000000000");
+  CHECK(FloatText(1e16f) == "1e+16");
+  CHECK(FloatText(1.5e16f) == "1.5e+16");
+  // Digits on both sides of the point.
+  CHECK(FloatText(1.5f) == "1.5");
+  CHECK(FloatText(-123.25f) == "-123.25");
+  CHECK(FloatText(1234.5678f) == "1234.5677");
+  CHECK(FloatText(1000.00006f) == "1000.00006");
+  // Fractions: up to three zeros after the point, down to 10^-4.
+  CHECK(FloatText(0.1f) == "0.1");
+  CHECK(FloatText(0.100000024f) == "0.100000024");
+  CHECK(FloatText(-0.0123f) == "-0.0123");
+  CHECK(FloatText(0.00012345f) == "0.00012345");
+  CHECK(FloatText(0.000100000005f) == "0.000100000005");
+  CHECK(FloatText(1e-4f) == "0.0001");
+  CHECK(FloatText(-1e-4f) == "-0.0001");
+  CHECK(FloatText(9.9999e-5f) == "9.9999e-05");
+  CHECK(FloatText(1e-5f) == "1e-05");
+  CHECK(FloatText(1.2345e-5f) == "1.2345e-05");
+  CHECK(FloatText(-1.00000025e-5f) == "-1.00000025e-05");
+  // The extremes: normal, subnormal, largest.
+  CHECK(FloatText(1.17549435e-38f) == "1.1754944e-38");
+  CHECK(FloatText(-1.17549435e-38f) == "-1.1754944e-38");
+  CHECK(FloatText(1.1754942e-38f) == "1.1754942e-38");
+  CHECK(FloatText(1e-40f) == "1e-40");
+  CHECK(FloatText(3e-45f) == "3e-45");
+  CHECK(FloatText(std::numeric_limits<float>::denorm_min()) == "1e-45");
+  CHECK(FloatText(-1.4e-45f) == "-1e-45");
+  CHECK(FloatText(3.4028235e+38f) == "3.4028235e+38");
+  CHECK(FloatText(-std::numeric_limits<float>::max()) == "-3.4028235e+38");
+  // Not finite: fmt prints these itself.
+  CHECK(FloatText(std::numeric_limits<float>::quiet_NaN()) == "nan");
+  CHECK(FloatText(std::numeric_limits<float>::infinity()) == "inf");
+  CHECK(FloatText(-std::numeric_limits<float>::infinity()) == "-inf");
+}
+
+TEST_CASE("AppendVectorText joins the floats in [..] or {..}") {
+  float v[] = {0.5f, -0.0f, 1e-5f, -1e15f, 1e16f, 0.000100000005f};
+  std::string out = "x";
+  AppendVectorText(VectorStyle::kJson, v, 6, &out);
+  CHECK(out == "x[0.5,-0,1e-05,-1000000000000000,1e+16,0.000100000005]");
+  out.clear();
+  AppendVectorText(VectorStyle::kPgarray, v, 2, &out);
+  CHECK(out == "{0.5,-0}");
+  out.clear();
+  AppendVectorText(VectorStyle::kPgvector, v, 0, &out);
+  CHECK(out == "[]");
+}
+
+// tests/tools/float_exhaustive compares every float32; this is a sample of
+// about a million patterns spread over the whole range, both signs,
+// subnormals, NaNs and infinities included, alone and as vectors.
+TEST_CASE("AppendFloat and AppendVectorText print a sample of float32 as fmt") {
+  constexpr uint32_t kStride = 4099;  // prime: every mantissa's low bits
+  constexpr size_t kDims = 1536;
+  size_t mismatches = 0;
+  std::string first_mismatch;
+  auto compare = [&](std::string_view what, const std::string& expected,
+                     const std::string& got) {
+    if (got == expected) return;
+    if (mismatches++ == 0)
+      first_mismatch = fmt::format("{}: fmt \"{}\", ours \"{}\"", what,
+                                   expected.substr(0, 200), got.substr(0, 200));
+  };
+  std::vector<float> vector;
+  std::string expected_vector = "[";
+  std::string got_vector;
+  for (uint64_t bits = 0; bits <= 0xffffffff; bits += kStride) {
+    float v = std::bit_cast<float>(static_cast<uint32_t>(bits));
+    std::string expected = fmt::format(FMT_COMPILE("{}"), v);
+    compare(fmt::format("{:#010x}", bits), expected, FloatText(v));
+    if (!vector.empty()) expected_vector += ',';
+    expected_vector += expected;
+    vector.push_back(v);
+    if (vector.size() == kDims) {
+      expected_vector += ']';
+      got_vector.clear();
+      AppendVectorText(VectorStyle::kJson, vector.data(), kDims, &got_vector);
+      compare(fmt::format("vector ending {:#010x}", bits), expected_vector,
+              got_vector);
+      vector.clear();
+      expected_vector = "[";
+    }
   }
+  INFO(first_mismatch);
+  CHECK(mismatches == 0);
 }
 
 TEST_CASE("JSONL writer keeps id type and carried fields") {
