@@ -1,5 +1,6 @@
 // embedpipe's entry point: flags, the API key, the transport; then the run.
 #include <errno.h>
+#include <malloc.h>
 #include <string.h>
 
 #include <cstdlib>
@@ -18,6 +19,13 @@
 #include "version.h"
 
 int main(int argc, char** argv) {
+  // Requests, responses and batches of records are megabytes each, freed
+  // and allocated again all run long. By default glibc hands the free top
+  // of the heap back to the kernel past 128 KiB, and the next one faults
+  // its pages in afresh: 37,000 page faults and 0.2 s of system time for
+  // 19,207 records (no latency, -j 5). Keeping 64 MiB of address space at
+  // the top costs no memory until used: 6,000 faults, the same peak RSS.
+  mallopt(M_TOP_PAD, 64 << 20);
   Options options;
   int exit_code = kExitSuccess;
   if (!ParseCommandLine(argc, argv, &options, &exit_code)) return exit_code;
