@@ -22,6 +22,47 @@ constexpr uint32_t kRound[64] = {
 
 inline uint32_t Rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
 
+// Section 6.2.2, for `count` consecutive 64-byte blocks.
+void CompressPortable(uint32_t* state, const uint8_t* blocks, size_t count) {
+  for (; count > 0; --count, blocks += 64) {
+    uint32_t w[64];
+    for (int t = 0; t < 16; ++t)
+      w[t] = uint32_t{blocks[4 * t]} << 24 | uint32_t{blocks[4 * t + 1]} << 16 |
+             uint32_t{blocks[4 * t + 2]} << 8 | uint32_t{blocks[4 * t + 3]};
+    for (int t = 16; t < 64; ++t) {
+      uint32_t s0 = Rotr(w[t - 15], 7) ^ Rotr(w[t - 15], 18) ^ (w[t - 15] >> 3);
+      uint32_t s1 = Rotr(w[t - 2], 17) ^ Rotr(w[t - 2], 19) ^ (w[t - 2] >> 10);
+      w[t] = w[t - 16] + s0 + w[t - 7] + s1;
+    }
+    uint32_t a = state[0], b = state[1], c = state[2], d = state[3];
+    uint32_t e = state[4], f = state[5], g = state[6], h = state[7];
+    for (int t = 0; t < 64; ++t) {
+      uint32_t big_s1 = Rotr(e, 6) ^ Rotr(e, 11) ^ Rotr(e, 25);
+      uint32_t ch = (e & f) ^ (~e & g);
+      uint32_t t1 = h + big_s1 + ch + kRound[t] + w[t];
+      uint32_t big_s0 = Rotr(a, 2) ^ Rotr(a, 13) ^ Rotr(a, 22);
+      uint32_t maj = (a & b) ^ (a & c) ^ (b & c);
+      uint32_t t2 = big_s0 + maj;
+      h = g;
+      g = f;
+      f = e;
+      e = d + t1;
+      d = c;
+      c = b;
+      b = a;
+      a = t1 + t2;
+    }
+    state[0] += a;
+    state[1] += b;
+    state[2] += c;
+    state[3] += d;
+    state[4] += e;
+    state[5] += f;
+    state[6] += g;
+    state[7] += h;
+  }
+}
+
 }  // namespace
 
 void Sha256::Reset() {
@@ -34,44 +75,6 @@ void Sha256::Reset() {
   buffered_ = 0;
 }
 
-void Sha256::Compress(const uint8_t* block) {
-  uint32_t w[64];
-  for (int t = 0; t < 16; ++t)
-    w[t] = uint32_t{block[4 * t]} << 24 | uint32_t{block[4 * t + 1]} << 16 |
-           uint32_t{block[4 * t + 2]} << 8 | uint32_t{block[4 * t + 3]};
-  for (int t = 16; t < 64; ++t) {
-    uint32_t s0 = Rotr(w[t - 15], 7) ^ Rotr(w[t - 15], 18) ^ (w[t - 15] >> 3);
-    uint32_t s1 = Rotr(w[t - 2], 17) ^ Rotr(w[t - 2], 19) ^ (w[t - 2] >> 10);
-    w[t] = w[t - 16] + s0 + w[t - 7] + s1;
-  }
-  uint32_t a = state_[0], b = state_[1], c = state_[2], d = state_[3];
-  uint32_t e = state_[4], f = state_[5], g = state_[6], h = state_[7];
-  for (int t = 0; t < 64; ++t) {
-    uint32_t big_s1 = Rotr(e, 6) ^ Rotr(e, 11) ^ Rotr(e, 25);
-    uint32_t ch = (e & f) ^ (~e & g);
-    uint32_t t1 = h + big_s1 + ch + kRound[t] + w[t];
-    uint32_t big_s0 = Rotr(a, 2) ^ Rotr(a, 13) ^ Rotr(a, 22);
-    uint32_t maj = (a & b) ^ (a & c) ^ (b & c);
-    uint32_t t2 = big_s0 + maj;
-    h = g;
-    g = f;
-    f = e;
-    e = d + t1;
-    d = c;
-    c = b;
-    b = a;
-    a = t1 + t2;
-  }
-  state_[0] += a;
-  state_[1] += b;
-  state_[2] += c;
-  state_[3] += d;
-  state_[4] += e;
-  state_[5] += f;
-  state_[6] += g;
-  state_[7] += h;
-}
-
 void Sha256::Update(const void* data, size_t n) {
   const uint8_t* p = static_cast<const uint8_t*>(data);
   length_ += n;
@@ -82,11 +85,15 @@ void Sha256::Update(const void* data, size_t n) {
     p += take;
     n -= take;
     if (buffered_ < sizeof buffer_) return;
-    Compress(buffer_);
+    CompressPortable(state_, buffer_, 1);
     buffered_ = 0;
   }
-  // Whole blocks straight from the input, without copying.
-  for (; n >= 64; p += 64, n -= 64) Compress(p);
+  // Whole blocks straight from the input, without copying, in one call.
+  if (size_t blocks = n / 64; blocks > 0) {
+    CompressPortable(state_, p, blocks);
+    p += 64 * blocks;
+    n -= 64 * blocks;
+  }
   if (n > 0) {
     std::memcpy(buffer_, p, n);
     buffered_ = n;
@@ -95,15 +102,17 @@ void Sha256::Update(const void* data, size_t n) {
 
 Sha256::Digest Sha256::Final() {
   // Section 5.1.1: a 1 bit, zeros up to 56 mod 64 bytes, then the message
-  // length in bits as a big-endian 64-bit number.
+  // length in bits as a big-endian 64-bit number. That makes one last
+  // block, or two when the 1 bit and the length do not fit beside the
+  // buffered bytes.
   uint64_t bits = length_ * 8;
-  static constexpr uint8_t kPad[64] = {0x80};
-  size_t pad = buffered_ < 56 ? 56 - buffered_ : 120 - buffered_;
-  Update(kPad, pad);
-  uint8_t length_be[8];
+  uint8_t tail[128] = {};
+  std::memcpy(tail, buffer_, buffered_);
+  tail[buffered_] = 0x80;
+  size_t size = buffered_ < 56 ? 64 : 128;
   for (int i = 0; i < 8; ++i)
-    length_be[i] = static_cast<uint8_t>(bits >> (56 - 8 * i));
-  Update(length_be, 8);
+    tail[size - 8 + i] = static_cast<uint8_t>(bits >> (56 - 8 * i));
+  CompressPortable(state_, tail, size / 64);
   Digest out;
   for (int i = 0; i < 8; ++i) {
     out[4 * i] = static_cast<uint8_t>(state_[i] >> 24);

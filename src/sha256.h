@@ -29,8 +29,6 @@ class Sha256 {
   Digest Final();
 
  private:
-  void Compress(const uint8_t* block);
-
   uint32_t state_[8];
   uint64_t length_;        ///< Bytes absorbed so far.
   uint8_t buffer_[64];     ///< A partial block.
