@@ -3,6 +3,11 @@
 #include <algorithm>
 #include <cstring>
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+
 namespace {
 
 // FIPS 180-4 section 4.2.2: the first 32 bits of the fractional parts of the
@@ -63,7 +68,94 @@ void CompressPortable(uint32_t* state, const uint8_t* blocks, size_t count) {
   }
 }
 
+#if defined(__x86_64__)
+// The same with the SHA extensions (Intel SDM vol. 2, SHA256RNDS2,
+// SHA256MSG1, SHA256MSG2). They keep the eight working variables in two
+// registers, ABEF and CDGH, each with its first letter in the top lane.
+// Only this function is compiled for those instructions (and SSSE3's
+// shuffles), so the rest of the program runs on any x86-64; callers must
+// check Supported(kShaNi) first.
+__attribute__((target("sha,ssse3")))
+void CompressShaNi(uint32_t* state, const uint8_t* blocks, size_t count) {
+  auto load = [](const void* p) {
+    return _mm_loadu_si128(static_cast<const __m128i*>(p));
+  };
+  // Message words are big-endian: reverse the bytes in each 32-bit lane.
+  const __m128i byte_swap =
+      _mm_set_epi8(12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3);
+  // Lanes are listed from lane 0: state loads as (a,b,c,d) and (e,f,g,h).
+  __m128i dcba = _mm_shuffle_epi32(load(state), 0x1B);
+  __m128i hgfe = _mm_shuffle_epi32(load(state + 4), 0x1B);
+  __m128i abef = _mm_unpackhi_epi64(hgfe, dcba);  // (f,e,b,a)
+  __m128i cdgh = _mm_unpacklo_epi64(hgfe, dcba);  // (h,g,d,c)
+  for (; count > 0; --count, blocks += 64) {
+    const __m128i abef_in = abef, cdgh_in = cdgh;
+    // w0..w3 hold the 16 schedule words W[4i..4i+15] of step i.
+    __m128i w0 = _mm_shuffle_epi8(load(blocks), byte_swap);
+    __m128i w1 = _mm_shuffle_epi8(load(blocks + 16), byte_swap);
+    __m128i w2 = _mm_shuffle_epi8(load(blocks + 32), byte_swap);
+    __m128i w3 = _mm_shuffle_epi8(load(blocks + 48), byte_swap);
+    // Step i does rounds 4i..4i+3.
+    for (int i = 0; i < 16; ++i) {
+      __m128i wk = _mm_add_epi32(w0, load(kRound + 4 * i));
+      // SHA256RNDS2 does two rounds with the low two lanes of wk and
+      // returns the new ABEF; the old ABEF is the new CDGH. So the two
+      // registers swap roles, and the next two rounds swap them back.
+      cdgh = _mm_sha256rnds2_epu32(cdgh, abef, wk);
+      abef = _mm_sha256rnds2_epu32(abef, cdgh, _mm_shuffle_epi32(wk, 0x0E));
+      // The four words just used make way for W[t], t = 4i+16..4i+19 (the
+      // last four steps need none): W[t] = s1(W[t-2]) + W[t-7] +
+      // s0(W[t-15]) + W[t-16]. MSG1 adds s0 to W[t-16], alignr picks W[t-7],
+      // and MSG2 adds s1 of W[t-2], for the last two a word it has just made.
+      __m128i next = w0;
+      if (i < 12) {
+        next = _mm_add_epi32(_mm_sha256msg1_epu32(w0, w1),
+                             _mm_alignr_epi8(w3, w2, 4));
+        next = _mm_sha256msg2_epu32(next, w3);
+      }
+      w0 = w1;
+      w1 = w2;
+      w2 = w3;
+      w3 = next;
+    }
+    abef = _mm_add_epi32(abef, abef_in);
+    cdgh = _mm_add_epi32(cdgh, cdgh_in);
+  }
+  // Back to (a,b,c,d) and (e,f,g,h).
+  __m128i abcd = _mm_shuffle_epi32(_mm_unpackhi_epi64(cdgh, abef), 0x1B);
+  __m128i efgh = _mm_shuffle_epi32(_mm_unpacklo_epi64(cdgh, abef), 0x1B);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(state), abcd);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(state + 4), efgh);
+}
+#endif  // __x86_64__
+
 }  // namespace
+
+bool Sha256::Supported(Impl impl) {
+  if (impl == Impl::kPortable) return true;
+#if defined(__x86_64__)
+  // CPUID rather than __builtin_cpu_supports("sha"), which GCC 12 knows
+  // but clang 14 (make fuzz) does not: leaf 1 ECX has SSSE3, leaf 7 EBX SHA.
+  static const bool has_sha_ni = [] {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSSE3) &&
+           __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_SHA);
+  }();
+  return has_sha_ni;
+#else
+  return false;
+#endif
+}
+
+Sha256::Sha256()
+    : Sha256(Supported(Impl::kShaNi) ? Impl::kShaNi : Impl::kPortable) {}
+
+Sha256::Sha256([[maybe_unused]] Impl impl) : compress_(CompressPortable) {
+#if defined(__x86_64__)
+  if (impl == Impl::kShaNi) compress_ = CompressShaNi;
+#endif
+  Reset();
+}
 
 void Sha256::Reset() {
   // Section 5.3.3: square roots of the first 8 primes.
@@ -85,12 +177,12 @@ void Sha256::Update(const void* data, size_t n) {
     p += take;
     n -= take;
     if (buffered_ < sizeof buffer_) return;
-    CompressPortable(state_, buffer_, 1);
+    compress_(state_, buffer_, 1);
     buffered_ = 0;
   }
   // Whole blocks straight from the input, without copying, in one call.
   if (size_t blocks = n / 64; blocks > 0) {
-    CompressPortable(state_, p, blocks);
+    compress_(state_, p, blocks);
     p += 64 * blocks;
     n -= 64 * blocks;
   }
@@ -112,7 +204,7 @@ Sha256::Digest Sha256::Final() {
   size_t size = buffered_ < 56 ? 64 : 128;
   for (int i = 0; i < 8; ++i)
     tail[size - 8 + i] = static_cast<uint8_t>(bits >> (56 - 8 * i));
-  CompressPortable(state_, tail, size / 64);
+  compress_(state_, tail, size / 64);
   Digest out;
   for (int i = 0; i < 8; ++i) {
     out[4 * i] = static_cast<uint8_t>(state_[i] >> 24);
