@@ -124,13 +124,8 @@ void Tokenizer::Encode(std::string_view text,
 size_t Tokenizer::Count(std::string_view text) const {
   PreTokenizer pieces(pattern_, text);
   std::string_view piece;
-  std::vector<uint32_t> ids;
   size_t count = 0;
-  while (pieces.Next(&piece)) {
-    ids.clear();
-    BytePairEncode(vocab_, piece, &ids);
-    count += ids.size();
-  }
+  while (pieces.Next(&piece)) count += BytePairEncode(vocab_, piece, nullptr);
   return count;
 }
 
