@@ -12,8 +12,8 @@ namespace {
 // the tree wins from about this size on.
 constexpr size_t kShortPiece = 16;
 
-void MergeShort(const Vocab& vocab, const unsigned char* p, size_t n,
-                std::vector<uint32_t>* ids) {
+size_t MergeShort(const Vocab& vocab, const unsigned char* p, size_t n,
+                  std::vector<uint32_t>* ids) {
   // Part i covers bytes [part[i].start, part[i + 1].start) and is token
   // part[i].token; pair[i] is the rank of parts i and i + 1 joined.
   struct Part {
@@ -51,15 +51,18 @@ void MergeShort(const Vocab& vocab, const unsigned char* p, size_t n,
     pair[best] = joined_rank(best);
     if (best > 0) pair[best - 1] = joined_rank(best - 1);
   }
-  for (size_t i = 0; i < parts; ++i) ids->push_back(part[i].token);
+  if (ids) {
+    for (size_t i = 0; i < parts; ++i) ids->push_back(part[i].token);
+  }
+  return parts;
 }
 
 // The same merges in the same order, with the parts in a linked list and
 // the pair ranks in the leaves of a tournament tree, each inner node holding
 // the lower of its children as (rank, start): the root is the next merge,
 // the leftmost of equal ranks, and a merge updates three leaf-to-root paths.
-void MergeLong(const Vocab& vocab, const unsigned char* p, size_t n,
-               std::vector<uint32_t>* ids) {
+size_t MergeLong(const Vocab& vocab, const unsigned char* p, size_t n,
+                 std::vector<uint32_t>* ids) {
   // Reused by every call on the thread, to allocate only for a longer piece
   // than any before.
   thread_local struct {
@@ -106,7 +109,8 @@ void MergeLong(const Vocab& vocab, const unsigned char* p, size_t n,
   for (size_t node = leaves - 1; node > 0; --node)
     tree[node] = std::min(tree[2 * node], tree[2 * node + 1]);
 
-  for (;;) {
+  size_t parts = n;
+  for (;; --parts) {
     uint32_t rank = static_cast<uint32_t>(tree[1] >> 32);
     if (rank == kNoRank) break;
     uint32_t i = static_cast<uint32_t>(tree[1]);
@@ -118,23 +122,25 @@ void MergeLong(const Vocab& vocab, const unsigned char* p, size_t n,
     set_pair_rank(i, joined_rank(i));
     if (i > 0) set_pair_rank(prev[i], joined_rank(prev[i]));
   }
-  for (uint32_t i = 0; i < n; i = next[i]) ids->push_back(token[i]);
+  if (ids) {
+    for (uint32_t i = 0; i < n; i = next[i]) ids->push_back(token[i]);
+  }
+  return parts;
 }
 
 }  // namespace
 
-void BytePairEncode(const Vocab& vocab, std::string_view piece,
-                    std::vector<uint32_t>* ids) {
+size_t BytePairEncode(const Vocab& vocab, std::string_view piece,
+                      std::vector<uint32_t>* ids) {
   const auto* p = reinterpret_cast<const unsigned char*>(piece.data());
   size_t n = piece.size();
   uint32_t whole = n == 1   ? vocab.ByteRank(p[0])
                    : n == 2 ? vocab.PairRank(p[0], p[1])
                             : vocab.Rank(piece);
   if (whole != kNoRank) {
-    ids->push_back(whole);
-  } else if (n <= kShortPiece) {
-    MergeShort(vocab, p, n, ids);
-  } else {
-    MergeLong(vocab, p, n, ids);
+    if (ids) ids->push_back(whole);
+    return 1;
   }
+  return n <= kShortPiece ? MergeShort(vocab, p, n, ids)
+                          : MergeLong(vocab, p, n, ids);
 }

@@ -24,9 +24,13 @@ Vocab MakeVocab(const std::vector<std::string>& extra) {
   return vocab;
 }
 
+// The ids BytePairEncode appends, checking that it returns their number
+// both when appending and when only counting.
 std::vector<uint32_t> Encode(const Vocab& vocab, std::string_view piece) {
   std::vector<uint32_t> ids;
-  BytePairEncode(vocab, piece, &ids);
+  size_t count = BytePairEncode(vocab, piece, &ids);
+  CHECK(count == ids.size());
+  CHECK(BytePairEncode(vocab, piece, nullptr) == count);
   return ids;
 }
 

@@ -47,6 +47,29 @@ TEST_CASE("PreTokenizer takes letters with one prefix, digits by three") {
   CHECK(Cl100k(" 42") == Pieces{" ", "42"});
 }
 
+TEST_CASE("PreTokenizer ends long letter runs where a non-letter starts") {
+  // ASCII letters are taken 8 bytes at a time: runs longer than 8, ending
+  // at the bytes just outside A-Z and a-z, at any offset, and going on
+  // through non-ASCII letters.
+  for (std::string_view stop : {"@", "[", "`", "{", "0", " ", "\x7F", "\xFF",
+                                "\xC2\xA0", "\xE2\x80\x99"}) {
+    for (size_t n = 1; n <= 20; ++n) {
+      CAPTURE(stop);
+      CAPTURE(n);
+      std::string word(n, 'x');
+      word[0] = 'A';
+      word[n - 1] = 'z';
+      std::string text = word + std::string(stop) + "Zebra";
+      Pieces pieces = Cl100k(text);
+      REQUIRE(!pieces.empty());
+      CHECK(pieces[0] == word);
+    }
+  }
+  std::string accented = "abcdefgh\xC3\xA9ijklmnop\xC3\x9Fqrstuvw";  // é ß
+  CHECK(Cl100k(accented + ".") == Pieces{accented, "."});
+  CHECK(Cl100k(" " + accented) == Pieces{" " + accented});
+}
+
 TEST_CASE("PreTokenizer takes punctuation with its newlines") {
   CHECK(Cl100k(".\n\n") == Pieces{".\n\n"});
   CHECK(Cl100k("\t.") == Pieces{"\t", "."});

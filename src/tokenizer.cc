@@ -1,10 +1,12 @@
 #include "tokenizer.h"
 
 #include <cstdlib>
+#include <memory>
 #include <mutex>
 
 #include "bpe.h"
 #include "diag.h"
+#include "piece_count_cache.h"
 #include "vocab_data.h"
 
 namespace {
@@ -101,7 +103,8 @@ const Tokenizer& Tokenizer::Get(Encoding encoding) {
 }
 
 Tokenizer::Tokenizer(Encoding encoding)
-    : pattern_(encoding == kCl100k ? PiecePattern::kCl100k
+    : encoding_(encoding),
+      pattern_(encoding == kCl100k ? PiecePattern::kCl100k
                                    : PiecePattern::kO200k) {
   std::string err;
   std::string_view ranks = encoding == kCl100k ? EmbeddedCl100kBaseRanks()
@@ -122,14 +125,25 @@ void Tokenizer::Encode(std::string_view text,
 }
 
 size_t Tokenizer::Count(std::string_view text) const {
+  // One cache per thread, so that threads share no state, and per encoding,
+  // whose pieces count differently.
+  thread_local std::unique_ptr<PieceCountCache> caches[kEncodingCount];
+  std::unique_ptr<PieceCountCache>& cache =
+      caches[static_cast<size_t>(encoding_)];
+  if (!cache) cache = std::make_unique<PieceCountCache>();
+  auto count_piece = [this](std::string_view piece) {
+    return BytePairEncode(vocab_, piece, nullptr);
+  };
+
   PreTokenizer pieces(pattern_, text);
   std::string_view piece;
-  std::vector<uint32_t> ids;
   size_t count = 0;
   while (pieces.Next(&piece)) {
-    ids.clear();
-    BytePairEncode(vocab_, piece, &ids);
-    count += ids.size();
+    // BytePairEncode counts pieces of one or two bytes from a direct table
+    // already, as fast as a cache hit.
+    bool cached =
+        piece.size() > 2 && piece.size() <= PieceCountCache::kMaxPiece;
+    count += cached ? cache->Count(piece, count_piece) : count_piece(piece);
   }
   return count;
 }

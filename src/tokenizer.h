@@ -39,7 +39,9 @@ class Tokenizer {
   /// should be valid UTF-8; invalid bytes are encoded too, each on its own
   /// terms (not as U+FFFD), so decoding always gives back `text`.
   void Encode(std::string_view text, std::vector<uint32_t>* ids) const;
-  /// The number of tokens Encode would append.
+  /// The number of tokens Encode would append. Each thread that counts
+  /// keeps a cache of recent pieces' counts per encoding (96 KiB), made at
+  /// its first Count.
   size_t Count(std::string_view text) const;
 
   /// Appends the bytes of `ids`, each below vocab_size(), to *bytes.
@@ -59,6 +61,7 @@ class Tokenizer {
  private:
   explicit Tokenizer(Encoding encoding);
 
+  Encoding encoding_;
   PiecePattern pattern_;
   Vocab vocab_;
 };
