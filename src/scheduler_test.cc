@@ -540,7 +540,7 @@ namespace {
 
 // A server that answers each request base_ms + ms_per_ktok per 1,000 tokens
 // after it starts, in fake time; a record's tokens are its text's length.
-class LatencyTransport : public Transport {
+class LatencyTransport : public FinishedQueueTransport {
  public:
   LatencyTransport(FakeClock* clock, int64_t base_ms, int64_t ms_per_ktok)
       : clock_(clock), base_ms_(base_ms), ms_per_ktok_(ms_per_ktok) {}
@@ -569,13 +569,6 @@ class LatencyTransport : public Transport {
       it = due_.erase(it);
     }
   }
-  bool NextFinished(uint64_t* tag, HttpResponse* response) override {
-    if (finished_.empty()) return false;
-    *tag = finished_.front().first;
-    *response = std::move(finished_.front().second);
-    finished_.pop_front();
-    return true;
-  }
   size_t active() const override { return due_.size() + finished_.size(); }
   void CancelAll() override {
     due_.clear();
@@ -594,7 +587,6 @@ class LatencyTransport : public Transport {
   FakeClock* clock_;
   int64_t base_ms_, ms_per_ktok_;
   std::vector<Due> due_;
-  std::deque<std::pair<uint64_t, HttpResponse>> finished_;
 };
 
 // Seven batches of 300 records of 1,000 tokens for 5 slots, on a server

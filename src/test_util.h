@@ -28,11 +28,26 @@ class FakeClock : public Clock {
   int64_t now_ms = 0;
 };
 
+/// What fake transports share: the answers their Wait() has finished,
+/// handed out in the order they finished.
+class FinishedQueueTransport : public Transport {
+ public:
+  bool NextFinished(uint64_t* tag, HttpResponse* response) override {
+    if (finished_.empty()) return false;
+    *tag = finished_.front().first;
+    *response = std::move(finished_.front().second);
+    finished_.pop_front();
+    return true;
+  }
+ protected:
+  std::deque<std::pair<uint64_t, HttpResponse>> finished_;
+};
+
 /// Answers every started request at the next Wait() by calling `respond`
 /// (in start order, at the same fake time: a server with no latency).
 /// Wait() advances the clock by the timeout it was given when nothing is in
 /// flight, so retries and paced starts fall due without sleeping.
-class FakeTransport : public Transport {
+class FakeTransport : public FinishedQueueTransport {
  public:
   using Responder = std::function<HttpResponse(const HttpRequest&)>;
   FakeTransport(FakeClock* clock, Responder respond)
@@ -54,13 +69,6 @@ class FakeTransport : public Transport {
       finished_.emplace_back(tag, respond_(request));
     started_.clear();
   }
-  bool NextFinished(uint64_t* tag, HttpResponse* response) override {
-    if (finished_.empty()) return false;
-    *tag = finished_.front().first;
-    *response = std::move(finished_.front().second);
-    finished_.pop_front();
-    return true;
-  }
   size_t active() const override { return started_.size() + finished_.size(); }
   void CancelAll() override {
     started_.clear();
@@ -75,7 +83,6 @@ class FakeTransport : public Transport {
   FakeClock* clock_;
   Responder respond_;
   std::vector<std::pair<uint64_t, HttpRequest>> started_;
-  std::deque<std::pair<uint64_t, HttpResponse>> finished_;
 };
 
 /// The "input" texts of an OpenAI embeddings request.
