@@ -1,6 +1,8 @@
 #include "normalizer.h"
 
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 
 #include <fmt/core.h>
 #include <utf8proc.h>
@@ -68,38 +70,84 @@ bool AppendNormalForm(NormalForm form, std::string_view piece, std::string* out,
   return true;
 }
 
-// Puts valid UTF-8 in NFC or NFKC. Every code point below U+0300 (for NFKC:
-// below U+00A0) is its own NFC (NFKC), has combining class 0 and composes
-// with nothing before it (NFC_Quick_Check=Yes; no canonical composition
-// pair has one second), so the form leaves it alone and nothing crosses the
-// boundary before it. Only each stretch from the last such code point up to
-// the next one, around code points at or above the threshold, needs
-// utf8proc: mostly-Latin text then costs almost nothing (it was a sixth of
-// the CPU time of a run over a multilingual corpus), CJK text as before.
+// IsNormalizationBoundary for a code point at or above the form's
+// threshold: a look-up in utf8proc's tables.
+bool IsBoundaryByTable(char32_t c, NormalForm form) {
+  // The conjoining jamo compose into Hangul syllables by rule, outside
+  // utf8proc's composition table.
+  if (c >= 0x1100 && c < 0x1200) return false;
+  const utf8proc_property_t* property =
+      utf8proc_get_property(static_cast<utf8proc_int32_t>(c));
+  // No decomposition the form applies (decomp_type 0 is canonical; NFKC
+  // applies the others too), combining class 0, and in no composition pair,
+  // first or second (firsts too: the table does not tell them apart).
+  bool decomposes = property->decomp_seqindex != UINT16_MAX &&
+                    (form == NormalForm::kNfkc || property->decomp_type == 0);
+  return !decomposes && property->combining_class == 0 &&
+         property->comb_index == UINT16_MAX;
+}
+
+// Below U+0300 (U+00A0 for NFKC) every code point is a boundary: no
+// look-up, and inlined, for the common case.
+[[gnu::always_inline]] inline bool IsBoundary(char32_t c, NormalForm form) {
+  return c < (form == NormalForm::kNfkc ? 0xA0u : 0x300u) ||
+         IsBoundaryByTable(c, form);
+}
+
+constexpr uint64_t kEveryByte = 0x0101010101010101;
+constexpr uint64_t kHighBits = 0x8080808080808080;
+
+// The 8 bytes at p, to test them together: text is mostly ASCII, and a byte
+// at a time was most of Normalize's time.
+uint64_t Word(const char* p) {
+  uint64_t word;
+  std::memcpy(&word, p, 8);
+  return word;
+}
+
+// Whether the 8 bytes of `word` are printable ASCII: not 0x80 or above,
+// below 0x20 or 0x7F. (Each test is exact for the word as a whole, as a
+// borrow only runs on from a byte that already matched.)
+bool IsPrintableAscii(uint64_t word) {
+  uint64_t below_space = (word - kEveryByte * 0x20) & ~word;
+  uint64_t del = word ^ (kEveryByte * 0x7F);
+  uint64_t is_del = (del - kEveryByte) & ~del;
+  return ((word | below_space | is_del) & kHighBits) == 0;
+}
+
+// Puts valid UTF-8 in NFC or NFKC. Only each stretch from the last
+// boundary code point (IsNormalizationBoundary) up to the next one needs
+// utf8proc: Latin, CJK, kana, Hangul syllables and emoji then cost a table
+// look-up (utf8proc on all of them was a sixteenth of the CPU time of a run
+// over a multilingual corpus), combining marks as before.
 bool ApplyNormalForm(NormalForm form, std::string* text, std::string* reason) {
-  const char32_t stable_below = form == NormalForm::kNfkc ? 0xA0 : 0x300;
   std::string_view s = *text;
   std::string out;
   out.reserve(s.size());  // the forms seldom change a text's length
   size_t copied = 0;          // s[0, copied) is in `out` or needs no change.
-  size_t last_stable = 0;     // Where the latest code point below it starts.
+  size_t last_stable = 0;     // Where the latest boundary code point starts.
   size_t i = 0;
   while (i < s.size()) {
+    if (i + 8 <= s.size() && (Word(s.data() + i) & kHighBits) == 0) {
+      i += 8;  // ASCII: boundaries all.
+      last_stable = i - 1;
+      continue;
+    }
     unsigned char lead = static_cast<unsigned char>(s[i]);
     size_t n = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
-    if (CodePointAt(s, i, n) < stable_below) {
+    if (IsBoundary(CodePointAt(s, i, n), form)) {
       last_stable = i;
       i += n;
       continue;
     }
-    // A stretch to normalize: from the stable code point just before (it
-    // may compose with what follows) to the next stable one.
+    // A stretch to normalize: from the boundary code point just before (it
+    // may compose with what follows) to the next one.
     size_t begin = i == 0 ? 0 : last_stable;
     i += n;
     while (i < s.size()) {
       lead = static_cast<unsigned char>(s[i]);
       n = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
-      if (CodePointAt(s, i, n) < stable_below) break;
+      if (IsBoundary(CodePointAt(s, i, n), form)) break;
       i += n;
     }
     out.append(s, copied, begin - copied);
@@ -107,13 +155,17 @@ bool ApplyNormalForm(NormalForm form, std::string* text, std::string* reason) {
       return false;
     copied = i;
   }
-  if (copied == 0) return true;  // Nothing at or above the threshold.
+  if (copied == 0) return true;  // Boundaries only.
   out.append(s, copied, std::string_view::npos);
   *text = std::move(out);
   return true;
 }
 
 }  // namespace
+
+bool IsNormalizationBoundary(char32_t c, NormalForm form) {
+  return IsBoundary(c, form);
+}
 
 bool Normalize(std::string_view in, const NormalizeConfig& config,
                std::string* out, std::string* reason) {
@@ -130,6 +182,13 @@ bool Normalize(std::string_view in, const NormalizeConfig& config,
   size_t run = 0;
   size_t i = 0;
   while (i < in.size()) {
+    if (i + 8 <= in.size()) {
+      uint64_t word = Word(in.data() + i);
+      if (clean ? IsPrintableAscii(word) : (word & kHighBits) == 0) {
+        i += 8;
+        continue;
+      }
+    }
     unsigned char c = static_cast<unsigned char>(in[i]);
     if (c < 0x80) {
       if (!clean || (c >= 0x20 && c != 0x7F) || c == '\t' || c == '\n') {

@@ -1,8 +1,11 @@
 #include "normalizer.h"
 
+#include <cstdlib>
+#include <cstring>
+#include <iterator>
 #include <random>
 #include <string>
-#include <iterator>
+#include <vector>
 
 #include <doctest/doctest.h>
 #include <utf8proc.h>
@@ -77,6 +80,39 @@ TEST_CASE("Normalize applies NFC or NFKC") {
   CHECK(Norm("g\xE2\x80\x8Bh\xEF\xBB\xBF") == "g\xE2\x80\x8Bh\xEF\xBB\xBF");
 }
 
+TEST_CASE("Normalize finds what it changes at any offset in a long text") {
+  // Normalize passes over plain ASCII 8 bytes at a time: each character it
+  // changes or keeps must be found in any position of such a word.
+  struct Case {
+    std::string_view insert, want;
+  };
+  const Case kCases[] = {
+      {"\x01", ""}, {"\x1F", ""}, {"\x7F", ""}, {"\r", "\n"},
+      {"\t", "\t"}, {"\n", "\n"}, {" ", " "}, {"~", "~"},
+      {"\xC2\x85", ""},                      // NEL, a C1 control
+      {"\xC3\xA9", "\xC3\xA9"},              // e WITH ACUTE
+      {"\xCC\x81", "\xC3\xA1"},              // COMBINING ACUTE after an a
+      {"\xFF", FFFD},                         // invalid UTF-8
+  };
+  for (const Case& c : kCases) {
+    for (size_t at = 1; at < 24; ++at) {
+      std::string text(24, 'a');
+      text.insert(at, c.insert);
+      std::string want(24, 'a');
+      if (c.insert == "\xCC\x81")
+        want.replace(at - 1, 1, c.want);
+      else
+        want.insert(at, c.want);
+      // With no form, only invalid UTF-8 changes.
+      std::string want_none = text;
+      if (c.insert == "\xFF") want_none = want;
+      INFO("inserted ", c.insert.size(), " bytes at ", at);
+      CHECK(Norm(text) == want);
+      CHECK(Norm(text, kNone) == want_none);
+    }
+  }
+}
+
 TEST_CASE("Normalize applies the form stretch by stretch as utf8proc does on the whole") {
   // Normalize hands utf8proc only the stretches around code points at or
   // above U+0300 (NFKC: U+00A0), each with the code point before it. On
@@ -105,7 +141,17 @@ TEST_CASE("Normalize applies the form stretch by stretch as utf8proc does on the
       "\xE0\xAF\x86",      // TAMIL VOWEL SIGN E
       "\xE0\xAE\xBE",      // TAMIL VOWEL SIGN AA (composes, combining class 0)
       "\xE4\xB8\x80",      // CJK ONE
+      "\xEF\xA4\x80",      // CJK COMPATIBILITY IDEOGRAPH-F900 (a singleton)
+      "\xE0\xA4\x95",      // DEVANAGARI KA
+      "\xE0\xA4\xBC",      // DEVANAGARI NUKTA (KA + NUKTA is excluded)
+      "\xE0\xA5\x98",      // DEVANAGARI QA (a composition exclusion)
+      "\xEF\xBD\xB6",      // HALFWIDTH KATAKANA KA (NFKC: KA)
+      "\xEF\xBE\x9E",      // HALFWIDTH VOICED SOUND MARK (NFKC: U+3099)
+      "\xD0\xB8",          // CYRILLIC I, composes with a breve
+      "\xCC\x86",          // COMBINING BREVE
       "\xF0\x9F\x98\x80",  // an emoji
+      "\xF0\x9F\x8F\xBD",  // EMOJI MODIFIER FITZPATRICK TYPE-4
+      "\xEF\xB8\x8F",      // VARIATION SELECTOR-16
   };
   std::mt19937 random(7);
   for (const NormalizeConfig* config : {&kNfc, &kNfkc}) {
@@ -129,6 +175,63 @@ TEST_CASE("Normalize applies the form stretch by stretch as utf8proc does on the
       CHECK(Norm(text, *config) == want);
     }
   }
+}
+
+TEST_CASE("IsNormalizationBoundary holds only where the forms cannot join") {
+  // What a boundary must be, from utf8proc's public operations alone: a
+  // code point the form maps to itself, with combining class 0, that is no
+  // later part of the canonical decomposition of a code point NFC composes
+  // back (the second of every composition pair is such a later part,
+  // Hangul's vowels and trailing consonants among them).
+  auto maps_to_itself = [](utf8proc_int32_t c, int options) {
+    utf8proc_uint8_t text[4];
+    utf8proc_ssize_t size = utf8proc_encode_char(c, text);
+    utf8proc_uint8_t* mapped = nullptr;
+    utf8proc_ssize_t length = utf8proc_map(
+        text, size, &mapped, static_cast<utf8proc_option_t>(options));
+    bool same = length == size &&
+                std::memcmp(mapped, text, static_cast<size_t>(size)) == 0;
+    std::free(mapped);
+    return same;
+  };
+  const int kNfcOptions = UTF8PROC_STABLE | UTF8PROC_COMPOSE;
+  std::vector<bool> later_part(0x110000);
+  for (utf8proc_int32_t c = 0; c < 0x110000; ++c) {
+    if (c >= 0xD800 && c < 0xE000) continue;
+    utf8proc_int32_t parts[8];
+    int last_boundclass = 0;
+    utf8proc_ssize_t n = utf8proc_decompose_char(
+        c, parts, 8, UTF8PROC_DECOMPOSE, &last_boundclass);
+    REQUIRE(n >= 1);
+    REQUIRE(n <= 8);
+    if (n == 1 || !maps_to_itself(c, kNfcOptions)) continue;
+    for (utf8proc_ssize_t k = 1; k < n; ++k) later_part[parts[k]] = true;
+  }
+  for (NormalForm form : {NormalForm::kNfc, NormalForm::kNfkc}) {
+    int options = kNfcOptions;
+    if (form == NormalForm::kNfkc) options |= UTF8PROC_COMPAT;
+    int boundaries = 0;
+    for (char32_t c = 0; c < 0x110000; ++c) {
+      if ((c >= 0xD800 && c < 0xE000) || !IsNormalizationBoundary(c, form))
+        continue;
+      ++boundaries;
+      INFO("code point ", static_cast<uint32_t>(c));
+      REQUIRE_FALSE(later_part[c]);
+      REQUIRE(utf8proc_get_property(static_cast<utf8proc_int32_t>(c))
+                  ->combining_class == 0);
+      REQUIRE(maps_to_itself(static_cast<utf8proc_int32_t>(c), options));
+    }
+    // Most of Unicode: the scripts that need no composing are left out of
+    // utf8proc's way.
+    CHECK(boundaries > 1000000);
+    for (char32_t c : {0x41, 0x4E00, 0x3042, 0xAC00, 0x1F600, 0xFE0F})
+      CHECK(IsNormalizationBoundary(c, form));
+    for (char32_t c : {0x301, 0xBBE, 0x1161, 0x11A8, 0xF900, 0x958, 0x439})
+      CHECK_FALSE(IsNormalizationBoundary(c, form));
+  }
+  CHECK(IsNormalizationBoundary(0xE9, NormalForm::kNfc));  // below U+0300
+  CHECK(IsNormalizationBoundary(0xFF76, NormalForm::kNfc));
+  CHECK_FALSE(IsNormalizationBoundary(0xFF76, NormalForm::kNfkc));
 }
 
 TEST_CASE("Normalize trims outer White_Space only") {

@@ -6,8 +6,11 @@
 // and tokens/s of the counting alone (no I/O, no JSON). Times are the
 // thread's CPU time, so that other processes on a busy machine do not count.
 //
-//   token_bench cl100k_base|o200k_base [--encode] [--repeat N] [FILE]
-// --encode times Encode (ids into a vector) instead of Count; --repeat
+//   token_bench cl100k_base|o200k_base [--encode|--normalize] [--repeat N]
+//               [FILE]
+// --encode times Encode (ids into a vector) instead of Count; --normalize
+// times Normalize with the default NFC, the step before counting, and
+// prints each normalized text's size in bytes instead; --repeat
 // counts everything N times and reports the fastest pass, for a steadier
 // figure on a busy machine.
 // Exit 0; 2 on a usage, I/O or JSON error.
@@ -25,6 +28,7 @@
 
 #include <rapidjson/document.h>
 
+#include "normalizer.h"
 #include "tokenizer.h"
 
 namespace {
@@ -55,6 +59,7 @@ bool ReadTexts(std::istream& in, std::vector<std::string>* texts) {
 int main(int argc, char** argv) {
   Encoding encoding;
   bool encode = false;
+  bool normalize = false;
   int repeat = 1;
   const char* path = nullptr;
   int arg = 2;
@@ -62,6 +67,8 @@ int main(int argc, char** argv) {
     std::string_view option = argv[arg];
     if (option == "--encode") {
       encode = true;
+    } else if (option == "--normalize") {
+      normalize = true;
     } else if (option == "--repeat" && arg + 1 < argc) {
       repeat = std::max(1, std::atoi(argv[++arg]));
     } else {
@@ -71,8 +78,8 @@ int main(int argc, char** argv) {
   if (arg < argc) path = argv[arg++];
   if (argc < 2 || argc != arg || !EncodingByName(argv[1], &encoding)) {
     std::fprintf(stderr,
-                 "usage: token_bench cl100k_base|o200k_base [--encode] "
-                 "[--repeat N] [FILE]\n");
+                 "usage: token_bench cl100k_base|o200k_base "
+                 "[--encode|--normalize] [--repeat N] [FILE]\n");
     return 2;
   }
 
@@ -96,6 +103,7 @@ int main(int argc, char** argv) {
 
   std::vector<size_t> counts(texts.size());
   std::vector<uint32_t> ids;
+  std::string normalized, reason;
   size_t bytes = 0;
   size_t tokens = 0;
   double seconds = 0;
@@ -103,7 +111,10 @@ int main(int argc, char** argv) {
     bytes = tokens = 0;
     start = CpuSeconds();
     for (size_t i = 0; i < texts.size(); ++i) {
-      if (encode) {
+      if (normalize) {
+        Normalize(texts[i], NormalizeConfig(), &normalized, &reason);
+        counts[i] = normalized.size();
+      } else if (encode) {
         ids.clear();
         tokenizer.Encode(texts[i], &ids);
         counts[i] = ids.size();
@@ -120,6 +131,13 @@ int main(int argc, char** argv) {
   std::string out;
   for (size_t count : counts) out += std::to_string(count) + "\n";
   std::fwrite(out.data(), 1, out.size(), stdout);
+  if (normalize) {
+    std::fprintf(stderr,
+                 "token_bench: normalize: %zu records, %zu bytes in, %zu "
+                 "out in %.3f s: %.1f MB/s\n",
+                 texts.size(), bytes, tokens, seconds, bytes / seconds / 1e6);
+    return 0;
+  }
   std::fprintf(stderr,
                "token_bench: %s: vocabulary load %.1f ms; %zu records, %zu "
                "bytes, %zu tokens in %.3f s: %.1f MB/s, %.2f M tokens/s\n",
