@@ -91,6 +91,30 @@ def tiny_run_reports_what_the_server_saw():
                 eq(f.read(8), b"\x89PNG\r\n\x1a\n", "%s plot is a PNG" % name)
 
 
+@test
+def tiny_10x_run_compares_the_largest_peaks():
+    build = bench_dir()
+    out = os.path.join(build, "results-10x")
+    p = spawn(["peers", "--build", build, "--out", out, "--scenario", "10x",
+               "--sections", "60", "--long", "0", "--scale", "2", "--rss-runs", "2"],
+              command=[sys.executable, os.path.join(ROOT, "scripts", "bench")],
+              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    stdout, err = p.communicate(timeout=120)
+    eq(p.returncode, 0, "exit status (stderr: %r)" % err[-800:])
+    with open(os.path.join(out, "results.json")) as f:
+        rows = json.load(f)[0]["rows"]
+    eq([r["client"] for r in rows],
+       ["embedpipe 1x #1", "embedpipe 1x #2", "embedpipe 2x #1", "embedpipe 2x #2"], "runs")
+    eq([r["verified"] for r in rows], ["yes"] * 4, "verified")
+    eq([r["written"] for r in rows], [60, 60, 120, 120], "records written")
+    one = [r["rss_mb"] for r in rows[:2]]
+    two = [r["rss_mb"] for r in rows[2:]]
+    want = ("5. 10x: peak RSS at 1x %.1f, %.1f MB, at 2x %.1f, %.1f MB; the largest %.1f and "
+            "%.1f MB: %.2f x" % (one[0], one[1], two[0], two[1], max(one), max(two),
+                                 max(two) / max(one)))
+    check(want in stdout.decode(), "goal 5 line %r in:\n%s" % (want, stdout.decode()))
+
+
 def write_lines(path, lines):
     with open(path, "w", encoding="utf-8") as f:
         f.write("".join(l + "\n" for l in lines))
