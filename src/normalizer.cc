@@ -79,12 +79,15 @@ bool IsBoundaryByTable(char32_t c, NormalForm form) {
   const utf8proc_property_t* property =
       utf8proc_get_property(static_cast<utf8proc_int32_t>(c));
   // No decomposition the form applies (decomp_type 0 is canonical; NFKC
-  // applies the others too), combining class 0, and in no composition pair,
-  // first or second (firsts too: the table does not tell them apart).
+  // applies the others too), combining class 0, and never the second of a
+  // composition pair: utf8proc marks seconds with comb_index 0x8000 and up
+  // (UINT16_MAX: in no pair). A first may be a boundary, as each stretch
+  // handed to utf8proc starts at the boundary before it.
   bool decomposes = property->decomp_seqindex != UINT16_MAX &&
                     (form == NormalForm::kNfkc || property->decomp_type == 0);
-  return !decomposes && property->combining_class == 0 &&
-         property->comb_index == UINT16_MAX;
+  bool second = property->comb_index != UINT16_MAX &&
+                property->comb_index >= 0x8000;
+  return !decomposes && property->combining_class == 0 && !second;
 }
 
 // Below U+0300 (U+00A0 for NFKC) every code point is a boundary: no
@@ -117,9 +120,10 @@ bool IsPrintableAscii(uint64_t word) {
 
 // Puts valid UTF-8 in NFC or NFKC. Only each stretch from the last
 // boundary code point (IsNormalizationBoundary) up to the next one needs
-// utf8proc: Latin, CJK, kana, Hangul syllables and emoji then cost a table
-// look-up (utf8proc on all of them was a sixteenth of the CPU time of a run
-// over a multilingual corpus), combining marks as before.
+// utf8proc: most letters of Latin, Greek, Cyrillic, CJK, kana and Hangul,
+// and emoji, then cost a table look-up (utf8proc on all of them was a
+// sixteenth of the CPU time of a run over a multilingual corpus), combining
+// marks as before.
 bool ApplyNormalForm(NormalForm form, std::string* text, std::string* reason) {
   std::string_view s = *text;
   std::string out;

@@ -41,10 +41,10 @@ struct NormalizeConfig {
 /// Returns false and fills *reason when the text is rejected. The result is
 /// idempotent: normalizing *out again yields *out. Pure ASCII text is handled
 /// without calling into utf8proc.
+bool Normalize(std::string_view in, const NormalizeConfig& config,
+               std::string* out, std::string* reason);
+
 /// True when code point `c` is a boundary for `form`: the form leaves it as
 /// it is, and nothing before it composes with it or reorders past it, so
 /// the text on each side of it can be normalized apart.
 bool IsNormalizationBoundary(char32_t c, NormalForm form);
-
-bool Normalize(std::string_view in, const NormalizeConfig& config,
-               std::string* out, std::string* reason);
