@@ -26,11 +26,21 @@ class SlowServers : public FakeTransport {
   using FakeTransport::FakeTransport;
   void Wait(int timeout_ms, int watch_fd, bool* fd_ready) override {
     if (watch_fd >= 0) {
+      input_fd_ = watch_fd;
       *fd_ready = true;
       return;
     }
+    if (read_ahead < 0 && input_fd_ >= 0)
+      read_ahead = lseek(input_fd_, 0, SEEK_CUR);
     FakeTransport::Wait(timeout_ms, watch_fd, fd_ready);
   }
+
+  /// How far into the input the pipeline had read when it first stopped
+  /// reading; -1 if it never did.
+  off_t read_ahead = -1;
+
+ private:
+  int input_fd_ = -1;
 };
 
 // `lines` records of about 4 KB each, every text distinct: a read(2) of the
@@ -52,8 +62,10 @@ size_t CountLines(const std::string& path) {
 }
 
 struct PoolRun {
-  // Runs `lines` records with -j `concurrency` over `urls`.
-  PoolRun(std::vector<std::string> urls, int concurrency, int lines)
+  // Runs `lines` records with -j `concurrency` over `urls`, in batches of
+  // at most 50 records and `batch_tokens` tokens.
+  PoolRun(std::vector<std::string> urls, int concurrency, int lines,
+          int batch_tokens = 300000)
       : transport(&clock, Embed) {
     WriteInput(dir.File("in.jsonl"), lines);
     options.inputs = {dir.File("in.jsonl")};
@@ -61,6 +73,7 @@ struct PoolRun {
     options.endpoints = urls;
     options.concurrency = concurrency;
     options.batch_inputs = 50;
+    options.batch_tokens = batch_tokens;
     options.encoding = "float";
     int out = open(dir.File("out.jsonl").c_str(),
                    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -93,6 +106,22 @@ TEST_CASE("RunPipeline reads far enough ahead to fill -j slots on every endpoint
   REQUIRE(run.transport.sent.size() >= 8);
   for (size_t i = 0; i < 8; ++i) CHECK(Inputs(run.transport.sent[i]).size() == 50);
   CHECK(run.transport.max_active == 8);
+}
+
+TEST_CASE("RunPipeline reads no further ahead than two batches per slot") {
+  // Each record is about 4 KB, which these options count as about 1,000
+  // tokens, so a batch holds three. With both slots busy, reading stops
+  // once four batches wait behind them: seven batches with the open one,
+  // 21 records (85 KB), plus the rest of the read(2) (128 KB) that took the
+  // last of them. The other limits (5 MiB a slot, and lines for two
+  // batches per slot and two more: 300) let it read 1.3 MB.
+  PoolRun run({"http://127.0.0.1:1/v1"}, 2, 500, 3300);
+  CHECK(run.status == kExitSuccess);
+  CHECK(CountLines(run.dir.File("out.jsonl")) == 500);
+  REQUIRE(!run.transport.sent.empty());
+  CHECK(Inputs(run.transport.sent[0]).size() == 3);
+  CHECK(run.transport.read_ahead > 7 * 3 * 4000);
+  CHECK(run.transport.read_ahead <= 7 * 3 * 4100 + 128 * 1024);
 }
 
 TEST_CASE("RunPipeline builds each request for the endpoint it goes to") {

@@ -53,6 +53,8 @@ Scheduler::Scheduler(Transport* transport,
 void Scheduler::Submit(Batch batch) {
   ++outstanding_;
   waiting_.push_back(Job{std::move(batch), 0, 0, -1});
+  // At once, so that queued() counts only what must wait.
+  StartDue(clock_->NowMs());
 }
 
 void Scheduler::StartDue(int64_t now) {
@@ -119,6 +121,12 @@ void Scheduler::StartDue(int64_t now) {
     transport_->Start(tag, CodecOf(job).EncodeRequest(job.batch));
     in_flight_.emplace(tag, std::move(job));
   }
+}
+
+size_t Scheduler::queued() const {
+  return static_cast<size_t>(std::count_if(
+      waiting_.begin(), waiting_.end(),
+      [](const Job& job) { return job.attempts == 0; }));
 }
 
 void Scheduler::Step(int max_wait_ms, int watch_fd, bool* fd_ready) {

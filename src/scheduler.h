@@ -99,6 +99,9 @@ class Scheduler {
   size_t outstanding() const { return outstanding_; }
   /// Requests in flight now.
   size_t in_flight() const { return in_flight_.size(); }
+  /// Batches never sent yet, waiting only for a free slot or for pacing
+  /// (retries waiting out their delay are not counted).
+  size_t queued() const;
   /// The endpoints and what each did.
   const EndpointPool& endpoints() const { return pool_; }
 

@@ -122,6 +122,27 @@ TEST_CASE("Scheduler keeps at most N requests in flight") {
   }
 }
 
+TEST_CASE("Scheduler starts a batch as it is submitted; queued() counts the rest") {
+  Harness h(FirstThenEmbed(WithHeaders(Error(500, "server_error", "oops"),
+                                       {{"retry-after-ms", "700"}})),
+            2);
+  h.scheduler.Submit(MakeBatch({"a"}, 0));
+  h.scheduler.Submit(MakeBatch({"b"}, 1));
+  CHECK(h.transport.sent.size() == 2);  // no Step() needed
+  CHECK(h.scheduler.queued() == 0);
+  h.scheduler.Submit(MakeBatch({"c"}, 2));
+  h.scheduler.Submit(MakeBatch({"d"}, 3));
+  CHECK(h.scheduler.queued() == 2);
+  // "a" is answered 500 and waits 700 ms, "b" is answered: "c" and "d"
+  // take the slots. A retry waiting out its delay is not queued.
+  bool input_ready = false;
+  h.scheduler.Step(0, -1, &input_ready);
+  CHECK(h.transport.sent.size() == 4);
+  CHECK(h.scheduler.outstanding() == 4);
+  CHECK(h.scheduler.queued() == 0);
+  CHECK(h.RunAll().size() == 4);
+}
+
 TEST_CASE("Scheduler retries after the server's delay, without sleeping") {
   Harness h(FirstThenEmbed(
       WithHeaders(Error(429, "rate_limit_exceeded", "slow down"),
