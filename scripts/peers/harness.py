@@ -30,7 +30,10 @@ Scenarios (--scenario; default all, in this order):
              5% 500, 3% 502, 3% connection reset, by request number)
   10x        embedpipe only (peers with --clients): the cleaned corpus and one
              --scale times as long, no latency, each run --rss-runs times;
-             the largest peak RSS must not grow
+             the largest peak RSS must not grow. Then each size once more
+             with request --rss-stall stalled (embedpipe --stall-timeout 1):
+             the answers behind it wait, so the read window fills, and the
+             peak is the bound that must not grow either
 Every run gets its own fresh build/fake_provider (data[] in order, as the
 real API returns it). The latency model is --latency-ms + --latency-per-ktok-ms
 per 1,000 request tokens (default 250 + 20).
@@ -367,18 +370,23 @@ def verify(build, dims, expected, out_path):
                               stdin=f, capture_output=True)
 
 
-def run_client(bench, a, build, sc, client, corpus, stats, batch, label):
-    """Runs one client against a fresh server; returns its row."""
+def run_client(bench, a, build, sc, client, corpus, stats, batch, label, stall=0):
+    """Runs one client against a fresh server; returns its row. With
+    `stall` (embedpipe only), that request stalls and is retried after 1 s."""
     work = tempfile.mkdtemp(prefix="peers-", dir=os.path.join(build, "bench-cache"))
     out_path = os.path.join(work, "out.jsonl")
     err_path = os.path.join(work, "stderr.txt")
     errors_path = os.path.join(work, "errors.jsonl")
-    server, port, log_path, stats_path = bench.start_server(build, work, server_args(a, sc))
+    stalled = ["--faults", "%d:stall" % stall] if stall else []
+    server, port, log_path, stats_path = bench.start_server(build, work,
+                                                            server_args(a, sc) + stalled)
     base_url = "http://127.0.0.1:%d/v1" % port
     if client == "embedpipe":
         cmd = [os.path.join(build, "embedpipe"), "--base-url", base_url,
                "--dimensions", str(a.dims), "-j", str(a.concurrency),
-               "--overlong", "skip", "--errors", errors_path, corpus.path]
+               "--overlong", "skip", "--errors", errors_path]
+        cmd += ["--stall-timeout", "1"] if stall else []
+        cmd += [corpus.path]
     else:
         cmd = ["node", os.path.join(HERE, PEER_SCRIPTS[client]), "--in", corpus.path,
                "--out", out_path, "--base-url", base_url, "--model", MODEL,
@@ -598,9 +606,12 @@ def goals(results):
                                 "MET" if share >= 0.95 else "NOT MET"))
     if "10x" in by:
         s, ep, _ = rows("10x")
-        # Labels are "embedpipe 1x", "embedpipe 10x", numbered " #k" with --rss-runs.
-        one = [r["rss_mb"] for r in ep if r["client"].split()[1] == "1x"]
-        big = [r for r in ep if r["client"].split()[1] != "1x"]
+        # Labels are "embedpipe 1x", "embedpipe 10x", numbered " #k" with
+        # --rss-runs, and "embedpipe 1x stalled", "embedpipe 10x stalled".
+        plain = [r for r in ep if not r["client"].endswith(" stalled")]
+        stalled = [r for r in ep if r["client"].endswith(" stalled")]
+        one = [r["rss_mb"] for r in plain if r["client"].split()[1] == "1x"]
+        big = [r for r in plain if r["client"].split()[1] != "1x"]
         if one and big:
             ten = [r["rss_mb"] for r in big]
             x = max(ten) / max(one)
@@ -609,6 +620,10 @@ def goals(results):
                        % (", ".join("%.1f" % m for m in one), big[0]["client"].split()[1],
                           ", ".join("%.1f" % m for m in ten), max(one), max(ten), x,
                           "MET" if x <= 1.2 else "NOT MET"))
+        if len(stalled) == 2:
+            lo, hi = stalled[0]["rss_mb"], stalled[1]["rss_mb"]
+            out.append("   With a request stalled (the read window full): %.1f and %.1f MB, "
+                       "%.2f x." % (lo, hi, hi / lo))
     return out
 
 
@@ -628,6 +643,9 @@ def main(bench, argv):
     ap.add_argument("--scale", type=int, default=10, help="the 10x scenario's factor")
     ap.add_argument("--rss-runs", type=int, default=3,
                     help="runs of each size in the 10x scenario (the largest peaks compared)")
+    ap.add_argument("--rss-stall", type=int, default=10,
+                    help="the request that stalls in the 10x scenario's last two runs "
+                         "(0: no such runs)")
     ap.add_argument("--dims", type=int, default=1536)
     ap.add_argument("--concurrency", "-j", type=int, default=5)
     ap.add_argument("--latency-ms", type=float, default=250)
@@ -681,24 +699,32 @@ def main(bench, argv):
             batch = MAX_INPUTS
         else:
             batch = a.peer_batch or tuned_batch(corpus.stats(build)["raw_tokens"])
-        runs = [(c, corpus, stats, c) for c in
+        runs = [(c, corpus, stats, c, 0) for c in
                 (clients or (CLIENTS if sc.peers_default else ["embedpipe"]))]
         if sc.name == "10x":
             big = Corpus(*bench.corpus(build, stats["records"] * a.scale, a.seed, 0, 0))
             big_stats = big.stats(build)
-            # A run's peak RSS moves by several MB with timing (how many answers
-            # are held at once), so each size runs --rss-runs times and the
-            # largest peaks are compared.
+            # A client-bound run's peak RSS moves with timing: the read window
+            # is nearly empty while the server keeps up and fills when it falls
+            # behind. So each size runs --rss-runs times and the largest peaks
+            # are compared, and once with a stalled request, which fills it.
             def label(client, scale, k):
                 name = "%s %dx" % (client, scale)
                 return name if a.rss_runs == 1 else "%s #%d" % (name, k)
             ks = range(1, a.rss_runs + 1)
-            runs = ([(c, corpus, stats, label(c, 1, k)) for c, _, _, _ in runs for k in ks]
-                    + [(c, big, big_stats, label(c, a.scale, k)) for c, _, _, _ in runs for k in ks])
+            clients_10x = [c for c, _, _, _, _ in runs]
+            runs = ([(c, corpus, stats, label(c, 1, k), 0) for c in clients_10x for k in ks]
+                    + [(c, big, big_stats, label(c, a.scale, k), 0)
+                       for c in clients_10x for k in ks])
+            # A stall on the peers' side would only wait out their timeouts.
+            if a.rss_stall and "embedpipe" in clients_10x:
+                runs += [("embedpipe", corpus, stats, "embedpipe 1x stalled", a.rss_stall),
+                         ("embedpipe", big, big_stats, "embedpipe %dx stalled" % a.scale,
+                          a.rss_stall)]
         rows = []
-        for client, corp, st, label in runs:
+        for client, corp, st, label, stall in runs:
             log("%s: %s" % (sc.name, label))
-            rows.append(run_client(bench, a, build, sc, client, corp, st, batch, label))
+            rows.append(run_client(bench, a, build, sc, client, corp, st, batch, label, stall))
         head = ["## %s: %s" % (sc.name, sc.what), "",
                 "%d valid records, %d tokens (%d more over 8191 tokens); server: %s; -j %d; "
                 "peers' batch %d." % (stats["records"], stats["tokens"], stats["long"],

@@ -96,7 +96,8 @@ def tiny_10x_run_compares_the_largest_peaks():
     build = bench_dir()
     out = os.path.join(build, "results-10x")
     p = spawn(["peers", "--build", build, "--out", out, "--scenario", "10x",
-               "--sections", "60", "--long", "0", "--scale", "2", "--rss-runs", "2"],
+               "--sections", "60", "--long", "0", "--scale", "2", "--rss-runs", "2",
+               "--rss-stall", "1"],
               command=[sys.executable, os.path.join(ROOT, "scripts", "bench")],
               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     stdout, err = p.communicate(timeout=120)
@@ -104,15 +105,22 @@ def tiny_10x_run_compares_the_largest_peaks():
     with open(os.path.join(out, "results.json")) as f:
         rows = json.load(f)[0]["rows"]
     eq([r["client"] for r in rows],
-       ["embedpipe 1x #1", "embedpipe 1x #2", "embedpipe 2x #1", "embedpipe 2x #2"], "runs")
-    eq([r["verified"] for r in rows], ["yes"] * 4, "verified")
-    eq([r["written"] for r in rows], [60, 60, 120, 120], "records written")
+       ["embedpipe 1x #1", "embedpipe 1x #2", "embedpipe 2x #1", "embedpipe 2x #2",
+        "embedpipe 1x stalled", "embedpipe 2x stalled"], "runs")
+    eq([r["verified"] for r in rows], ["yes"] * 6, "verified")
+    eq([r["written"] for r in rows], [60, 60, 120, 120, 60, 120], "records written")
+    # The stalled runs' first request was sent again; the others' never.
+    eq([r["retries"] for r in rows], [0, 0, 0, 0, 1, 1], "retries")
     one = [r["rss_mb"] for r in rows[:2]]
-    two = [r["rss_mb"] for r in rows[2:]]
+    two = [r["rss_mb"] for r in rows[2:4]]
     want = ("5. 10x: peak RSS at 1x %.1f, %.1f MB, at 2x %.1f, %.1f MB; the largest %.1f and "
             "%.1f MB: %.2f x" % (one[0], one[1], two[0], two[1], max(one), max(two),
                                  max(two) / max(one)))
     check(want in stdout.decode(), "goal 5 line %r in:\n%s" % (want, stdout.decode()))
+    lo, hi = rows[4]["rss_mb"], rows[5]["rss_mb"]
+    want = ("With a request stalled (the read window full): %.1f and %.1f MB, %.2f x."
+            % (lo, hi, hi / lo))
+    check(want in stdout.decode(), "stalled line %r in:\n%s" % (want, stdout.decode()))
 
 
 def write_lines(path, lines):
