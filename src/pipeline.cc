@@ -395,9 +395,8 @@ bool Pipeline::WantInput() const {
   // against the 250 ms + 20 ms/1,000-token server, with one per slot the
   // cleaned corpus took 50.3 s (peak RSS 62 MB), with two 49.9 s (71 MB),
   // the bound, as it did with only the 5 MiB a slot (78-82 MB). When the
-  // server falls behind a client-bound run, this is what stops reading
-  // rather than the window: at ten times that corpus without latency, peaks
-  // were 52-97 MB before, 49-52 MB after.
+  // server falls behind a client-bound run, this stops reading long before
+  // the window would.
   size_t queue = 2 * static_cast<size_t>(RequestSlots(options_));
   return !input_done_ && !stopping_ && held_bytes_ < max_held_bytes_ &&
          next_seq_ - reorder_.next_seq() < max_held_lines_ &&
