@@ -24,6 +24,7 @@
 #include "normalizer.h"
 #include "provider.h"
 #include "output.h"
+#include "output_worker.h"
 #include "overlong.h"
 #include "price_table.h"
 #include "progress.h"
@@ -107,7 +108,7 @@ class Pipeline {
   Pipeline(const Options& options, const std::string& api_key,
            Transport* transport, const Clock* clock, int out_fd,
            ProgressMode progress)
-      : options_(options), clock_(clock), out_(out_fd),
+      : options_(options), clock_(clock), out_fd_(out_fd),
         codecs_(NewCodecs(options, api_key)),
         scheduler_(transport, SchedulerEndpoints(options, codecs_), clock,
                    MakeSchedulerConfig(options, *clock)),
@@ -168,19 +169,20 @@ class Pipeline {
   void CollectResults();
   bool WriteReleased();
   bool FlushOutputs();
-  bool WantInput() const;
+  bool WantInput(size_t output_bytes) const;
   int Finish();
 
   const Options& options_;
   const Clock* clock_;
-  FdOutput out_;
+  const int out_fd_;
+  std::unique_ptr<OutputWorker> output_;  ///< Writes to out_fd_.
   std::unique_ptr<FdOutput> errors_out_;
   std::vector<std::unique_ptr<Codec>> codecs_;  ///< One per endpoint.
   Scheduler scheduler_;
   // --batch-api: sends in place of scheduler_.
   std::unique_ptr<BatchApiRunner> batch_api_;
   Batcher batcher_;
-  std::unique_ptr<RecordWriter> writer_;
+  std::unique_ptr<RecordWriter> writer_;  ///< output_ has its own.
   RecordParser parser_;
   NormalizeConfig normalize_;
   std::unique_ptr<TokenCounter> counter_;
@@ -256,6 +258,8 @@ bool Pipeline::Setup() {
     diag::Error(err);
     return false;
   }
+  output_ = std::make_unique<OutputWorker>(out_fd_,
+                                           NewRecordWriter(output, &err));
   if (options_.count_tokens && options_.format != "jsonl") {
     diag::Error("--count-tokens writes JSON lines only; drop --format");
     return false;
@@ -385,7 +389,8 @@ bool Pipeline::OpenNextInput() {
   return true;
 }
 
-bool Pipeline::WantInput() const {
+// Whether to read on while the output has `output_bytes` to format.
+bool Pipeline::WantInput(size_t output_bytes) const {
   // With --batch-api nothing is answered before the input ends, so the
   // memory window cannot apply: every record is held until its job ends.
   if (batch_api_) return !input_done_ && !stopping_;
@@ -398,7 +403,8 @@ bool Pipeline::WantInput() const {
   // server falls behind a client-bound run, this stops reading long before
   // the window would.
   size_t queue = 2 * static_cast<size_t>(RequestSlots(options_));
-  return !input_done_ && !stopping_ && held_bytes_ < max_held_bytes_ &&
+  return !input_done_ && !stopping_ &&
+         held_bytes_ + output_bytes < max_held_bytes_ &&
          next_seq_ - reorder_.next_seq() < max_held_lines_ &&
          scheduler_.queued() < queue;
 }
@@ -484,9 +490,8 @@ void Pipeline::HandleLine(std::string_view line, uint64_t line_number) {
   record.tokens = counter_->Count(record.text);
   if (options_.count_tokens) {
     // Counting sends nothing, so every line resolves here, in input order.
-    fmt::format_to(std::back_inserter(out_.buffer()), "{{\"id\":{},\"tokens\":{}}}\n",
-                   record.id_json, record.tokens);
-    out_.MaybeFlush();
+    output_->AddText(fmt::format("{{\"id\":{},\"tokens\":{}}}\n",
+                                 record.id_json, record.tokens));
     ++stats_.embedded;  // counted, in this mode
     reorder_.Skip(seq);
     return;
@@ -765,17 +770,17 @@ void Pipeline::CollectResults() {
 
 bool Pipeline::FlushOutputs() {
   if (errors_out_ && !errors_out_->buffer().empty()) errors_out_->Flush();
-  return out_.buffer().empty() || out_.Flush();
+  return !output_->failed();
 }
 
 bool Pipeline::WriteReleased() {
   reorder_.Release([this](const Released& item) {
     if (item.record) {
       if (!options_.dry_run)
-        writer_->Write(*item.record, item.vector, item.dims, &out_.buffer());
+        output_->Add(item.owner, item.record, item.vector, item.dims);
       held_bytes_ -= item.record->text.size() + item.dims * sizeof(float);
       ++stats_.embedded;
-      return out_.MaybeFlush();
+      return true;
     }
     if (item.error) {
       ++stats_.rejected;
@@ -788,12 +793,17 @@ bool Pipeline::WriteReleased() {
     }
     return true;
   });
-  return out_.error().empty() && !out_.broken_pipe();
+  output_->Send();
+  return !output_->failed();
 }
 
 int Pipeline::Run() {
   if (!Setup()) return kExitUsage;
-  if (!options_.dry_run) writer_->AppendHeader(&out_.buffer());
+  if (!options_.dry_run) {
+    std::string header;
+    writer_->AppendHeader(&header);
+    output_->AddText(std::move(header));
+  }
   start_ms_ = clock_->NowMs();
   if (!OpenNextInput()) input_done_ = true;
 
@@ -810,7 +820,14 @@ int Pipeline::Run() {
       if (batch_api_) batch_api_->CancelInFlight();
       break;
     }
-    bool want_input = WantInput();
+    bool want_input = WantInput(output_->pending_bytes());
+    if (!want_input && WantInput(0)) {
+      // Only lines waiting to be formatted fill the window. They drain on
+      // the output's thread, and no network event would wake this loop
+      // when they have.
+      output_->WaitUntilPendingBelow(max_held_bytes_ - held_bytes_);
+      want_input = true;
+    }
     if (!want_input && !input_done_ && !stopping_ &&
         scheduler_.outstanding() == 0) {
       // The window is full and nothing else will free it: the open batch
@@ -922,12 +939,16 @@ bool Pipeline::WriteStatsFile(int status) {
 // if it ended early. Returns the exit status.
 int Pipeline::Conclude() {
   // Also after an interrupt: what was written is complete records.
-  if (!options_.dry_run) writer_->AppendTrailer(&out_.buffer());
-  out_.Flush();
+  if (!options_.dry_run) {
+    std::string trailer;
+    writer_->AppendTrailer(&trailer);
+    output_->AddText(std::move(trailer));
+  }
+  output_->Finish();
   if (errors_out_) errors_out_->Flush();
-  if (out_.broken_pipe()) return kExitSuccess;  // the reader went away
-  if (!out_.error().empty()) {
-    diag::Error("cannot write output: " + out_.error());
+  if (output_->broken_pipe()) return kExitSuccess;  // the reader went away
+  if (!output_->error().empty()) {
+    diag::Error("cannot write output: " + output_->error());
     return kExitIoError;
   }
   if (errors_out_ && !errors_out_->error().empty()) {

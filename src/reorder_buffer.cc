@@ -41,6 +41,7 @@ size_t ReorderBuffer::Release(
       item.record = &slot.result->batch.records[slot.index];
       item.dims = e.dims;
       item.vector = e.values.data() + slot.index * e.dims;
+      item.owner = slot.result;
     }
     if (!sink(item)) break;
     slots_.pop_front();

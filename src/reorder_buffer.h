@@ -17,6 +17,8 @@ struct Released {
   const float* vector = nullptr;     ///< record's vector, `dims` floats.
   size_t dims = 0;
   const RecordError* error = nullptr;///< Set when rejected.
+  /// When embedded: keeps record and vector alive past the release.
+  std::shared_ptr<const BatchResult> owner;
   // Neither set: a line with nothing to write (blank).
 };
 
