@@ -14,6 +14,8 @@ OutputWorker::OutputWorker(int fd, std::unique_ptr<RecordWriter> writer)
   pthread_sigmask(SIG_SETMASK, &all, &old);
   thread_ = std::thread(&OutputWorker::Run, this);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  // Told apart from the main thread in top -H and perf.
+  pthread_setname_np(thread_.native_handle(), "embedpipe-out");
 }
 
 OutputWorker::~OutputWorker() { Finish(); }
