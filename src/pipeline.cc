@@ -164,6 +164,7 @@ class Pipeline {
   bool MeasureInput();
   void RefreshStats();
   void ShowProgress();
+  void EndOutput();
   int Conclude();
   bool WriteStatsFile(int status);
   void CollectResults();
@@ -909,6 +910,7 @@ void Pipeline::ShowProgress() {
 
 int Pipeline::Finish() {
   diag::ClearStatus();
+  EndOutput();  // first: the run's time includes its last lines
   RefreshStats();
   int status = Conclude();
   if (!options_.stats_path.empty() && !WriteStatsFile(status) &&
@@ -935,10 +937,9 @@ bool Pipeline::WriteStatsFile(int status) {
   return close(fd) == 0;
 }
 
-// Writes the last of the output and the summary; says why the run ended
-// if it ended early. Returns the exit status.
-int Pipeline::Conclude() {
-  // Also after an interrupt: what was written is complete records.
+// Writes the last of the output and waits until it is written. Also after
+// an interrupt: what was written is complete records.
+void Pipeline::EndOutput() {
   if (!options_.dry_run) {
     std::string trailer;
     writer_->AppendTrailer(&trailer);
@@ -946,6 +947,11 @@ int Pipeline::Conclude() {
   }
   output_->Finish();
   if (errors_out_) errors_out_->Flush();
+}
+
+// Writes the summary; says why the run ended if it ended early. Returns the
+// exit status.
+int Pipeline::Conclude() {
   if (output_->broken_pipe()) return kExitSuccess;  // the reader went away
   if (!output_->error().empty()) {
     diag::Error("cannot write output: " + output_->error());
