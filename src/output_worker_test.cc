@@ -4,6 +4,8 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -66,14 +68,17 @@ TEST_CASE("OutputWorker writes lines and text in the order added") {
   int fd = OpenForWriting(dir.File("out"));
   REQUIRE(fd >= 0);
   // Enough lines for several of FdOutput's 256 KB writes, in many sends.
-  std::vector<std::shared_ptr<Answer>> answers;
+  // The worker alone keeps each answer alive once it is added, as the
+  // pipeline lets go of a batch's answer once its records are released.
+  std::vector<std::weak_ptr<Answer>> answers;
   std::string expected = "header\n";
   {
     OutputWorker output(fd, NewJsonlWriter());
     output.AddText("header\n");
     for (int batch = 0; batch < 100; ++batch) {
-      answers.push_back(MakeAnswer(100, batch * 100));
-      AddAll(answers.back(), &output);
+      auto answer = MakeAnswer(100, batch * 100);
+      answers.push_back(answer);
+      AddAll(answer, &output);
       for (int i = 0; i < 100; ++i) expected += Line(batch * 100 + i);
       if (batch % 3 == 0) output.Send();
     }
@@ -89,7 +94,7 @@ TEST_CASE("OutputWorker writes lines and text in the order added") {
   close(fd);
   CHECK(ReadFile(dir.File("out")) == expected);
   // Each answer is let go of once its lines are written.
-  for (const auto& answer : answers) CHECK(answer.use_count() == 1);
+  for (const auto& answer : answers) CHECK(answer.expired());
 }
 
 TEST_CASE("OutputWorker writes what it was sent without waiting for more") {
@@ -162,5 +167,35 @@ TEST_CASE("OutputWorker: a failed write is an error, and the rest let go") {
   CHECK(output.error() == "No space left on device");
   CHECK(output.pending_bytes() == 0);
   CHECK(second.use_count() == 1);
+  close(fd);
+}
+
+TEST_CASE("OutputWorker's thread takes no SIGINT or SIGTERM") {
+  // The main loop's poll must be the one a signal interrupts. The thread is
+  // found by its name; its blocked set is SigBlk in /proc, in hex.
+  int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  OutputWorker output(fd, NewJsonlWriter());
+  // Once the thread has written something it runs with its own mask (while
+  // it starts, glibc holds every signal blocked).
+  output.AddText("x\n");
+  output.WaitUntilPendingBelow(1);
+  std::string blocked;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    if (name != "embedpipe-out") continue;
+    std::ifstream status(task.path() / "status");
+    for (std::string line; std::getline(status, line);)
+      if (line.rfind("SigBlk:", 0) == 0) blocked = line.substr(7);
+  }
+  REQUIRE_FALSE(blocked.empty());
+  unsigned long long mask = std::stoull(blocked, nullptr, 16);
+  CHECK((mask >> (SIGINT - 1) & 1) == 1);
+  CHECK((mask >> (SIGTERM - 1) & 1) == 1);
+  CHECK((mask >> (SIGPIPE - 1) & 1) == 1);
+  output.Finish();
   close(fd);
 }

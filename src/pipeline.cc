@@ -822,10 +822,11 @@ int Pipeline::Run() {
       break;
     }
     bool want_input = WantInput(output_->pending_bytes());
-    if (!want_input && WantInput(0)) {
-      // Only lines waiting to be formatted fill the window. They drain on
-      // the output's thread, and no network event would wake this loop
-      // when they have.
+    if (!want_input && WantInput(0) && scheduler_.in_flight() == 0) {
+      // Only lines waiting to be formatted fill the window, and with
+      // nothing in flight no answer would wake this loop when the output's
+      // thread has drained them. (With requests in flight it waits for
+      // those, as it must receive them anyway.)
       output_->WaitUntilPendingBelow(max_held_bytes_ - held_bytes_);
       want_input = true;
     }
