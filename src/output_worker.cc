@@ -27,7 +27,7 @@ void OutputWorker::Add(std::shared_ptr<const void> owner, const Record* record,
   item.record = record;
   item.vector = vector;
   item.dims = dims;
-  item.bytes = record->text.size() + dims * sizeof(float);
+  item.bytes = OutputBytes(*record, dims);
   pending_bytes_ += item.bytes;
   adding_.push_back(std::move(item));
 }

@@ -779,7 +779,7 @@ bool Pipeline::WriteReleased() {
     if (item.record) {
       if (!options_.dry_run)
         output_->Add(item.owner, item.record, item.vector, item.dims);
-      held_bytes_ -= item.record->text.size() + item.dims * sizeof(float);
+      held_bytes_ -= OutputBytes(*item.record, item.dims);
       ++stats_.embedded;
       return true;
     }

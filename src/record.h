@@ -25,6 +25,15 @@ struct Record {
   std::array<uint8_t, 32> key{};
 };
 
+/// The bytes an embedded record keeps in memory until its line is written:
+/// its text and its vector of `dims` floats. The read window counts them,
+/// first among the pipeline's held bytes, then, from the moment it hands
+/// the record over, among the output thread's pending ones; both must use
+/// this one figure, or the window drifts.
+inline size_t OutputBytes(const Record& record, size_t dims) {
+  return record.text.size() + dims * sizeof(float);
+}
+
 /// A record that cannot be embedded, reported on the errors output.
 struct RecordError {
   uint64_t seq = 0;        ///< As Record::seq.
