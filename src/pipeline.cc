@@ -319,9 +319,16 @@ bool Pipeline::Setup() {
                              options_.checkpoint));
   }
   // Every input must be readable before a single token is paid for.
+  // A directory passes access(R_OK) but fails its first read.
   for (const std::string& path : options_.inputs) {
-    if (path != "-" && access(path.c_str(), R_OK) != 0) {
-      diag::Error(fmt::format("cannot read {}: {}", path, std::strerror(errno)));
+    if (path == "-") continue;
+    struct stat st;
+    int error = access(path.c_str(), R_OK) != 0 ? errno
+                : stat(path.c_str(), &st) != 0    ? errno
+                : S_ISDIR(st.st_mode)             ? EISDIR
+                                                  : 0;
+    if (error) {
+      diag::Error(fmt::format("cannot read {}: {}", path, std::strerror(error)));
       return false;
     }
   }

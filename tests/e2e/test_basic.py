@@ -214,6 +214,19 @@ def unreadable_input_file_is_a_usage_error_before_any_request():
 
 
 @test
+def directory_as_input_is_a_usage_error_before_any_request():
+    d = tmpdir()
+    with Server() as srv:
+        r = run(base_args(srv, 8, d), stdin=TINY[0] + b"\n")
+        log = srv.requests()
+    r.expect_rc(1)
+    eq(r.err_text.splitlines()[0], "embedpipe: error: cannot read %s: Is a directory" % d,
+       "first stderr line")
+    eq(r.out, b"", "stdout")
+    eq(log, [], "requests sent")
+
+
+@test
 def blank_lines_are_skipped_silently():
     stdin = (b"\n   \n" + TINY[0] + b"\n\t\n \r\n\r\n" + TINY[2] + b"\n\n\n" +
              b'{"id":"last","text":"no newline at the end"}')
