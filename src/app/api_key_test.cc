@@ -1,4 +1,4 @@
-#include "api_key.h"
+#include "app/api_key.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>

@@ -1,12 +1,12 @@
-#include "cli.h"
+#include "app/cli.h"
 
 #include <cstdio>
 #include <cstdlib>
 
 #include <CLI/CLI.hpp>
 
-#include "exit_status.h"
-#include "provider.h"
+#include "app/exit_status.h"
+#include "providers/provider.h"
 #include "version.h"
 
 namespace {

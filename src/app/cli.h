@@ -2,7 +2,7 @@
 // The only file that includes CLI11 (and catches its exceptions).
 #pragma once
 
-#include "options.h"
+#include "app/options.h"
 
 /// Parses argv into *options. Returns false when the process should exit
 /// right away with *exit_code: after --help or --version (0), or after a

@@ -1,4 +1,4 @@
-#include "diag.h"
+#include "app/diag.h"
 
 #include <cstdio>
 #include <string>

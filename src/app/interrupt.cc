@@ -1,4 +1,4 @@
-#include "interrupt.h"
+#include "app/interrupt.h"
 
 #include <csignal>
 

@@ -8,14 +8,14 @@
 #include <string_view>
 #include <unistd.h>
 
-#include "api_key.h"
-#include "cli.h"
-#include "curl_transport.h"
-#include "diag.h"
-#include "exit_status.h"
-#include "interrupt.h"
-#include "pipeline.h"
-#include "provider.h"
+#include "app/api_key.h"
+#include "app/cli.h"
+#include "transport/curl_transport.h"
+#include "app/diag.h"
+#include "app/exit_status.h"
+#include "app/interrupt.h"
+#include "app/pipeline.h"
+#include "providers/provider.h"
 #include "version.h"
 
 int main(int argc, char** argv) {

@@ -1,4 +1,4 @@
-#include "pipeline.h"
+#include "app/pipeline.h"
 
 #include <cerrno>
 #include <cstring>
@@ -14,28 +14,28 @@
 
 #include <fmt/core.h>
 
-#include "batch_api.h"
-#include "batcher.h"
-#include "diag.h"
-#include "exit_status.h"
-#include "interrupt.h"
-#include "journal.h"
-#include "line_reader.h"
-#include "normalizer.h"
-#include "provider.h"
-#include "output.h"
-#include "output_worker.h"
-#include "overlong.h"
-#include "price_table.h"
-#include "progress.h"
-#include "record_parser.h"
-#include "record_writer.h"
-#include "reorder_buffer.h"
-#include "run_stats.h"
-#include "scheduler.h"
-#include "shard.h"
-#include "summary.h"
-#include "token_counter.h"
+#include "providers/batch_api.h"
+#include "transport/batcher.h"
+#include "app/diag.h"
+#include "app/exit_status.h"
+#include "app/interrupt.h"
+#include "journal/journal.h"
+#include "input/line_reader.h"
+#include "input/normalizer.h"
+#include "providers/provider.h"
+#include "output/output.h"
+#include "output/output_worker.h"
+#include "tokenize/overlong.h"
+#include "app/price_table.h"
+#include "app/progress.h"
+#include "input/record_parser.h"
+#include "output/record_writer.h"
+#include "output/reorder_buffer.h"
+#include "app/run_stats.h"
+#include "transport/scheduler.h"
+#include "input/shard.h"
+#include "app/summary.h"
+#include "tokenize/token_counter.h"
 
 namespace {
 

@@ -8,10 +8,10 @@
 
 #include <string>
 
-#include "clock.h"
-#include "options.h"
-#include "progress.h"
-#include "transport.h"
+#include "transport/clock.h"
+#include "app/options.h"
+#include "app/progress.h"
+#include "transport/transport.h"
 
 /// Runs the job `options` describes, writing embeddings to `out_fd`.
 /// `api_key` (may be empty: no Authorization header) is kept out of

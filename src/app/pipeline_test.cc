@@ -1,4 +1,4 @@
-#include "pipeline.h"
+#include "app/pipeline.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -10,8 +10,8 @@
 #include <doctest/doctest.h>
 #include <fmt/core.h>
 
-#include "diag.h"
-#include "exit_status.h"
+#include "app/diag.h"
+#include "app/exit_status.h"
 #include "test_util.h"
 
 namespace {

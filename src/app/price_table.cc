@@ -1,4 +1,4 @@
-#include "price_table.h"
+#include "app/price_table.h"
 
 namespace {
 

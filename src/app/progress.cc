@@ -1,10 +1,10 @@
-#include "progress.h"
+#include "app/progress.h"
 
 #include <algorithm>
 
 #include <fmt/core.h>
 
-#include "summary.h"
+#include "app/summary.h"
 
 namespace {
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "run_stats.h"
+#include "app/run_stats.h"
 
 enum class ProgressMode { kNone, kBar, kLog };
 

@@ -1,4 +1,4 @@
-#include "summary.h"
+#include "app/summary.h"
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "run_stats.h"
+#include "app/run_stats.h"
 
 /// The closing lines for stderr, without program name or newline: records
 /// by outcome; requests, retries by cause, tokens and cost; time and

@@ -1,4 +1,4 @@
-#include "summary.h"
+#include "app/summary.h"
 
 #include <doctest/doctest.h>
 #include <rapidjson/document.h>

@@ -1,4 +1,4 @@
-#include "json_text.h"
+#include "input/json_text.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "line_reader.h"
+#include "input/line_reader.h"
 
 #include <errno.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-#include "normalizer.h"
+#include "input/normalizer.h"
 
 #include <cstdint>
 #include <cstdlib>
@@ -7,7 +7,7 @@
 #include <fmt/core.h>
 #include <utf8proc.h>
 
-#include "utf8.h"
+#include "input/utf8.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "normalizer.h"
+#include "input/normalizer.h"
 
 #include <cstdlib>
 #include <cstring>

@@ -1,4 +1,4 @@
-#include "record_parser.h"
+#include "input/record_parser.h"
 
 #include <cstddef>
 #include <utility>
@@ -8,7 +8,7 @@
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
-#include "utf8.h"
+#include "input/utf8.h"
 
 namespace {
 

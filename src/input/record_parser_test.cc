@@ -1,4 +1,4 @@
-#include "record_parser.h"
+#include "input/record_parser.h"
 
 #include <string>
 #include <vector>

@@ -1,8 +1,8 @@
-#include "shard.h"
+#include "input/shard.h"
 
 #include <charconv>
 
-#include "sha256.h"
+#include "journal/sha256.h"
 
 namespace {
 

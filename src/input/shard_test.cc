@@ -1,4 +1,4 @@
-#include "shard.h"
+#include "input/shard.h"
 
 #include <doctest/doctest.h>
 

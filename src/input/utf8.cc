@@ -1,4 +1,4 @@
-#include "utf8.h"
+#include "input/utf8.h"
 
 size_t Utf8SequenceLength(std::string_view s, size_t i, size_t* subpart) {
   unsigned char lead = static_cast<unsigned char>(s[i]);

@@ -1,4 +1,4 @@
-#include "journal.h"
+#include "journal/journal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,7 +13,7 @@
 #include <bit>
 #include <cstring>
 
-#include "crc32c.h"
+#include "journal/crc32c.h"
 
 namespace {
 

@@ -30,7 +30,7 @@
 #include <utility>
 #include <vector>
 
-#include "sha256.h"
+#include "journal/sha256.h"
 
 /// What changes a vector: provider, model, dimensions, normalization,
 /// over-long policy... Written in the journal header; a journal is only

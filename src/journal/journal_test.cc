@@ -1,4 +1,4 @@
-#include "journal.h"
+#include "journal/journal.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -14,7 +14,7 @@
 
 #include <doctest/doctest.h>
 
-#include "crc32c.h"
+#include "journal/crc32c.h"
 #include "test_util.h"
 
 namespace {

@@ -1,4 +1,4 @@
-#include "copy_binary_writer.h"
+#include "output/copy_binary_writer.h"
 
 #include <cstdint>
 #include <cstring>

@@ -11,8 +11,8 @@
 #include <memory>
 #include <string>
 
-#include "output_layout.h"
-#include "record_writer.h"
+#include "output/output_layout.h"
+#include "output/record_writer.h"
 
 /// The writer for `layout` (format kBinary; vector kPgvector or kPgarray).
 std::unique_ptr<RecordWriter> NewCopyBinaryWriter(const OutputLayout& layout);

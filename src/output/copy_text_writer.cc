@@ -1,4 +1,4 @@
-#include "copy_text_writer.h"
+#include "output/copy_text_writer.h"
 
 namespace {
 

@@ -8,8 +8,8 @@
 #include <string>
 #include <string_view>
 
-#include "output_layout.h"
-#include "record_writer.h"
+#include "output/output_layout.h"
+#include "output/record_writer.h"
 
 /// Appends `value` escaped for one text-COPY field.
 void AppendCopyTextField(std::string_view value, std::string* out);

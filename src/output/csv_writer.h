@@ -8,8 +8,8 @@
 #include <string>
 #include <string_view>
 
-#include "output_layout.h"
-#include "record_writer.h"
+#include "output/output_layout.h"
+#include "output/record_writer.h"
 
 /// Appends `value` as one CSV field, quoted where needed: also when it is
 /// empty (unquoted empty is NULL to COPY) and when it starts with \. (alone

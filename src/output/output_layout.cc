@@ -1,4 +1,4 @@
-#include "output_layout.h"
+#include "output/output_layout.h"
 
 #include <fmt/core.h>
 

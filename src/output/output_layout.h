@@ -10,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
-#include "json_text.h"
-#include "record.h"
+#include "input/json_text.h"
+#include "input/record.h"
 
 enum class OutputFormat {
   kJsonl,   ///< One JSON object per line.

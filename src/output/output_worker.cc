@@ -1,4 +1,4 @@
-#include "output_worker.h"
+#include "output/output_worker.h"
 
 #include <pthread.h>
 #include <signal.h>

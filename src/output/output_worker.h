@@ -16,9 +16,9 @@
 #include <thread>
 #include <vector>
 
-#include "output.h"
-#include "record.h"
-#include "record_writer.h"
+#include "output/output.h"
+#include "input/record.h"
+#include "output/record_writer.h"
 
 class OutputWorker {
  public:

@@ -1,4 +1,4 @@
-#include "record_writer.h"
+#include "output/record_writer.h"
 
 #include <bit>
 #include <cstdint>
@@ -11,9 +11,9 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include "copy_binary_writer.h"
-#include "copy_text_writer.h"
-#include "csv_writer.h"
+#include "output/copy_binary_writer.h"
+#include "output/copy_text_writer.h"
+#include "output/csv_writer.h"
 
 namespace {
 

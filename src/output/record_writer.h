@@ -9,8 +9,8 @@
 #include <string>
 #include <utility>
 
-#include "output_layout.h"
-#include "record.h"
+#include "output/output_layout.h"
+#include "input/record.h"
 
 class RecordWriter {
  public:

@@ -1,4 +1,4 @@
-#include "record_writer.h"
+#include "output/record_writer.h"
 
 #include <doctest/doctest.h>
 

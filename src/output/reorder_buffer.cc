@@ -1,4 +1,4 @@
-#include "reorder_buffer.h"
+#include "output/reorder_buffer.h"
 
 #include <utility>
 

@@ -8,8 +8,8 @@
 #include <functional>
 #include <memory>
 
-#include "record.h"
-#include "scheduler.h"
+#include "input/record.h"
+#include "transport/scheduler.h"
 
 /// One input line ready to be written.
 struct Released {

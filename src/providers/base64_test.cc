@@ -1,4 +1,4 @@
-#include "base64.h"
+#include "providers/base64.h"
 
 #include <doctest/doctest.h>
 

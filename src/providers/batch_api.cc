@@ -1,4 +1,4 @@
-#include "batch_api.h"
+#include "providers/batch_api.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -12,9 +12,9 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include "codec_json.h"
-#include "diag.h"
-#include "sha256.h"
+#include "providers/codec_json.h"
+#include "app/diag.h"
+#include "journal/sha256.h"
 
 namespace {
 

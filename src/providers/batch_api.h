@@ -29,11 +29,11 @@
 #include <unordered_map>
 #include <vector>
 
-#include "clock.h"
-#include "codec.h"
-#include "record.h"
-#include "scheduler.h"
-#include "transport.h"
+#include "transport/clock.h"
+#include "providers/codec.h"
+#include "input/record.h"
+#include "transport/scheduler.h"
+#include "transport/transport.h"
 
 /// What one input file of a batch job may hold. The first three are the
 /// API's; max_inputs is lowered further (LimitsForOutput) so that the output

@@ -1,4 +1,4 @@
-#include "batch_api.h"
+#include "providers/batch_api.h"
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -12,9 +12,9 @@
 #include <fmt/core.h>
 #include <rapidjson/document.h>
 
-#include "diag.h"
-#include "codec_test_util.h"
-#include "openai_codec.h"
+#include "app/diag.h"
+#include "providers/codec_test_util.h"
+#include "providers/openai_codec.h"
 #include "test_util.h"
 
 namespace {

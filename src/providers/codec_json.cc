@@ -1,4 +1,4 @@
-#include "codec_json.h"
+#include "providers/codec_json.h"
 
 #include <bit>
 #include <charconv>
@@ -10,7 +10,7 @@
 #include <rapidjson/document.h>
 #include <rapidjson/reader.h>
 
-#include "base64.h"
+#include "providers/base64.h"
 
 namespace {
 

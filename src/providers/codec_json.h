@@ -12,7 +12,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include "codec.h"
+#include "providers/codec.h"
 
 /// Where a response keeps its vectors.
 struct VectorLayout {

@@ -7,7 +7,7 @@
 #include <string>
 #include <utility>
 
-#include "codec.h"
+#include "providers/codec.h"
 
 /// The settings an OpenAI-style codec reads; the rest left at defaults.
 inline CodecConfig ConfigFor(std::string base_url, std::string model,

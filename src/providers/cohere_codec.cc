@@ -1,6 +1,6 @@
-#include "cohere_codec.h"
+#include "providers/cohere_codec.h"
 
-#include "codec_json.h"
+#include "providers/codec_json.h"
 
 namespace {
 

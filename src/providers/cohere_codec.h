@@ -3,7 +3,7 @@
 // in input order; errors are {"message":...}.
 #pragma once
 
-#include "codec_json.h"
+#include "providers/codec_json.h"
 
 class CohereCodec : public JsonCodec {
  public:

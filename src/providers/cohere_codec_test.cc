@@ -1,8 +1,8 @@
-#include "cohere_codec.h"
+#include "providers/cohere_codec.h"
 
 #include <doctest/doctest.h>
 
-#include "codec_test_util.h"
+#include "providers/codec_test_util.h"
 
 namespace {
 

@@ -1,8 +1,8 @@
-#include "gemini_codec.h"
+#include "providers/gemini_codec.h"
 
 #include <string_view>
 
-#include "codec_json.h"
+#include "providers/codec_json.h"
 
 namespace {
 

@@ -5,7 +5,7 @@
 // {"error":{"code","message","status","details"}}.
 #pragma once
 
-#include "codec_json.h"
+#include "providers/codec_json.h"
 
 class GeminiCodec : public JsonCodec {
  public:

@@ -1,8 +1,8 @@
-#include "gemini_codec.h"
+#include "providers/gemini_codec.h"
 
 #include <doctest/doctest.h>
 
-#include "codec_test_util.h"
+#include "providers/codec_test_util.h"
 
 namespace {
 

@@ -1,6 +1,6 @@
-#include "ollama_codec.h"
+#include "providers/ollama_codec.h"
 
-#include "codec_json.h"
+#include "providers/codec_json.h"
 
 namespace {
 

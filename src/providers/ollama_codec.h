@@ -3,7 +3,7 @@
 // errors are {"error":"..."}.
 #pragma once
 
-#include "codec_json.h"
+#include "providers/codec_json.h"
 
 class OllamaCodec : public JsonCodec {
  public:

@@ -1,4 +1,4 @@
-#include "openai_codec.h"
+#include "providers/openai_codec.h"
 
 namespace {
 

@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "codec_json.h"
+#include "providers/codec_json.h"
 
 /// Where a server that speaks this body differs from OpenAI: Azure OpenAI
 /// has another URL and key header, and takes the model from the URL (its

@@ -1,4 +1,4 @@
-#include "openai_codec.h"
+#include "providers/openai_codec.h"
 
 #include <doctest/doctest.h>
 
@@ -7,8 +7,8 @@
 
 #include <fmt/core.h>
 
-#include "base64.h"
-#include "codec_test_util.h"
+#include "providers/base64.h"
+#include "providers/codec_test_util.h"
 
 namespace {
 

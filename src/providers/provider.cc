@@ -1,16 +1,16 @@
-#include "provider.h"
+#include "providers/provider.h"
 
 #include <algorithm>
 
 #include <fmt/core.h>
 
-#include "codec_json.h"
-#include "cohere_codec.h"
-#include "gemini_codec.h"
-#include "ollama_codec.h"
-#include "openai_codec.h"
-#include "tei_codec.h"
-#include "voyage_codec.h"
+#include "providers/codec_json.h"
+#include "providers/cohere_codec.h"
+#include "providers/gemini_codec.h"
+#include "providers/ollama_codec.h"
+#include "providers/openai_codec.h"
+#include "providers/tei_codec.h"
+#include "providers/voyage_codec.h"
 
 namespace {
 

@@ -1,11 +1,11 @@
-#include "provider.h"
+#include "providers/provider.h"
 
 #include <doctest/doctest.h>
 
 #include <map>
 
-#include "base64.h"
-#include "codec_test_util.h"
+#include "providers/base64.h"
+#include "providers/codec_test_util.h"
 
 namespace {
 

@@ -1,6 +1,6 @@
-#include "tei_codec.h"
+#include "providers/tei_codec.h"
 
-#include "codec_json.h"
+#include "providers/codec_json.h"
 
 namespace {
 

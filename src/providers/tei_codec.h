@@ -5,7 +5,7 @@
 // request names none.
 #pragma once
 
-#include "codec_json.h"
+#include "providers/codec_json.h"
 
 class TeiCodec : public JsonCodec {
  public:

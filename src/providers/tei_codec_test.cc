@@ -1,8 +1,8 @@
-#include "tei_codec.h"
+#include "providers/tei_codec.h"
 
 #include <doctest/doctest.h>
 
-#include "codec_test_util.h"
+#include "providers/codec_test_util.h"
 
 namespace {
 

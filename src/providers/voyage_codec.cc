@@ -1,6 +1,6 @@
-#include "voyage_codec.h"
+#include "providers/voyage_codec.h"
 
-#include "codec_json.h"
+#include "providers/codec_json.h"
 
 namespace {
 

@@ -4,7 +4,7 @@
 // {"detail":...}.
 #pragma once
 
-#include "codec_json.h"
+#include "providers/codec_json.h"
 
 class VoyageCodec : public JsonCodec {
  public:

@@ -1,11 +1,11 @@
-#include "voyage_codec.h"
+#include "providers/voyage_codec.h"
 
 #include <doctest/doctest.h>
 
 #include <cstring>
 
-#include "base64.h"
-#include "codec_test_util.h"
+#include "providers/base64.h"
+#include "providers/codec_test_util.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "bpe.h"
+#include "tokenize/bpe.h"
 
 #include <algorithm>
 #include <bit>

@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "vocab.h"
+#include "tokenize/vocab.h"
 
 /// Returns the number of tokens tiktoken gives the non-empty `piece`, and
 /// appends their ranks to *ids unless `ids` is null (counting only): the

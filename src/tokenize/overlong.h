@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "token_counter.h"
+#include "tokenize/token_counter.h"
 
 enum class OverlongPolicy {
   kSplit,     ///< Embed every piece; the record's vector is their weighted mean.

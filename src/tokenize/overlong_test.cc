@@ -1,4 +1,4 @@
-#include "overlong.h"
+#include "tokenize/overlong.h"
 
 #include <doctest/doctest.h>
 

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "byte_hash.h"
+#include "tokenize/byte_hash.h"
 
 class PieceCountCache {
  public:

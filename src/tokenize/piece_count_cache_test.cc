@@ -1,4 +1,4 @@
-#include "piece_count_cache.h"
+#include "tokenize/piece_count_cache.h"
 
 #include <algorithm>
 #include <memory>

@@ -1,4 +1,4 @@
-#include "pretokenizer.h"
+#include "tokenize/pretokenizer.h"
 
 #include <algorithm>
 #include <array>

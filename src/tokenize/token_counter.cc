@@ -1,6 +1,6 @@
-#include "token_counter.h"
+#include "tokenize/token_counter.h"
 
-#include "tokenizer.h"
+#include "tokenize/tokenizer.h"
 
 namespace {
 

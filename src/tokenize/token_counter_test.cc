@@ -1,4 +1,4 @@
-#include "token_counter.h"
+#include "tokenize/token_counter.h"
 
 #include <doctest/doctest.h>
 

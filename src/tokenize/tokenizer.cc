@@ -1,13 +1,13 @@
-#include "tokenizer.h"
+#include "tokenize/tokenizer.h"
 
 #include <cstdlib>
 #include <memory>
 #include <mutex>
 
-#include "bpe.h"
-#include "diag.h"
-#include "piece_count_cache.h"
-#include "vocab_data.h"
+#include "tokenize/bpe.h"
+#include "app/diag.h"
+#include "tokenize/piece_count_cache.h"
+#include "tokenize/vocab_data.h"
 
 namespace {
 

@@ -10,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
-#include "pretokenizer.h"
-#include "vocab.h"
+#include "tokenize/pretokenizer.h"
+#include "tokenize/vocab.h"
 
 enum class Encoding { kCl100kBase, kO200kBase };
 

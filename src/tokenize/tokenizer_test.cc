@@ -1,4 +1,4 @@
-#include "tokenizer.h"
+#include "tokenize/tokenizer.h"
 
 #include <fstream>
 #include <string>

@@ -1,12 +1,12 @@
-#include "vocab.h"
+#include "tokenize/vocab.h"
 
 #include <sys/mman.h>
 
 #include <charconv>
 #include <cstring>
 
-#include "base64.h"
-#include "byte_hash.h"
+#include "providers/base64.h"
+#include "tokenize/byte_hash.h"
 
 namespace {
 

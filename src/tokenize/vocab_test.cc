@@ -1,11 +1,11 @@
-#include "vocab.h"
+#include "tokenize/vocab.h"
 
 #include <string>
 #include <vector>
 
 #include <doctest/doctest.h>
 
-#include "base64.h"
+#include "providers/base64.h"
 
 namespace {
 

@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-#include "record.h"
+#include "input/record.h"
 
 struct BatchLimits {
   uint32_t max_inputs = 2048;

@@ -1,4 +1,4 @@
-#include "batcher.h"
+#include "transport/batcher.h"
 
 #include <doctest/doctest.h>
 

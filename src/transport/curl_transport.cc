@@ -1,4 +1,4 @@
-#include "curl_transport.h"
+#include "transport/curl_transport.h"
 
 #include <algorithm>
 #include <cctype>

@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "transport.h"
+#include "transport/transport.h"
 
 struct CurlTransportConfig {
   long connect_timeout_ms = 10000;

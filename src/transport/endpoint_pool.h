@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "http.h"
-#include "rate_limiter.h"
-#include "run_stats.h"
+#include "transport/http.h"
+#include "transport/rate_limiter.h"
+#include "app/run_stats.h"
 
 class EndpointPool {
  public:

@@ -1,4 +1,4 @@
-#include "endpoint_pool.h"
+#include "transport/endpoint_pool.h"
 
 #include <doctest/doctest.h>
 

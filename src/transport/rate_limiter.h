@@ -18,7 +18,7 @@
 #include <deque>
 #include <map>
 
-#include "http.h"
+#include "transport/http.h"
 
 /// The x-ratelimit-* headers of one response; -1 where absent or unreadable.
 struct RateHeaders {

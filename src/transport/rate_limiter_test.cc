@@ -1,4 +1,4 @@
-#include "rate_limiter.h"
+#include "transport/rate_limiter.h"
 
 #include <doctest/doctest.h>
 

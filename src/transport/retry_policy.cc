@@ -1,4 +1,4 @@
-#include "retry_policy.h"
+#include "transport/retry_policy.h"
 
 #include <algorithm>
 #include <cctype>

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "http.h"
+#include "transport/http.h"
 
 enum class Outcome {
   kOk,        ///< 2xx: decode it.

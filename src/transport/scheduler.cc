@@ -1,11 +1,11 @@
-#include "scheduler.h"
+#include "transport/scheduler.h"
 
 #include <algorithm>
 #include <utility>
 
 #include <fmt/core.h>
 
-#include "diag.h"
+#include "app/diag.h"
 
 namespace {
 

@@ -18,13 +18,13 @@
 #include <unordered_map>
 #include <vector>
 
-#include "clock.h"
-#include "codec.h"
-#include "endpoint_pool.h"
-#include "record.h"
-#include "retry_policy.h"
-#include "run_stats.h"
-#include "transport.h"
+#include "transport/clock.h"
+#include "providers/codec.h"
+#include "transport/endpoint_pool.h"
+#include "input/record.h"
+#include "transport/retry_policy.h"
+#include "app/run_stats.h"
+#include "transport/transport.h"
 
 /// A server requests go to.
 struct SchedulerEndpoint {

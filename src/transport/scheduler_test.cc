@@ -1,4 +1,4 @@
-#include "scheduler.h"
+#include "transport/scheduler.h"
 
 #include <doctest/doctest.h>
 
@@ -10,8 +10,8 @@
 #include <fmt/core.h>
 #include <rapidjson/document.h>
 
-#include "codec_test_util.h"
-#include "openai_codec.h"
+#include "providers/codec_test_util.h"
+#include "providers/openai_codec.h"
 #include "test_util.h"
 
 namespace {

@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "http.h"
+#include "transport/http.h"
 
 class Transport {
  public:

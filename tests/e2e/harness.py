@@ -72,7 +72,7 @@ MODEL = "text-embedding-3-small"
 # A distinctive key: no output, message or errors file may ever contain it.
 # tests/e2e/test_secrets.py reruns the suites with a key of its own.
 KEY = os.environ.get("EMBEDPIPE_TEST_KEY") or "sk-e2e-Zq8wX3vN7mP1rT5yK2dLsecret"
-# The first summary line on stderr (src/summary.cc); the numbers themselves
+# The first summary line on stderr (src/app/summary.cc); the numbers themselves
 # are read from --stats.
 SUMMARY_RE = re.compile(r"^embedpipe: (?:dry run: )?[0-9,]+ records?: [0-9,]+ (?:would be )?embedded"
                         r"(?: \([^)]*\))?, [0-9,]+ rejected$", re.M)

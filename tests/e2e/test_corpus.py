@@ -159,7 +159,7 @@ def without_errors_file_20_messages_on_stderr():
     check(len(errs) > 20, "corpus has over 20 bad lines")
     want = []
     for o in errs[:20]:
-        # src/record_writer.h: `<source>:<line>: id <id>: <reason>`, the id
+        # src/output/record_writer.h: `<source>:<line>: id <id>: <reason>`, the id
         # part only when known; reasons name their field themselves.
         id_part = "id %s: " % json.dumps(o["id"], ensure_ascii=False) if "id" in o else ""
         want.append("embedpipe: error: -:%d: %s%s" % (o["line"], id_part, o["error"]))

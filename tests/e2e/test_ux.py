@@ -16,7 +16,7 @@ from harness import (ROOT, SUMMARY_RE, Server, base_args, check, corpus, eq,  # 
                      main, run, spawn, test, tmpdir)
 import harness  # noqa: E402
 
-# A progress line (src/progress.cc) after the program name.
+# A progress line (src/app/progress.cc) after the program name.
 PROGRESS_RE = re.compile(r"^embedpipe: \[\d+:\d\d\] (?:\d+% [0-9,]+/~?)?[0-9,]+ records, "
                          r"[0-9.kMG]+ tokens, \d+ in flight")
 

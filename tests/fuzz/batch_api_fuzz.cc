@@ -9,9 +9,9 @@
 #include <string>
 #include <string_view>
 
-#include "batch_api.h"
-#include "codec.h"
-#include "openai_codec.h"
+#include "providers/batch_api.h"
+#include "providers/codec.h"
+#include "providers/openai_codec.h"
 
 namespace {
 

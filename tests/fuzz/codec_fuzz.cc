@@ -12,9 +12,9 @@
 #include <span>
 #include <string>
 
-#include "codec.h"
-#include "options.h"
-#include "provider.h"
+#include "providers/codec.h"
+#include "app/options.h"
+#include "providers/provider.h"
 
 namespace {
 

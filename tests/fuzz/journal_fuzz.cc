@@ -18,8 +18,8 @@
 #include <utility>
 #include <vector>
 
-#include "crc32c.h"
-#include "journal.h"
+#include "journal/crc32c.h"
+#include "journal/journal.h"
 
 namespace {
 

@@ -11,8 +11,8 @@
 #include <string>
 #include <string_view>
 
-#include "line_reader.h"
-#include "record_parser.h"
+#include "input/line_reader.h"
+#include "input/record_parser.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;

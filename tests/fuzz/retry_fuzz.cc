@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "retry_policy.h"
+#include "transport/retry_policy.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;

@@ -8,9 +8,9 @@
 #include <string_view>
 #include <vector>
 
-#include "normalizer.h"
-#include "tokenizer.h"
-#include "utf8.h"
+#include "input/normalizer.h"
+#include "tokenize/tokenizer.h"
+#include "input/utf8.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;

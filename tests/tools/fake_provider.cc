@@ -42,7 +42,7 @@
 #include "fake_batches.h"
 #include "fake_vectors.h"
 #include "http_server.h"
-#include "token_counter.h"
+#include "tokenize/token_counter.h"
 
 namespace {
 

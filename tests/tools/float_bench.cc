@@ -20,7 +20,7 @@
 #include <string_view>
 #include <vector>
 
-#include "record_writer.h"
+#include "output/record_writer.h"
 
 namespace {
 

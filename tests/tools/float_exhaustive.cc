@@ -25,7 +25,7 @@
 #include <fmt/compile.h>
 #include <fmt/format.h>
 
-#include "record_writer.h"
+#include "output/record_writer.h"
 
 namespace {
 

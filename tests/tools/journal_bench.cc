@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "journal.h"
+#include "journal/journal.h"
 
 namespace {
 

@@ -19,8 +19,8 @@
 #include <string_view>
 #include <vector>
 
-#include "journal.h"
-#include "sha256.h"
+#include "journal/journal.h"
+#include "journal/sha256.h"
 
 namespace {
 

@@ -28,8 +28,8 @@
 
 #include <rapidjson/document.h>
 
-#include "normalizer.h"
-#include "tokenizer.h"
+#include "input/normalizer.h"
+#include "tokenize/tokenizer.h"
 
 namespace {
 
