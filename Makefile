@@ -20,7 +20,7 @@ CPPFLAGS += -Isrc -I$(BUILD)/gen
 ifeq ($(shell uname -m),x86_64)
 CPPFLAGS += -DRAPIDJSON_SSE2
 endif
-LDLIBS   += -lcurl -lutf8proc -lfmt -lpthread
+LDLIBS   += -lcurl -lcrypto -lutf8proc -lfmt -lpthread
 
 VERSION := $(shell cat VERSION)
 

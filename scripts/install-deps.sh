@@ -3,9 +3,11 @@
 # missing, so the README's commands work on a fresh Debian 12 machine.
 set -eu
 
-packages="g++ make pkg-config libcurl4-openssl-dev rapidjson-dev libutf8proc-dev
-libfmt-dev doctest-dev libcli11-dev python3 time clang libclang-rt-14-dev
-postgresql groff-base"
+packages="g++ make pkg-config libcurl4-openssl-dev libssl-dev rapidjson-dev
+libutf8proc-dev libfmt-dev doctest-dev libcli11-dev python3 time clang
+libclang-rt-14-dev postgresql groff-base"
+# libssl-dev: libcrypto's SHA-256 (src/journal/digest.cc); libcurl's OpenSSL
+# build links it anyway, but its -dev package does not bring the headers.
 # time: tests/e2e/test_hostile.py measures peak RSS with GNU time.
 # clang, libclang-rt-14-dev: `make fuzz` (libFuzzer with ASan and UBSan).
 # postgresql: tests/e2e/test_postgres.py loads the output formats into a

@@ -2,7 +2,7 @@
 
 #include <charconv>
 
-#include "journal/sha256.h"
+#include "journal/digest.h"
 
 namespace {
 

@@ -294,10 +294,10 @@ KeyMaker::KeyMaker(const JournalConfig& config) {
   prefix_.Update(EncodeJournalSettings(config));
 }
 
-JournalKey KeyMaker::Key(std::string_view text) const {
-  Sha256 hash = prefix_;
-  hash.Update(text);
-  return hash.Final();
+JournalKey KeyMaker::Key(std::string_view text) {
+  work_.CopyFrom(prefix_);
+  work_.Update(text);
+  return work_.Final();
 }
 
 std::unique_ptr<Journal> Journal::Open(const std::string& path,

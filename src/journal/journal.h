@@ -30,7 +30,7 @@
 #include <utility>
 #include <vector>
 
-#include "journal/sha256.h"
+#include "journal/digest.h"
 
 /// What changes a vector: provider, model, dimensions, normalization,
 /// over-long policy... Written in the journal header; a journal is only
@@ -52,14 +52,16 @@ std::string EncodeJournalSettings(const JournalConfig& config);
 /// Makes the key of a normalized text under a configuration. The settings
 /// are hashed once into a prefix state that each Key() call copies, so a key
 /// costs one SHA-256 pass over the text. Equal (text, settings) give equal
-/// keys across runs and machines.
+/// keys across runs and machines. Not for concurrent use: Key() reuses one
+/// working state, so a key allocates nothing.
 class KeyMaker {
  public:
   explicit KeyMaker(const JournalConfig& config);
-  JournalKey Key(std::string_view text) const;
+  JournalKey Key(std::string_view text);
 
  private:
   Sha256 prefix_;
+  Sha256 work_;
 };
 
 /// An open journal file, indexed in memory. Single-threaded, except that

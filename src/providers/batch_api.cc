@@ -14,7 +14,7 @@
 
 #include "providers/codec_json.h"
 #include "app/diag.h"
-#include "journal/sha256.h"
+#include "journal/digest.h"
 
 namespace {
 

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "journal/journal.h"
-#include "journal/sha256.h"
+#include "journal/digest.h"
 
 namespace {
 
