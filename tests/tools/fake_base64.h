@@ -1,6 +1,6 @@
 // The fake provider's own base64 (RFC 4648, with padding) for the
 // embeddings API's encoding_format=base64, which carries raw little-endian
-// float32 arrays. Written apart from src/base64.cc on purpose: a bug shared
+// float32 arrays. Written apart from src/providers/base64.cc on purpose: a bug shared
 // by the client and its test server would cancel out in end-to-end tests.
 #pragma once
 
