@@ -233,6 +233,18 @@ bool ParseCommandLine(int argc, const char* const* argv, Options* o,
                "the records this run used")
       ->group(kCheckpoint);
 
+  const char* kSync = "Incremental sync";
+  app.add_option("--known", o->known_path,
+                 "Rows the table holds, as id<TAB>key lines (psql's \\copy "
+                 "of SELECT id, key); write only new and changed records")
+      ->type_name("FILE")
+      ->group(kSync);
+  app.add_option("--deleted", o->deleted_path,
+                 "After a complete run, write the --known ids no input line "
+                 "carried to FILE, one per line (text COPY)")
+      ->type_name("FILE")
+      ->group(kSync);
+
   const char* kOutput = "Output";
   app.add_option("--errors", o->errors_path,
                  "Write rejected records as JSON lines to this file "
@@ -254,7 +266,8 @@ bool ParseCommandLine(int argc, const char* const* argv, Options* o,
       ->check(CLI::IsMember({"json", "pgvector", "pgarray"}));
   app.add_option("--columns", o->columns,
                  "Output columns in order, comma-separated: id, embedding, "
-                 "carried, tokens, model, or a --carry path")
+                 "carried, tokens, model, key (the content key), or a --carry "
+                 "path")
       ->type_name("LIST")
       ->group(kOutput)->capture_default_str();
   CLI::Option* count = app.add_flag(
@@ -306,6 +319,16 @@ bool ParseCommandLine(int argc, const char* const* argv, Options* o,
   }
   if (o->compact && o->checkpoint.empty())
     return UsageError("--compact needs --checkpoint", exit_code);
+  if (!o->deleted_path.empty() && o->known_path.empty())
+    return UsageError("--deleted needs --known FILE: the ids to compare the "
+                      "input with",
+                      exit_code);
+  if (!o->deleted_path.empty() && o->dry_run)
+    return UsageError("--dry-run writes nothing; drop --deleted", exit_code);
+  if (!o->known_path.empty() && o->count_tokens)
+    return UsageError("--known compares content keys, which --count-tokens "
+                      "does not make",
+                      exit_code);
   if (!base_urls.empty()) o->base_url = base_urls.front();
   ProviderFlagsGiven given;
   given.base_url = !base_urls.empty();

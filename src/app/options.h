@@ -55,6 +55,10 @@ struct Options {
   std::string checkpoint;               ///< Journal file; empty: none.
   bool compact = false;                 ///< Rewrite it to what this run used.
 
+  // Incremental sync (known_ids.h).
+  std::string known_path;               ///< id<TAB>key rows a table holds.
+  std::string deleted_path;             ///< Known ids the input lacks.
+
   // Output.
   std::string errors_path;              ///< Empty: error records go to stderr.
   std::string format = "jsonl";         ///< jsonl | tsv | csv | binary

@@ -19,7 +19,10 @@
 #include "app/diag.h"
 #include "app/exit_status.h"
 #include "app/interrupt.h"
+#include "input/json_text.h"
 #include "journal/journal.h"
+#include "journal/known_ids.h"
+#include "output/copy_text_writer.h"
 #include "input/line_reader.h"
 #include "input/normalizer.h"
 #include "providers/provider.h"
@@ -150,6 +153,11 @@ class Pipeline {
   void ResolvePiece(const Record& part, const float* vector, size_t dims,
                     const std::string* error);
   bool AnswerWithoutRequest(Record* record);
+  size_t NoteKnownId(uint64_t line_number);
+  bool LeaveUnchanged(size_t known_entry, const Record& record);
+  bool OwnsKnownId(size_t known_entry);
+  bool Finished() const;
+  bool WriteDeleted();
   void Embedded(const Record& record, const float* vector, size_t dims);
   void EmbedOne(Record record, const float* vector, size_t dims);
   void RejectRecord(Record* record, const std::string& field,
@@ -214,6 +222,12 @@ class Pipeline {
   std::string stop_message_;  // Why --overlong fail stopped the run.
 
   std::unique_ptr<KeyMaker> keys_;
+
+  // --known and --deleted (known_ids.h).
+  std::unique_ptr<KnownIds> known_;
+  int deleted_fd_ = -1;
+  std::string id_text_;       // The line's id as the output writes it.
+  bool numeric_ids_ = false;  // Some input id was a JSON number.
   std::unique_ptr<Journal> journal_;
   bool journal_dirty_ = false;  // Appended since the last Sync.
   // Texts sent and not yet answered, with the records of identical texts
@@ -342,6 +356,26 @@ bool Pipeline::Setup() {
     }
     errors_out_ = std::make_unique<FdOutput>(fd);
   }
+  if (!options_.known_path.empty()) {
+    known_ = std::make_unique<KnownIds>();
+    if (!known_->Load(options_.known_path, &err)) {
+      diag::Error("--known: " + err);
+      return false;
+    }
+    stats_.known = true;
+  }
+  if (!options_.deleted_path.empty()) {
+    // Emptied now, so that a list left by an earlier run is never taken
+    // for this run's when this one writes none.
+    deleted_fd_ = open(options_.deleted_path.c_str(),
+                       O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (deleted_fd_ < 0) {
+      diag::Error(fmt::format("cannot write {}: {}", options_.deleted_path,
+                              std::strerror(errno)));
+      return false;
+    }
+    stats_.list_deleted = true;
+  }
   stats_.dry_run = options_.dry_run;
   stats_.checkpoint = !options_.checkpoint.empty();
   stats_.model = options_.model;
@@ -458,6 +492,8 @@ void Pipeline::HandleLine(std::string_view line, uint64_t line_number) {
     reorder_.Skip(seq);
     return;
   }
+  // Before the shard's choice: a line of any shard may carry any id.
+  size_t known_entry = known_ ? NoteKnownId(line_number) : KnownIds::kNotKnown;
   if (!shard_.all() && !(parsed_.id_json.empty()
                              ? shard_.OwnsLine(seq)
                              : shard_.OwnsId(parsed_.id_json))) {
@@ -493,6 +529,7 @@ void Pipeline::HandleLine(std::string_view line, uint64_t line_number) {
   }
   if (!options_.count_tokens) {
     record.key = keys_->Key(record.text);
+    if (known_ && LeaveUnchanged(known_entry, record)) return;
     if (AnswerWithoutRequest(&record)) return;
   }
   record.tokens = counter_->Count(record.text);
@@ -541,6 +578,44 @@ void Pipeline::HandleLine(std::string_view line, uint64_t line_number) {
       AddPieces(std::move(record));
       return;
   }
+}
+
+// --known: marks the line's id seen, so that it is never listed deleted
+// whatever becomes of the line, and returns its entry. A line whose id
+// cannot be read may be carrying any id: deletions are then withheld.
+size_t Pipeline::NoteKnownId(uint64_t line_number) {
+  if (parsed_.id_json.empty()) {
+    if (stats_.deletions_withheld.empty())
+      stats_.deletions_withheld = fmt::format(
+          "the id of {}:{} could not be read", input_name_, line_number);
+    return KnownIds::kNotKnown;
+  }
+  id_text_.clear();
+  if (parsed_.id_json.front() == '"') {
+    AppendJsonStringText(parsed_.id_json, &id_text_);
+  } else {
+    id_text_ = parsed_.id_json;
+    numeric_ids_ = true;
+  }
+  size_t entry = known_->Find(id_text_);
+  if (entry != KnownIds::kNotKnown) known_->MarkSeen(entry);
+  return entry;
+}
+
+// --known: a record the table holds with the same key is left out, at the
+// cost of its normalization and key alone.
+bool Pipeline::LeaveUnchanged(size_t known_entry, const Record& record) {
+  if (known_entry == KnownIds::kNotKnown) {
+    ++stats_.new_ids;
+    return false;
+  }
+  if (!known_->Unchanged(known_entry, record.key)) {
+    ++stats_.changed;
+    return false;
+  }
+  ++stats_.unchanged;
+  reorder_.Skip(record.seq);
+  return true;
 }
 
 // A text already in the checkpoint costs nothing; one identical to a text
@@ -957,6 +1032,57 @@ void Pipeline::EndOutput() {
   if (errors_out_) errors_out_->Flush();
 }
 
+// Whether the whole input was read and handled: no fatal API error, no
+// interrupt, no --overlong fail.
+bool Pipeline::Finished() const {
+  return input_done_ && stop_message_.empty() && !scheduler_.fatal() &&
+         !(batch_api_ && batch_api_->fatal()) && !InterruptSignal();
+}
+
+// Whether this shard lists known id `known_entry` as deleted. The table
+// keeps an id's text, the shard hash takes the id as the input spelled it:
+// a run whose ids were JSON numbers spells a numeric-looking id as one.
+bool Pipeline::OwnsKnownId(size_t known_entry) {
+  if (shard_.all()) return true;
+  std::string_view id = known_->Id(known_entry);
+  if (numeric_ids_ && IsJsonNumber(id)) return shard_.OwnsId(id);
+  id_text_.clear();
+  AppendJsonString(&id_text_, id);
+  return shard_.OwnsId(id_text_);
+}
+
+// --deleted: the known ids no input line carried, for the loader to delete,
+// in text COPY. Deletion is the direction that loses data, so none is
+// listed unless the run read every line to the end and could read every
+// line's id. False on a write error.
+bool Pipeline::WriteDeleted() {
+  if (!Finished() || output_->broken_pipe())
+    stats_.deletions_withheld = "the run did not finish";
+  if (!stats_.deletions_withheld.empty()) {
+    diag::Warning(fmt::format("no deletions written to {}: {}",
+                              options_.deleted_path,
+                              stats_.deletions_withheld));
+    close(deleted_fd_);
+    return true;
+  }
+  FdOutput out(deleted_fd_);
+  bool ok = true;
+  for (size_t e = 0; ok && e < known_->size(); ++e) {
+    if (known_->Seen(e) || !OwnsKnownId(e)) continue;
+    AppendCopyTextField(known_->Id(e), &out.buffer());
+    out.buffer().push_back('\n');
+    ++stats_.deleted;
+    ok = out.MaybeFlush();
+  }
+  ok = ok && out.Flush();
+  if (close(deleted_fd_) != 0 && ok) ok = false;
+  if (!ok) {
+    diag::Error(fmt::format("cannot write {}: {}", options_.deleted_path,
+                            out.error().empty() ? std::strerror(errno) : out.error()));
+  }
+  return ok;
+}
+
 // Writes the summary; says why the run ended if it ended early. Returns the
 // exit status.
 int Pipeline::Conclude() {
@@ -974,6 +1100,7 @@ int Pipeline::Conclude() {
     diag::Error(io_error_ + "; output stops at the last saved record");
     return kExitIoError;
   }
+  if (deleted_fd_ >= 0 && !WriteDeleted()) return kExitIoError;
   if (options_.count_tokens) {
     diag::Info(fmt::format("{} counted, {} rejected; {:.1f} s",
                            stats_.embedded, stats_.rejected,
@@ -983,9 +1110,7 @@ int Pipeline::Conclude() {
   }
   if (journal_ && options_.compact) {
     std::string err;
-    if (!input_done_ || !stop_message_.empty() || scheduler_.fatal() ||
-        (batch_api_ && batch_api_->fatal()) ||
-        InterruptSignal()) {
+    if (!Finished()) {
       diag::Warning("checkpoint not compacted: the run did not finish");
     } else if (!journal_->Compact(&err)) {
       diag::Error("cannot compact checkpoint " + options_.checkpoint + ": " +

@@ -32,8 +32,8 @@ struct RunStats {
   bool checkpoint = false;
   std::string model;
 
-  // Records, by what became of them. read = embedded + rejected, plus
-  // records still in flight when a run stops early.
+  // Records, by what became of them. read = embedded + rejected +
+  // unchanged, plus records still in flight when a run stops early.
   uint64_t read = 0;          ///< Non-blank lines.
   uint64_t embedded = 0;      ///< Written (in a dry run: would be sent or
                               ///< answered from the checkpoint).
@@ -43,6 +43,18 @@ struct RunStats {
   uint64_t split = 0;         ///< Sent in pieces and averaged.
   uint64_t rejected = 0;      ///< In the errors output.
   uint64_t other_shards = 0;  ///< Lines left to the other --shard processes.
+
+  // --known: the records against the table's rows.
+  bool known = false;         ///< --known was given.
+  uint64_t unchanged = 0;     ///< Left out: the table has the same key.
+  uint64_t changed = 0;       ///< Written for a known id: another key, or a
+                              ///< later line of an id already written.
+  uint64_t new_ids = 0;       ///< Written for an id the table does not have.
+  uint64_t deleted = 0;       ///< Known ids listed in --deleted.
+  bool list_deleted = false;  ///< --deleted was given.
+  /// Why no deletions were written, when --deleted was given; empty when
+  /// they were.
+  std::string deletions_withheld;
 
   // Requests.
   uint64_t batches = 0;       ///< Batches formed (a dry run's requests).

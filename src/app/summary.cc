@@ -90,9 +90,20 @@ std::vector<std::string> FormatSummary(const RunStats& s) {
       Count(s.read, "record", "records"), GroupThousands(s.embedded),
       s.dry_run ? "would be " : "", EmbeddedDetail(s),
       GroupThousands(s.rejected)));
+  if (s.known) out.back() += fmt::format(", {} unchanged", GroupThousands(s.unchanged));
   if (s.other_shards)
     out.back() += fmt::format("; {} left to other shards",
                               Count(s.other_shards, "line", "lines"));
+  if (s.known) {
+    std::string line = fmt::format(
+        "--known: {} unchanged, {} changed, {} new", GroupThousands(s.unchanged),
+        GroupThousands(s.changed), GroupThousands(s.new_ids));
+    if (s.list_deleted)
+      line += s.deletions_withheld.empty()
+                  ? fmt::format("; {} deleted", GroupThousands(s.deleted))
+                  : "; no deletions written: " + s.deletions_withheld;
+    out.push_back(line);
+  }
   if (s.dry_run) {
     out.push_back(fmt::format("dry run: {} would send {} tokens; {}",
                               Count(s.batches, "request", "requests"),
@@ -162,6 +173,23 @@ std::string FormatStatsJson(const RunStats& s, int exit_status) {
   count("rejected", s.rejected);
   count("other_shards", s.other_shards);
   w.EndObject();
+
+  if (s.known) {
+    w.Key("known");
+    w.StartObject();
+    count("unchanged", s.unchanged);
+    count("changed", s.changed);
+    count("new", s.new_ids);
+    count("deleted", s.deleted);
+    w.Key("deletions_withheld");
+    if (s.deletions_withheld.empty()) {
+      w.Null();
+    } else {
+      w.String(s.deletions_withheld.data(),
+               static_cast<rapidjson::SizeType>(s.deletions_withheld.size()));
+    }
+    w.EndObject();
+  }
 
   w.Key("requests");
   w.StartObject();

@@ -1,5 +1,7 @@
 #include "input/json_text.h"
 
+#include "input/utf8.h"
+
 namespace {
 
 // The offset just past the JSON value that starts at s[i], or npos when it
@@ -135,4 +137,87 @@ bool AppendJsonStringText(std::string_view json, std::string* out) {
   }
   out->append(s, run, std::string_view::npos);
   return true;
+}
+
+bool AppendJsonString(std::string* out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out->push_back('"');
+  bool valid = true;
+  size_t run = 0;  // Start of the bytes not yet appended.
+  for (size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      size_t subpart;
+      size_t n = Utf8SequenceLength(s, i, &subpart);
+      if (n != 0) {
+        i += n - 1;
+        continue;
+      }
+      valid = false;
+      out->append(s, run, i - run);
+      out->append(kReplacementCharacter);
+      i += subpart - 1;
+      run = i + 1;
+      continue;
+    }
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out->append(s, run, i - run);
+    run = i + 1;
+    out->push_back('\\');
+    switch (c) {
+      case '"':
+        out->push_back('"');
+        break;
+      case '\\':
+        out->push_back('\\');
+        break;
+      case '\b':
+        out->push_back('b');
+        break;
+      case '\f':
+        out->push_back('f');
+        break;
+      case '\n':
+        out->push_back('n');
+        break;
+      case '\r':
+        out->push_back('r');
+        break;
+      case '\t':
+        out->push_back('t');
+        break;
+      default:
+        out->append("u00");
+        out->push_back(kHex[c >> 4]);
+        out->push_back(kHex[c & 0xF]);
+    }
+  }
+  out->append(s, run, std::string_view::npos);
+  out->push_back('"');
+  return valid;
+}
+
+bool IsJsonNumber(std::string_view s) {
+  size_t i = 0;
+  auto digits = [&] {
+    size_t start = i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+    return i > start;
+  };
+  if (i < s.size() && s[i] == '-') ++i;
+  if (i < s.size() && s[i] == '0') {
+    ++i;
+  } else if (!digits()) {
+    return false;
+  }
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    if (!digits()) return false;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == s.size();
 }

@@ -1,7 +1,8 @@
-// Reads back the compact JSON that record_parser writes for ids and carried
-// fields, for the output formats that put each value in a column of its own
-// (TSV, CSV, COPY BINARY): there a JSON string becomes its plain text, and
-// any other value stays compact JSON.
+// The compact JSON that record_parser writes for ids and carried fields:
+// how a string becomes a JSON literal, and how the output formats that put
+// each value in a column of its own (TSV, CSV, COPY BINARY) read it back:
+// there a JSON string becomes its plain text, and any other value stays
+// compact JSON.
 #pragma once
 
 #include <string>
@@ -26,3 +27,11 @@ bool SplitCarryJson(std::string_view carry_json,
 /// Returns false when `json` is not one well-formed string literal or an
 /// escape names a lone surrogate; *out may then hold part of the text.
 bool AppendJsonStringText(std::string_view json, std::string* out);
+
+/// Appends `s` as a JSON string literal. Only what JSON requires is escaped;
+/// each ill-formed UTF-8 subpart becomes U+FFFD, so the output line is
+/// always valid JSON. Returns false when that replacement happened.
+bool AppendJsonString(std::string* out, std::string_view s);
+
+/// Whether `s` is one JSON number, as RFC 8259 spells it.
+bool IsJsonNumber(std::string_view s);

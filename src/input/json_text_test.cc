@@ -60,3 +60,22 @@ TEST_CASE("carry_json splits into its pairs") {
   CHECK(!SplitCarryJson(R"("a":[1)", &f));
   CHECK(!SplitCarryJson(R"("a":"x)", &f));
 }
+
+TEST_CASE("AppendJsonString escapes what JSON requires and reads back") {
+  std::string out;
+  CHECK(AppendJsonString(&out, std::string("a\"b\\c\n\t\x01 \xc3\xa9", 11)));
+  CHECK(out == "\"a\\\"b\\\\c\\n\\t\\u0001 \xc3\xa9\"");
+  std::string back;
+  REQUIRE(AppendJsonStringText(out, &back));
+  CHECK(back == std::string("a\"b\\c\n\t\x01 \xc3\xa9", 11));
+  out.clear();
+  CHECK_FALSE(AppendJsonString(&out, "bad \xff"));
+  CHECK(out == "\"bad \xef\xbf\xbd\"");
+}
+
+TEST_CASE("IsJsonNumber follows RFC 8259's grammar") {
+  for (const char* yes : {"0", "-0", "42", "-17", "1.5", "0.25", "1e9", "1E+9", "2.5e-3"})
+    CHECK_MESSAGE(IsJsonNumber(yes), yes);
+  for (const char* no : {"", "-", "01", "+1", "1.", ".5", "1e", "1e+", "0x10", "1 ", "NaN", "abc"})
+    CHECK_MESSAGE(!IsJsonNumber(no), no);
+}

@@ -8,6 +8,7 @@
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
+#include "input/json_text.h"
 #include "input/utf8.h"
 
 namespace {
@@ -39,67 +40,6 @@ std::string WithArticle(JsonType type) {
   return (type == JsonType::kArray || type == JsonType::kObject ? "an "
                                                                 : "a ") +
          name;
-}
-
-// Appends `s` as a JSON string literal. Only what JSON requires is escaped;
-// each ill-formed UTF-8 subpart becomes U+FFFD, so the output line is always
-// valid JSON. Returns false when that replacement happened.
-bool AppendJsonString(std::string* out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out->push_back('"');
-  bool valid = true;
-  size_t run = 0;  // Start of the bytes not yet appended.
-  for (size_t i = 0; i < s.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x80) {
-      size_t subpart;
-      size_t n = Utf8SequenceLength(s, i, &subpart);
-      if (n != 0) {
-        i += n - 1;
-        continue;
-      }
-      valid = false;
-      out->append(s, run, i - run);
-      out->append(kReplacementCharacter);
-      i += subpart - 1;
-      run = i + 1;
-      continue;
-    }
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out->append(s, run, i - run);
-    run = i + 1;
-    out->push_back('\\');
-    switch (c) {
-      case '"':
-        out->push_back('"');
-        break;
-      case '\\':
-        out->push_back('\\');
-        break;
-      case '\b':
-        out->push_back('b');
-        break;
-      case '\f':
-        out->push_back('f');
-        break;
-      case '\n':
-        out->push_back('n');
-        break;
-      case '\r':
-        out->push_back('r');
-        break;
-      case '\t':
-        out->push_back('t');
-        break;
-      default:
-        out->append("u00");
-        out->push_back(kHex[c >> 4]);
-        out->push_back(kHex[c & 0xF]);
-    }
-  }
-  out->append(s, run, std::string_view::npos);
-  out->push_back('"');
-  return valid;
 }
 
 // RapidJSON refuses a lone high surrogate escape (\ud800) but decodes a lone

@@ -69,12 +69,15 @@ Sha256::Digest Sha256Of(std::string_view data) {
 }
 
 std::string HexDigest(const Sha256::Digest& digest) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
-  out.reserve(64);
-  for (uint8_t byte : digest) {
-    out.push_back(kHex[byte >> 4]);
-    out.push_back(kHex[byte & 0xF]);
-  }
+  AppendHexDigest(digest, &out);
   return out;
+}
+
+void AppendHexDigest(const Sha256::Digest& digest, std::string* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (uint8_t byte : digest) {
+    out->push_back(kHex[byte >> 4]);
+    out->push_back(kHex[byte & 0xF]);
+  }
 }

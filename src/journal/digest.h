@@ -48,3 +48,4 @@ Sha256::Digest Sha256Of(std::string_view data);
 /// Lower-case hex of a digest (64 characters): the output's key column,
 /// messages and tests.
 std::string HexDigest(const Sha256::Digest& digest);
+void AppendHexDigest(const Sha256::Digest& digest, std::string* out);

@@ -2,6 +2,8 @@
 
 #include <fmt/core.h>
 
+#include "journal/digest.h"
+
 namespace {
 
 // Splits `s` at commas; an empty item stays (it is then an error).
@@ -61,7 +63,7 @@ bool ParseOutputLayout(const OutputConfig& config, OutputLayout* layout,
   // Which columns were named, by kind and by carried field, to refuse
   // repeats (a repeated column is almost certainly a typo in a column list
   // that must match the table's).
-  bool seen[5] = {};
+  bool seen[OutputColumn::kKey + 1] = {};
   std::vector<bool> carried_seen(config.carry_fields.size());
   auto add_carried = [&](size_t k, std::string_view name) {
     if (carried_seen[k]) {
@@ -82,6 +84,8 @@ bool ParseOutputLayout(const OutputConfig& config, OutputLayout* layout,
       kind = OutputColumn::kTokens;
     } else if (item == "model") {
       kind = OutputColumn::kModel;
+    } else if (item == "key") {
+      kind = OutputColumn::kKey;
     } else if (item == "carried") {
       if (seen[OutputColumn::kCarried]) {
         *err = "--columns names \"carried\" twice";
@@ -100,7 +104,7 @@ bool ParseOutputLayout(const OutputConfig& config, OutputLayout* layout,
       if (k == config.carry_fields.size()) {
         *err = fmt::format(
             "--columns: unknown column \"{}\" (want id, embedding, tokens, "
-            "model, carried, or a field given with --carry)",
+            "model, key, carried, or a field given with --carry)",
             item);
         return false;
       }
@@ -173,6 +177,11 @@ bool ColumnText::Get(const OutputColumn& column, std::string_view* text) {
       return true;
     case OutputColumn::kModel:
       *text = layout_->model;
+      return true;
+    case OutputColumn::kKey:
+      scratch_.clear();
+      AppendHexDigest(record_->key, &scratch_);
+      *text = scratch_;
       return true;
     case OutputColumn::kEmbedding:
       return false;  // not a text column; the writers spell vectors

@@ -27,7 +27,7 @@ enum class VectorStyle {
 };
 
 struct OutputColumn {
-  enum Kind { kId, kEmbedding, kCarried, kTokens, kModel };
+  enum Kind { kId, kEmbedding, kCarried, kTokens, kModel, kKey };
   Kind kind = kId;
   size_t carry_index = 0;  ///< kCarried: index into OutputLayout::carry_fields.
 };
@@ -57,7 +57,8 @@ struct OutputLayout {
 };
 
 /// Fills *layout from `config`. `columns` is a comma-separated list of id,
-/// embedding, tokens, model, carried (every --carry field, in --carry order)
+/// embedding, tokens, model, key (the content key, journal.h's KeyMaker, in
+/// lower-case hex), carried (every --carry field, in --carry order)
 /// and --carry paths (that one field); each column at most once, the
 /// embedding exactly once. Returns false and fills *err (one lower-case
 /// sentence naming the flag) for an unknown format, vector style or column,
@@ -68,7 +69,7 @@ bool ParseOutputLayout(const OutputConfig& config, OutputLayout* layout,
 
 /// A record's non-vector columns as plain text: an id or carried string as
 /// its unescaped text, a numeric id as written, any other carried value as
-/// compact JSON, the token count in decimal, the model name. One instance per
+/// compact JSON, the token count in decimal, the model name, the key in hex. One instance per
 /// writer; not thread-safe.
 class ColumnText {
  public:

@@ -78,13 +78,29 @@ TEST_CASE("Output layout: bad flags are refused with the flag named") {
         "--columns names \"id\" twice");
   CHECK(ErrorOf(Config("tsv", "", "id,,embedding")) ==
         "--columns: unknown column \"\" (want id, embedding, tokens, model, "
-        "carried, or a field given with --carry)");
+        "key, carried, or a field given with --carry)");
+  CHECK(ErrorOf(Config("tsv", "", "key,embedding,key")) ==
+        "--columns names \"key\" twice");
   CHECK(ErrorOf(Config("tsv", "", "embedding,x", {"y"})).find("\"x\"") !=
         std::string::npos);
   CHECK(ErrorOf(Config("tsv", "", "embedding,carried,y", {"y"})) ==
         "--columns names carried field \"y\" twice");
   CHECK(ErrorOf(Config("tsv", "", "embedding,carried,carried")) ==
         "--columns names \"carried\" twice");
+}
+
+TEST_CASE("Column text: the key column is the record's key in lower-case hex") {
+  OutputLayout l;
+  std::string err;
+  REQUIRE(ParseOutputLayout(Config("csv", "", "key,embedding"), &l, &err));
+  REQUIRE(l.columns[0].kind == OutputColumn::kKey);
+  Record r;
+  for (size_t i = 0; i < r.key.size(); ++i) r.key[i] = static_cast<uint8_t>(i * 17 + 10);
+  ColumnText text(&l);
+  text.Reset(r);
+  std::string_view v;
+  REQUIRE(text.Get(l.columns[0], &v));
+  CHECK(v == "0a1b2c3d4e5f708192a3b4c5d6e7f8091a2b3c4d5e6f8091a2b3c4d5e6f70819");
 }
 
 TEST_CASE("Column text: strings unescaped, other JSON compact, null NULL") {

@@ -11,6 +11,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "journal/digest.h"
 #include "output/copy_binary_writer.h"
 #include "output/copy_text_writer.h"
 #include "output/csv_writer.h"
@@ -73,6 +74,11 @@ class JsonlWriter : public RecordWriter {
         case OutputColumn::kModel:
           name("\"model\":");
           out->append(model_json_);
+          break;
+        case OutputColumn::kKey:
+          name("\"key\":\"");
+          AppendHexDigest(record.key, out);
+          out->push_back('"');
           break;
       }
     }

@@ -199,6 +199,15 @@ TEST_CASE("JSONL writer follows --columns and --vector") {
   NewRecordWriter(c, &err)->Write(r, v, 2, &out);
   CHECK(out == "{\"embedding\":\"[0.5,-2]\"}\n");
   CHECK(NewRecordWriter(OutputConfig(), &err) != nullptr);
+
+  // The content key, as a JSON string of hex.
+  c.columns = "id,key,embedding";
+  r.key.fill(0xa5);
+  out.clear();
+  NewRecordWriter(c, &err)->Write(r, v, 2, &out);
+  std::string hex;
+  for (int i = 0; i < 32; ++i) hex += "a5";
+  CHECK(out == "{\"id\":\"i\",\"key\":\"" + hex + "\",\"embedding\":\"[0.5,-2]\"}\n");
 }
 
 TEST_CASE("Column formats refuse U+0000 in an id or carried column") {

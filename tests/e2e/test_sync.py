@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""embedpipe end to end: incremental sync. The key column is the content key;
+--known leaves out what the table already holds, writing only new and changed
+records (and sending only those texts); --deleted lists the known ids the
+input no longer carries, and withholds them whenever that could be wrong: a
+line whose id could not be read, a run that stopped early. Rejected records
+keep their ids; shards list only their own; the last line of an id wins."""
+
+import os
+import re
+import sys
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (Server, base_args, check, eq, jsonl, main, run,  # noqa: E402
+                     test, tmpdir)
+
+DIMS = 4
+COLS = ["--format", "tsv", "--columns", "id,key,embedding"]
+
+# Ids that text COPY escapes, and ones that look like its markers.
+AWKWARD = ["tab\there", "new\nline", "back\\slash", "cr\rhere", "caf\u00e9 \u6771",
+           "\\N", "\\.", "quote\"d, comma", "plain"]
+
+
+def copy_text(value):
+    """A value as PostgreSQL's text COPY writes it."""
+    return (value.replace("\\", "\\\\").replace("\t", "\\t")
+            .replace("\n", "\\n").replace("\r", "\\r"))
+
+
+def rows(out):
+    """(id as COPY text, key, vector) per TSV output line."""
+    return [tuple(line.split("\t")) for line in out.decode().splitlines()]
+
+
+def known_file(path, out):
+    """What `\\copy (SELECT id, key FROM t) TO path` gives after loading `out`."""
+    with open(path, "w", encoding="utf-8") as f:
+        for r in rows(out):
+            f.write("%s\t%s\n" % (r[0], r[1]))
+
+
+def sent(log):
+    return [t for e in log if e["status"] == 200 for t in e["texts"]]
+
+
+def corpus():
+    recs = [{"id": i, "text": "awkward id %d text" % n} for n, i in enumerate(AWKWARD)]
+    recs += [{"id": n, "text": "numbered %d" % n} for n in range(5)]
+    return recs
+
+
+@test
+def key_column_is_the_content_key_across_runs_formats_and_ids():
+    recs = [{"id": "a", "text": "alpha"}, {"id": "b", "text": "alpha"},
+            {"id": "c", "text": "  alpha\u00a0"}, {"id": "d", "text": "beta"}]
+    with Server() as srv:
+        tsv = run(base_args(srv, DIMS, *COLS), stdin=jsonl(*recs))
+        again = run(base_args(srv, DIMS, *COLS), stdin=jsonl(*recs))
+        js = run(base_args(srv, DIMS, "--columns", "id,key,embedding"), stdin=jsonl(*recs))
+        other = run(base_args(srv, 8, *COLS), stdin=jsonl(*recs))
+    for r in (tsv, again, js, other):
+        r.expect_rc(0)
+    keys = [r[1] for r in rows(tsv.out)]
+    for k in keys:
+        check(re.fullmatch("[0-9a-f]{64}", k), "key %r is 64 lower-case hex digits" % k)
+    # The same normalized text has the same key, whatever its id; pinned, so
+    # that a change of the key (which would re-embed every table) fails here.
+    eq(keys[0], "efcc30a35862ecbd5cb1f98e6bff83ef8ca4f61506e10ed701de1df330cd02d6",
+       "key of 'alpha' at 4 dimensions")
+    eq(keys[1:3], [keys[0], keys[0]], "keys of the same normalized text")
+    check(keys[3] != keys[0], "another text, another key")
+    eq([r[1] for r in rows(again.out)], keys, "keys of a second run")
+    eq([line.split(b'"key":"')[1][:64].decode() for line in js.out.splitlines()], keys,
+       "keys in JSONL")
+    check(all(a[1] != b[1] for a, b in zip(rows(other.out), rows(tsv.out))),
+          "--dimensions changes every key")
+
+
+@test
+def known_writes_only_new_and_changed_and_lists_the_deleted():
+    d = tmpdir()
+    known, deleted = os.path.join(d, "known"), os.path.join(d, "deleted")
+    old = corpus()
+    changed = {"new\nline", 2}
+    removed = {"back\\slash", "\\.", 4}
+    new = [dict(r, text=r["text"] + " (edited)") if r["id"] in changed else r
+           for r in old if r["id"] not in removed]
+    new.insert(3, {"id": "fresh\tone", "text": "a new section"})
+    new.append({"id": 99, "text": "another new section"})
+    with Server("--log-texts") as srv:
+        first = run(base_args(srv, DIMS, *COLS), stdin=jsonl(*old))
+        base = len(srv.wait_for(lambda e: True))
+        first.expect_rc(0)
+        known_file(known, first.out)
+        r = run(base_args(srv, DIMS, *COLS, "--known", known, "--deleted", deleted),
+                stdin=jsonl(*new))
+        full = run(base_args(srv, DIMS, *COLS), stdin=jsonl(*new))
+        log = srv.requests()
+    r.expect_rc(0)
+    full.expect_rc(0)
+    written = [x for x in new if x["id"] in changed or x["id"] in ("fresh\tone", 99)]
+    eq(sorted(sent(log[base:len(log) - 1])), sorted(x["text"] for x in written),
+       "texts sent by the --known run")
+    # Exactly the full run's lines of the new and changed records, in input order.
+    want = [line for line in full.out.decode().splitlines(True)
+            if line.split("\t")[0] in {copy_text(str(x["id"])) for x in written}]
+    eq(r.out.decode(), "".join(want), "output of the --known run")
+    with open(deleted, encoding="utf-8") as f:
+        eq(f.read(), "back\\\\slash\n\\\\.\n4\n", "--deleted")
+    eq(r.stats["known"], {"unchanged": len(new) - 4, "changed": 2, "new": 2, "deleted": 3,
+                          "deletions_withheld": None}, "--stats known")
+    check("--known: %d unchanged, 2 changed, 2 new; 3 deleted" % (len(new) - 4) in r.err_text,
+          "summary line: %s" % r.err_text)
+
+
+@test
+def the_last_line_of_a_repeated_id_is_the_one_written_last():
+    d = tmpdir()
+    known = os.path.join(d, "known")
+    with Server() as srv:
+        first = run(base_args(srv, DIMS, *COLS), stdin=jsonl({"id": "x", "text": "one"},
+                                                            {"id": "y", "text": "two"}))
+        known_file(known, first.out)
+        # x: unchanged, then changed: only the changed line. y: changed,
+        # then unchanged again: both, so that the last one loaded is the
+        # input's last, as a full load would have it.
+        r = run(base_args(srv, DIMS, *COLS, "--known", known),
+                stdin=jsonl({"id": "x", "text": "one"}, {"id": "x", "text": "uno"},
+                            {"id": "y", "text": "dos"}, {"id": "y", "text": "two"}))
+        ref = run(base_args(srv, DIMS, *COLS),
+                  stdin=jsonl({"id": "x", "text": "uno"}, {"id": "y", "text": "dos"},
+                              {"id": "y", "text": "two"}))
+    r.expect_rc(0)
+    eq(r.out, ref.out, "lines written")
+    eq((r.stats["known"]["unchanged"], r.stats["known"]["changed"]), (1, 3),
+       "unchanged, changed")
+
+
+@test
+def a_rejected_record_keeps_its_id_out_of_the_deleted():
+    d = tmpdir()
+    known, deleted = os.path.join(d, "known"), os.path.join(d, "deleted")
+    with Server() as srv:
+        first = run(base_args(srv, DIMS, *COLS), stdin=jsonl(
+            {"id": "keep", "text": "kept"}, {"id": "bad", "text": "was fine"},
+            {"id": "gone", "text": "left"}))
+        known_file(known, first.out)
+        r = run(base_args(srv, DIMS, *COLS, "--known", known, "--deleted", deleted),
+                stdin=jsonl({"id": "keep", "text": "kept"}, {"id": "bad", "text": ""}))
+    r.expect_rc(2)
+    with open(deleted) as f:
+        eq(f.read(), "gone\n", "--deleted")
+
+
+@test
+def a_line_without_a_readable_id_withholds_every_deletion():
+    d = tmpdir()
+    known, deleted = os.path.join(d, "known"), os.path.join(d, "deleted")
+    with Server() as srv:
+        first = run(base_args(srv, DIMS, *COLS), stdin=jsonl(
+            {"id": "a", "text": "kept"}, {"id": "b", "text": "left"}))
+        known_file(known, first.out)
+        with open(deleted, "w") as f:
+            f.write("stale\n")  # an earlier run's list must not survive
+        stdin = jsonl({"id": "a", "text": "kept"}) + b'{"id": "b", "text": "cut off\n' + \
+            jsonl({"text": "no id at all"})
+        r = run(base_args(srv, DIMS, *COLS, "--known", known, "--deleted", deleted),
+                stdin=stdin)
+    r.expect_rc(2)
+    with open(deleted) as f:
+        eq(f.read(), "", "--deleted")
+    check("warning: no deletions written to %s: the id of -:2 could not be read" % deleted
+          in r.err_text, "stderr says why: %s" % r.err_text)
+    eq(r.stats["known"]["deletions_withheld"], "the id of -:2 could not be read",
+       "--stats deletions_withheld")
+
+
+@test
+def a_run_that_stops_early_writes_no_deletions():
+    d = tmpdir()
+    known, deleted = os.path.join(d, "known"), os.path.join(d, "deleted")
+    recs = [{"id": "r%d" % i, "text": "text %d" % i} for i in range(40)]
+    with Server() as srv:
+        first = run(base_args(srv, DIMS, *COLS), stdin=jsonl(*recs))
+        known_file(known, first.out)
+    # Half the corpus, all changed, and the API refuses the key: nothing
+    # the run did not finish reading may be taken as gone.
+    with Server("--faults", "every:1:403") as srv:
+        r = run(base_args(srv, DIMS, *COLS, "--known", known, "--deleted", deleted),
+                stdin=jsonl(*[dict(x, text=x["text"] + "!") for x in recs[:20]]))
+    r.expect_rc(3)
+    with open(deleted) as f:
+        eq(f.read(), "", "--deleted")
+    eq(r.stats["known"]["deletions_withheld"], "the run did not finish", "withheld")
+
+
+@test
+def shards_list_only_their_own_known_ids():
+    d = tmpdir()
+    known = os.path.join(d, "known")
+    recs = [{"id": "s%d" % i, "text": "text %d" % i} for i in range(60)]
+    nums = [{"id": i, "text": "number %d" % i} for i in range(60)]
+    gone = {"s3", "s17", "s40", "s59"}
+    with Server() as srv:
+        for corpus_, name in ((recs, "strings"), (nums, "numbers")):
+            first = run(base_args(srv, DIMS, *COLS), stdin=jsonl(*corpus_))
+            known_file(known, first.out)
+            lost = gone if name == "strings" else {3, 17, 40, 59}
+            listed = []
+            for k in (1, 2, 3):
+                deleted = os.path.join(d, "deleted%d" % k)
+                r = run(base_args(srv, DIMS, *COLS, "--known", known, "--deleted", deleted,
+                                  "--shard", "%d/3" % k),
+                        stdin=jsonl(*[x for x in corpus_ if x["id"] not in lost]))
+                r.expect_rc(0)
+                eq(r.out, b"", "shard %d output (%s)" % (k, name))
+                with open(deleted) as f:
+                    listed += f.read().split()
+            eq(sorted(listed), sorted(str(x) for x in lost), "deleted over all shards (%s)" % name)
+
+
+@test
+def a_malformed_known_file_is_a_usage_error_before_any_request():
+    d = tmpdir()
+    known = os.path.join(d, "known")
+    with open(known, "w") as f:
+        f.write("a\t%s\nb\t%s\na\t%s\n" % ("0" * 64, "1" * 64, "2" * 64))
+    with Server() as srv:
+        r = run(base_args(srv, DIMS, *COLS, "--known", known),
+                stdin=jsonl({"id": "a", "text": "x"}))
+        r2 = run(base_args(srv, DIMS, "--deleted", os.path.join(d, "del")),
+                 stdin=jsonl({"id": "a", "text": "x"}))
+        log = srv.requests()
+    r.expect_rc(1)
+    eq(r.err_text.splitlines()[0], "embedpipe: error: --known: %s:3: id a is given twice" % known,
+       "message")
+    r2.expect_rc(1)
+    check("--deleted needs --known" in r2.err_text, "--deleted alone: %s" % r2.err_text)
+    eq(r.out + r2.out, b"", "stdout")
+    eq(log, [], "requests")
+
+
+if __name__ == "__main__":
+    main()
