@@ -1,9 +1,7 @@
 #!/bin/sh
-# A cron job: embeds FILE... and upserts the result into the items table
-# (made by load.sh or the schema files), so the table follows the files as
-# they change. Rows whose id is new are inserted; rows whose embedding, url
-# or model changed are updated; the rest are left alone. Ids that left the
-# files stay in the table (see the DELETE below to drop them).
+# A cron job: keeps the items table (made by load.sh or the schema files)
+# equal to FILE..., sending and loading only what changed. The table is the
+# manifest: its key column says what each row was embedded from.
 #
 #   */30 * * * *  cd /srv/docs && VECTOR=pgvector \
 #                 /path/to/examples/postgres/incremental.sh sections.jsonl
@@ -11,9 +9,12 @@
 # Environment: as load.sh, and STATE_DIR (default $HOME/.cache/embedpipe)
 # for the lock and the checkpoint journal.
 #
-# Incremental cost: with its --checkpoint journal each run pays only for
-# texts it has not embedded before, and writes the rest from the journal;
-# --compact keeps the journal to the texts the files still hold. The run's
+# Each run: export (id, key) from the table; embedpipe writes only the
+# records whose id is new or whose key changed (--known), and the ids the
+# files no longer have (--deleted); then one transaction upserts the one and
+# deletes the other. If anything fails before COMMIT the table is as it
+# was, and the next run's export redoes exactly what is missing; with the
+# --checkpoint journal, texts embedded before cost no request. The run's
 # account goes to $STATE_DIR/items.stats.json (embedpipe --stats).
 set -eu
 embedpipe=${EMBEDPIPE:-embedpipe}
@@ -32,12 +33,18 @@ fi
 export PGCLIENTENCODING=UTF8
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+psql -X -q -v ON_ERROR_STOP=1 \
+  -c "\\copy (SELECT id, key FROM items) TO '$work/known.tsv'"
+
+# COPY BINARY: the smallest file and the fastest load; the columns' types
+# are the schema's exactly (text, vector or real[], integer).
 set +e
 "$embedpipe" --checkpoint "$state/items.journal" --compact \
-  --stats "$state/items.stats.json" --dimensions "$dims" --format tsv \
+  --known "$work/known.tsv" --deleted "$work/deleted.tsv" \
+  --stats "$state/items.stats.json" --dimensions "$dims" --format binary \
   --vector "$vector" --carry meta.url \
-  --columns id,embedding,meta.url,tokens,model \
-  --errors "$work/errors.jsonl" "$@" > "$work/items.tsv"
+  --columns id,key,embedding,meta.url,tokens,model \
+  --errors "$work/errors.jsonl" "$@" > "$work/items.bin"
 status=$?
 set -e
 case $status in
@@ -46,26 +53,28 @@ case $status in
   *) exit "$status" ;;
 esac
 
-# One transaction: readers see the old rows or the new ones. The file is
-# loaded into a temporary table, then merged; a later line with the same id
+# One transaction: readers see the old rows or the new ones. The changed
+# rows go through a temporary table, where a later line with the same id
 # wins over an earlier one (ON CONFLICT may touch a row only once).
+# embedpipe left deleted.tsv empty unless every id was read and the run
+# finished, so a rejected or unreadable line never drops a row.
 psql -X -q -v ON_ERROR_STOP=1 <<SQL
 BEGIN;
 CREATE TEMP TABLE items_new (LIKE items INCLUDING DEFAULTS, seq bigserial)
   ON COMMIT DROP;
-\\copy items_new(id, embedding, url, tokens, model) FROM '$work/items.tsv'
-INSERT INTO items AS i (id, embedding, url, tokens, model)
-  SELECT DISTINCT ON (id) id, embedding, url, tokens, model
+\\copy items_new(id, key, embedding, url, tokens, model) FROM '$work/items.bin' WITH (FORMAT binary)
+INSERT INTO items AS i (id, key, embedding, url, tokens, model)
+  SELECT DISTINCT ON (id) id, key, embedding, url, tokens, model
   FROM items_new ORDER BY id, seq DESC
 ON CONFLICT (id) DO UPDATE
-  SET embedding = excluded.embedding, url = excluded.url,
+  SET key = excluded.key, embedding = excluded.embedding, url = excluded.url,
       tokens = excluded.tokens, model = excluded.model, loaded_at = now()
-  WHERE (i.embedding, i.url, i.model) IS DISTINCT FROM
-        (excluded.embedding, excluded.url, excluded.model);
--- To mirror the files exactly, also drop the ids they no longer have (a
--- record rejected this run would then be dropped too):
--- DELETE FROM items WHERE id NOT IN (SELECT id FROM items_new);
+  WHERE (i.key, i.url, i.model) IS DISTINCT FROM
+        (excluded.key, excluded.url, excluded.model);
+CREATE TEMP TABLE items_gone (id text) ON COMMIT DROP;
+\\copy items_gone FROM '$work/deleted.tsv'
+DELETE FROM items USING items_gone WHERE items.id = items_gone.id;
 COMMIT;
 SQL
-echo "incremental.sh: merged $(wc -l < "$work/items.tsv") items" >&2
+echo "incremental.sh: $(wc -l < "$work/deleted.tsv") deleted" >&2
 exit "$status"  # 2 when some records were rejected

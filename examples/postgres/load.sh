@@ -34,7 +34,7 @@ trap 'rm -rf "$work"' EXIT
 # it, \N for a record without meta.url. The columns match the \copy below.
 set +e
 "$embedpipe" --dimensions "$dims" --format tsv --vector "$vector" \
-  --carry meta.url --columns id,embedding,meta.url,tokens,model \
+  --carry meta.url --columns id,key,embedding,meta.url,tokens,model \
   --errors "$work/errors.jsonl" "$@" > "$work/items.tsv"
 status=$?
 set -e
@@ -48,6 +48,6 @@ esac
 # \copy reads the file on this side and sends it over the connection, so
 # the server needs no access to it. One COPY: all rows or none.
 psql -X -q -v ON_ERROR_STOP=1 \
-  -c "\\copy items(id, embedding, url, tokens, model) FROM '$work/items.tsv'"
+  -c "\\copy items(id, key, embedding, url, tokens, model) FROM '$work/items.tsv'"
 echo "load.sh: loaded $(wc -l < "$work/items.tsv") items" >&2
 exit "$status"  # 2 when some records were rejected

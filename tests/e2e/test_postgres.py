@@ -539,20 +539,40 @@ def examples_load_incremental_upsert_and_nearest_run_as_written():
             else:
                 eq(second[k][4], first[k][4], "loaded_at of unchanged %r" % k)
 
-        # load.sh keeps no checkpoint: the first incremental run starts it.
+        # load.sh stored each row's key: only intro-2 and both lines of
+        # new-1 were written (and sent: load.sh keeps no checkpoint).
         with open(os.path.join(state, "items.stats.json")) as f:
             stats = json.load(f)
-        eq((stats["records"]["embedded"], stats["records"]["from_checkpoint"]), (8, 0),
-           "first incremental run: records written, of which from the checkpoint")
+        eq((stats["records"]["embedded"], stats["records"]["from_checkpoint"],
+            stats["known"]["unchanged"], stats["known"]["deleted"]), (3, 0, 5, 0),
+           "first incremental run: written, from the checkpoint, unchanged, deleted")
 
-        # Nothing changed: nothing is touched, nothing is sent.
+        # Nothing changed: nothing is touched, nothing is sent. new-1's two
+        # lines are written again (an earlier line of the id differs from
+        # the table, so its last must follow), from the checkpoint.
         p = run_script("incremental.sh", [path2], env)
         eq(p.returncode, 2, "second incremental.sh exit status")
         eq(table_rows(c, db), second, "table after an unchanged run")
         with open(os.path.join(state, "items.stats.json")) as f:
             stats = json.load(f)
-        eq((stats["requests"]["sent"], stats["records"]["from_checkpoint"]), (0, 8),
-           "unchanged run: requests, records from the checkpoint")
+        eq((stats["requests"]["sent"], stats["records"]["from_checkpoint"],
+            stats["known"]["unchanged"]), (0, 2, 6),
+           "unchanged run: requests, records from the checkpoint, unchanged")
+
+        # A section leaves the files: its row leaves the table, nothing is sent.
+        path3 = os.path.join(d, "sections3.jsonl")
+        with open(path3, "wb") as f:
+            f.write(b"\n".join(l for l in changed if not l.startswith(b'{"id":"crlf"')) + b"\n")
+        p = run_script("incremental.sh", [path3], env)
+        eq(p.returncode, 2, "third incremental.sh exit status")
+        check(b"incremental.sh: 1 deleted" in p.stderr, "message: %r" % p.stderr[-300:])
+        third = table_rows(c, db)
+        eq(third, {k: v for k, v in second.items() if k != "crlf"}, "table after a deletion")
+        with open(os.path.join(state, "items.stats.json")) as f:
+            stats = json.load(f)
+        eq((stats["requests"]["sent"], stats["known"]["deleted"]), (0, 1),
+           "deleting run: requests, deleted")
+        second = third
 
     # The nearest-neighbour query, against distances computed here.
     out = c.psql("-A", "-t", "-F", "\t", "-v", "id=intro-1", "-f",
