@@ -603,7 +603,8 @@ size_t Pipeline::NoteKnownId(uint64_t line_number) {
 }
 
 // --known: a record the table holds with the same key is left out, at the
-// cost of its normalization and key alone.
+// cost of its normalization and key alone. Its vector stays in the journal
+// through --compact: the row may yet be renamed, or the table restored.
 bool Pipeline::LeaveUnchanged(size_t known_entry, const Record& record) {
   if (known_entry == KnownIds::kNotKnown) {
     ++stats_.new_ids;
@@ -614,6 +615,7 @@ bool Pipeline::LeaveUnchanged(size_t known_entry, const Record& record) {
     return false;
   }
   ++stats_.unchanged;
+  if (journal_) journal_->MarkUsed(record.key);
   reorder_.Skip(record.seq);
   return true;
 }
