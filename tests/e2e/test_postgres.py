@@ -434,7 +434,7 @@ def binary_with_json_vector_and_bad_columns_are_usage_errors():
              "embedpipe: error: --format binary needs --vector pgvector or pgarray\n"),
             (["--format", "tsv", "--columns", "id,url"],
              'embedpipe: error: --columns: unknown column "url" (want id, embedding, tokens, '
-             'model, carried, or a field given with --carry)\n'),
+             'model, key, carried, or a field given with --carry)\n'),
             (["--columns", "id"], "embedpipe: error: --columns must include embedding\n"),
             (["--format", "csv", "--count-tokens"],
              "embedpipe: error: --count-tokens writes JSON lines only; drop --format\n")):
