@@ -173,6 +173,46 @@ def a_key_the_server_echoes_is_never_printed():
                   "%s %s: %s" % (provider, mode, r.err_text[-600:]))
 
 
+@test
+def a_key_with_a_control_character_is_refused_before_any_request():
+    # Issue 22 item 2: CR LF in a key would end the key's header line and
+    # start another one the server reads as a header of its own.
+    for name, bad in (("CR LF", "\r\nX-Evil: 1"), ("TAB", "\tx"), ("DEL", "\x7f")):
+        key = "sk-e2e-ctrl" + bad + "tail"
+        with Server() as srv:
+            r = run(base_args(srv, DIMS), stdin=STDIN, key=None, env={"OPENAI_API_KEY": key})
+            eq(srv.requests(), [], "%s: requests sent" % name)
+        r.expect_rc(1)
+        eq(r.err_text, "embedpipe: error: the API key in $OPENAI_API_KEY holds a control "
+           "character (byte %d of %d): fix the variable\n" % (key.index(bad[0]) + 1, len(key)),
+           "%s: stderr" % name)
+        no_key_leak(r.out, r.err, key=key)
+    d = tmpdir("ctrl")
+    path = os.path.join(d, "key" + KEY_FILE_MARK)
+    with open(path, "w") as f:
+        f.write("sk-e2e\x01key\n")
+    os.chmod(path, 0o600)
+    r = run(["--api-key-file", path], stdin=STDIN, key=None)
+    r.expect_rc(1)
+    eq(r.err_text, "embedpipe: error: the API key in %s holds a control character (byte 7 of "
+       "10): fix the file\n" % path, "stderr")
+
+
+@test
+def white_space_around_a_key_is_trimmed_with_a_warning():
+    # Issue 22 item 2: a stray space or CR from a .env file or $(cat
+    # keyfile) is not sent: the fake refuses any key but the exact one.
+    with Server("--require-key", KEY) as srv:
+        r = run(base_args(srv, DIMS), stdin=STDIN, key=None,
+                env={"OPENAI_API_KEY": "  " + KEY + " \r"})
+        log = srv.requests()
+    r.expect_rc(0)
+    eq([e["status"] for e in log], [200], "statuses")
+    check("embedpipe: warning: the API key in $OPENAI_API_KEY has white space around it; "
+          "it is sent without\n" in r.err_text, r.err_text)
+    eq(len(r.lines), 2, "output lines")
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
