@@ -316,6 +316,9 @@ bool ParseCommandLine(int argc, const char* const* argv, Options* o,
   given.batch_tokens = app.count("--batch-tokens") > 0;
   given.max_input_tokens = app.count("--max-input-tokens") > 0;
   std::string err;
+  for (const std::string& url : base_urls)
+    if (!CheckBaseUrl(url, "--base-url", &err))
+      return UsageError(err, exit_code);
   if (!ApplyProvider(given, [](const char* name) { return std::getenv(name); },
                      o, &err))
     return UsageError(err, exit_code);
