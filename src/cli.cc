@@ -19,7 +19,8 @@ constexpr const char* kDescription =
 
 constexpr const char* kFooter =
     "Exit status: 0 all embedded, 1 usage error, 2 some records rejected, "
-    "3 stopped by an API error, 4 output error, 130 interrupted.\n"
+    "3 stopped by an API error, 4 output error, 130 interrupted; when "
+    "several apply, the first of 4, 3, 130, 2.\n"
     "The API key is read from $OPENAI_API_KEY or the --provider's own "
     "variable (see --api-key-env), or from a file (--api-key-file); never "
     "from the command line. "

@@ -921,9 +921,8 @@ int Pipeline::Finish() {
   EndOutput();  // first: the run's time includes its last lines
   RefreshStats();
   int status = Conclude();
-  if (!options_.stats_path.empty() && !WriteStatsFile(status) &&
-      status == kExitSuccess)
-    status = kExitIoError;
+  if (!options_.stats_path.empty() && !WriteStatsFile(status))
+    status = MoreSevere(status, kExitIoError);
   return status;
 }
 
@@ -958,7 +957,7 @@ void Pipeline::EndOutput() {
 }
 
 // Writes the summary; says why the run ended if it ended early. Returns the
-// exit status.
+// exit status: when several things went wrong, the most severe (MoreSevere).
 int Pipeline::Conclude() {
   if (output_->broken_pipe()) return kExitSuccess;  // the reader went away
   if (!output_->error().empty()) {
@@ -1004,6 +1003,7 @@ int Pipeline::Conclude() {
   const std::string& fatal = batch_api_ && batch_api_->fatal()
                                 ? batch_api_->fatal_message()
                                 : scheduler_.fatal_message();
+  int status = stats_.rejected > 0 ? kExitRejected : kExitSuccess;
   if (!fatal.empty()) {
     std::string hint;
     if (fatal.rfind("HTTP 401", 0) == 0)
@@ -1011,17 +1011,17 @@ int Pipeline::Conclude() {
                  ? fmt::format(" (the key came from ${})", options_.api_key_env)
                  : fmt::format(" (the key came from {})", options_.api_key_file);
     diag::Error("the API refused the run: " + fatal + hint);
-    return kExitFatalApi;
+    status = MoreSevere(status, kExitFatalApi);
   }
   if (!stop_message_.empty()) {
     diag::Error(stop_message_);
-    return kExitRejected;
+    status = MoreSevere(status, kExitRejected);
   }
   if (InterruptSignal()) {
     diag::Info("interrupted; records not written above were not embedded");
-    return kExitInterrupted;
+    status = MoreSevere(status, kExitInterrupted);
   }
-  return stats_.rejected > 0 ? kExitRejected : kExitSuccess;
+  return status;
 }
 
 }  // namespace

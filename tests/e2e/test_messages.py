@@ -8,10 +8,12 @@ import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Server, check, eq, jsonl, main, run, test  # noqa: E402
+from harness import (Server, base_args, check, eq, jsonl, main, run, test,  # noqa: E402
+                     tmpdir)
 
 DIMS = 8
 STDIN = jsonl({"id": "a", "text": "alpha"}, {"id": "b", "text": "beta"})
+BAD_LINE = b'{"id":"bad","text":'
 USAGE_TAIL = "\nTry 'embedpipe --help'.\n"
 
 
@@ -67,6 +69,38 @@ def dry_run_and_count_tokens_need_no_base_url():
     eq(r.rc, 1, "azure without --base-url: exit status")
     check("--provider azure needs --base-url (or $AZURE_OPENAI_ENDPOINT)" in r.err_text,
           r.err_text)
+
+
+# --------------------------------------------------------------------------
+# Item 9: one precedence when several things go wrong: 4 > 3 > 130 > 2.
+
+@test
+def exit_status_when_several_things_go_wrong():
+    d = tmpdir("precedence")
+    unwritable = os.path.join(d, "no-such-dir", "stats.json")
+    # A rejected record and an unwritable --stats: 4, not 2.
+    with Server() as srv:
+        r = run(base_args(srv, DIMS, "--stats", unwritable), stdin=STDIN + BAD_LINE + b"\n")
+    eq(r.rc, 4, "rejected + --stats unwritable: exit status (%s)" % r.err_text[-300:])
+    check("embedpipe: error: cannot write %s: No such file or directory\n" % unwritable
+          in r.err_text, r.err_text)
+    check(" 1 rejected" in r.err_text, "the summary still shows: %s" % r.err_text)
+    # The API refusing the run and an unwritable --stats: 4, not 3.
+    with Server("--require-key", "sk-another-key") as srv:
+        r = run(base_args(srv, DIMS, "--stats", unwritable), stdin=STDIN)
+    eq(r.rc, 4, "fatal API error + --stats unwritable: exit status (%s)" % r.err_text[-300:])
+    check("the API refused the run: HTTP 401" in r.err_text, r.err_text)
+    # A rejected record and the API refusing the run: 3.
+    with Server("--require-key", "sk-another-key") as srv:
+        r = run(base_args(srv, DIMS), stdin=STDIN + BAD_LINE + b"\n")
+    eq(r.rc, 3, "rejected + fatal API error: exit status")
+    # --stats alone: 4; and the file, when written, holds the exit status.
+    with Server() as srv:
+        r = run(base_args(srv, DIMS, "--stats", unwritable), stdin=STDIN)
+    eq(r.rc, 4, "--stats unwritable alone: exit status")
+    with Server() as srv:
+        r = run(base_args(srv, DIMS), stdin=STDIN + BAD_LINE + b"\n")
+    eq((r.rc, r.stats["exit_status"]), (2, 2), "rejected: exit status, and in --stats")
 
 
 if __name__ == "__main__":
