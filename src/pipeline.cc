@@ -315,7 +315,8 @@ bool Pipeline::Setup() {
       return false;
     }
     if (journal_->size() > 0)
-      diag::Info(fmt::format("{} vectors in checkpoint {}", journal_->size(),
+      diag::Info(fmt::format("{} vectors in checkpoint {}",
+                             GroupThousands(journal_->size()),
                              options_.checkpoint));
   }
   // Every input must be readable before a single token is paid for.
@@ -519,7 +520,7 @@ void Pipeline::HandleLine(std::string_view line, uint64_t line_number) {
     case OverlongPolicy::kFail: {
       std::string reason = fmt::format(
           "text has {} tokens, over --max-input-tokens {} (--overlong {})",
-          record.tokens, cap, options_.overlong);
+          GroupThousands(record.tokens), cap, options_.overlong);
       Reject(seq, line_number, input_name_, std::move(record.id_json), options_.text_field,
              reason);
       if (overlong_ == OverlongPolicy::kFail) {
@@ -975,7 +976,8 @@ int Pipeline::Conclude() {
   }
   if (options_.count_tokens) {
     diag::Info(fmt::format("{} counted, {} rejected; {:.1f} s",
-                           stats_.embedded, stats_.rejected,
+                           GroupThousands(stats_.embedded),
+                           GroupThousands(stats_.rejected),
                            stats_.elapsed_ms / 1000.0));
   } else {
     for (const std::string& line : FormatSummary(stats_)) diag::Info(line);
@@ -991,15 +993,15 @@ int Pipeline::Conclude() {
                   err);
       return kExitIoError;
     } else {
-      diag::Info(fmt::format("checkpoint compacted to the {} vectors this "
-                             "run used",
-                             journal_->used()));
+      diag::Info(fmt::format("checkpoint compacted to the {} this run used",
+                             CountNoun(journal_->used(), "vector", "vectors")));
     }
   }
   if (stats_.rejected > kMaxErrorMessages && !errors_out_)
-    diag::Info(fmt::format("{} more rejected records not shown; use --errors "
-                           "FILE to keep them all",
-                           stats_.rejected - kMaxErrorMessages));
+    diag::Info(fmt::format(
+        "{} more rejected records not shown; use --errors FILE to keep them "
+        "all",
+        GroupThousands(stats_.rejected - kMaxErrorMessages)));
   const std::string& fatal = batch_api_ && batch_api_->fatal()
                                 ? batch_api_->fatal_message()
                                 : scheduler_.fatal_message();

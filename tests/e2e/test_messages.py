@@ -8,8 +8,8 @@ import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Server, base_args, check, eq, jsonl, main, run, test,  # noqa: E402
-                     tmpdir)
+from harness import (Server, base_args, check, eq, errors_of,  # noqa: E402
+                     jsonl, main, run, test, tmpdir)
 
 DIMS = 8
 STDIN = jsonl({"id": "a", "text": "alpha"}, {"id": "b", "text": "beta"})
@@ -101,6 +101,46 @@ def exit_status_when_several_things_go_wrong():
     with Server() as srv:
         r = run(base_args(srv, DIMS), stdin=STDIN + BAD_LINE + b"\n")
     eq((r.rc, r.stats["exit_status"]), (2, 2), "rejected: exit status, and in --stats")
+
+
+# --------------------------------------------------------------------------
+# Item 10: messages.
+
+@test
+def gave_up_after_one_attempt_is_singular():
+    with Server("--faults", "every:1:500") as srv:
+        r = run(base_args(srv, DIMS, "--max-attempts", "1", "--errors",
+                          os.path.join(tmpdir("once"), "errors")), stdin=STDIN)
+    eq(r.rc, 2, "exit status")
+    reasons = sorted({e["error"].split(": HTTP")[0] for e in errors_of(r)})
+    eq(reasons, ["gave up after 1 attempt"], "reasons")
+    with Server("--faults", "every:1:500") as srv:
+        r = run(base_args(srv, DIMS, "--max-attempts", "2", "--max-retry-wait", "0",
+                          "--errors", os.path.join(tmpdir("twice"), "errors")), stdin=STDIN)
+    reasons = sorted({e["error"].split(": HTTP")[0] for e in errors_of(r)})
+    eq(reasons, ["gave up after 2 attempts"], "reasons")
+
+
+@test
+def counts_in_messages_have_thousands_separators():
+    # As the summary writes them.
+    n = 1234
+    data = b"".join(b'{"id":%d,"text":"t%d"}\n' % (i, i) for i in range(n))
+    r = run(["--count-tokens"], stdin=data, key=None)
+    r.expect_rc(0)
+    check(r.err_text.startswith("embedpipe: 1,234 counted, 0 rejected; "), r.err_text)
+    r = run(["--dry-run"], stdin=(BAD_LINE + b"\n") * n, key=None)
+    r.expect_rc(2)
+    check("embedpipe: 1,214 more rejected records not shown; use --errors FILE to keep them "
+          "all\n" in r.err_text, r.err_text[-500:])
+    # A flag's value stays as it is typed.
+    long_text = "word " * 9000
+    d = tmpdir("overlong")
+    with Server() as srv:
+        r = run(base_args(srv, DIMS, "--overlong", "skip", "--errors", os.path.join(d, "e")),
+                stdin=jsonl({"id": 1, "text": long_text}))
+    eq([e["error"] for e in errors_of(r)],
+       ["text has 9,000 tokens, over --max-input-tokens 8191 (--overlong skip)"], "reason")
 
 
 if __name__ == "__main__":
