@@ -1,9 +1,11 @@
 #include "cli.h"
 
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 
 #include <CLI/CLI.hpp>
+#include <fmt/core.h>
 
 #include "exit_status.h"
 #include "provider.h"
@@ -34,6 +36,25 @@ bool UsageError(const std::string& message, int* exit_code) {
   *exit_code = kExitUsage;
   return false;
 }
+
+// Checks that an option's value is a number (kWholeNumber: an integer)
+// before CLI::Range checks its bounds, which says "not in range" of text
+// that is no number at all.
+std::string CheckNumber(const std::string& value, bool whole) {
+  const char* begin = value.c_str();
+  char* end = nullptr;
+  std::strtod(begin, &end);
+  bool number = !value.empty() && end == begin + value.size() &&
+                !std::isspace(static_cast<unsigned char>(value[0]));
+  if (!number) return fmt::format("'{}' is not a number", value);
+  if (whole && value.find_first_not_of("+-0123456789") != std::string::npos)
+    return fmt::format("'{}' is not a whole number", value);
+  return "";
+}
+const CLI::Validator kNumber(
+    [](std::string& value) { return CheckNumber(value, false); }, "", "");
+const CLI::Validator kWholeNumber(
+    [](std::string& value) { return CheckNumber(value, true); }, "", "");
 
 }  // namespace
 
@@ -103,7 +124,7 @@ bool ParseCommandLine(int argc, const char* const* argv, Options* o,
                  "Vector length to ask for (text-embedding-3 and later); "
                  "default: the model's own")
       ->type_name("N")
-      ->group(kProvider)->check(CLI::Range(1, 65536));
+      ->group(kProvider)->check(kWholeNumber)->check(CLI::Range(1, 65536));
   app.add_option("--input-type", o->input_type,
                  "What the texts are for, as the provider names it: cohere "
                  "search_document (default), search_query, classification, "
@@ -142,18 +163,19 @@ bool ParseCommandLine(int argc, const char* const* argv, Options* o,
                  "Most inputs in one request (default: the provider's cap; "
                  "openai's shown)")
       ->type_name("N")
-      ->group(kBatching)->capture_default_str()->check(CLI::Range(1, 1000000));
+      ->group(kBatching)->capture_default_str()
+      ->check(kWholeNumber)->check(CLI::Range(1, 1000000));
   app.add_option("--batch-tokens", o->batch_tokens,
                  "Most tokens in one request, by exact count and by the "
                  "bytes/4 estimate")
       ->type_name("N")
       ->group(kBatching)->capture_default_str()
-      ->check(CLI::Range(1, 100000000));
+      ->check(kWholeNumber)->check(CLI::Range(1, 100000000));
   app.add_option("--max-input-tokens", o->max_input_tokens,
                  "Most tokens in one input; see --overlong for longer texts")
       ->type_name("N")
       ->group(kBatching)->capture_default_str()
-      ->check(CLI::Range(1, 100000000));
+      ->check(kWholeNumber)->check(CLI::Range(1, 100000000));
 
   app.add_option("--overlong", o->overlong,
                  "A text over --max-input-tokens: split (embed the pieces, "
@@ -173,49 +195,53 @@ bool ParseCommandLine(int argc, const char* const* argv, Options* o,
   app.add_option("-j,--concurrency", o->concurrency,
                  "Requests in flight at once")
       ->type_name("N")
-      ->group(kTransfers)->capture_default_str()->check(CLI::Range(1, 1000));
+      ->group(kTransfers)->capture_default_str()
+      ->check(kWholeNumber)->check(CLI::Range(1, 1000));
   app.add_option("--connect-timeout", o->connect_timeout_s,
                  "Seconds to wait for a connection")
       ->type_name("SECONDS")
       ->group(kTransfers)->capture_default_str()
-      ->check(CLI::Range(0.001, 3600.0));
+      ->check(kNumber)->check(CLI::Range(0.001, 3600.0));
   app.add_option("--timeout", o->timeout_s,
                  "Seconds one request may take in all")
       ->type_name("SECONDS")
       ->group(kTransfers)->capture_default_str()
-      ->check(CLI::Range(0.001, 86400.0));
+      ->check(kNumber)->check(CLI::Range(0.001, 86400.0));
   app.add_option("--max-attempts", o->max_attempts,
                  "Tries per batch before its records are given up")
       ->type_name("N")
-      ->group(kTransfers)->capture_default_str()->check(CLI::Range(1, 1000));
+      ->group(kTransfers)->capture_default_str()
+      ->check(kWholeNumber)->check(CLI::Range(1, 1000));
   app.add_option("--stall-timeout", o->stall_timeout_s,
                  "Retry a request after this long with no byte sent or "
                  "received")
       ->type_name("SECONDS")
       ->group(kTransfers)->capture_default_str()
-      ->check(CLI::Range(1, 86400));
+      ->check(kWholeNumber)->check(CLI::Range(1, 86400));
   app.add_option("--max-retry-wait", o->max_retry_wait_s,
                  "Longest single wait before a retry, whatever the server "
                  "asks")
       ->type_name("SECONDS")
       ->group(kTransfers)->capture_default_str()
-      ->check(CLI::Range(0.0, 86400.0));
+      ->check(kNumber)->check(CLI::Range(0.0, 86400.0));
   app.add_option("--max-retry-time", o->max_retry_time_s,
                  "Give a batch up if its next try would start this long after "
                  "its first; 0: never")
       ->type_name("SECONDS")
       ->group(kTransfers)->capture_default_str()
-      ->check(CLI::Range(0.0, 864000.0));
+      ->check(kNumber)->check(CLI::Range(0.0, 864000.0));
   app.add_option("--rpm", o->rpm,
                  "Requests per minute to stay under (default: the limit the "
                  "server reports)")
       ->type_name("N")
-      ->group(kTransfers)->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+      ->group(kTransfers)
+      ->check(kWholeNumber)->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   app.add_option("--tpm", o->tpm,
                  "Tokens per minute to stay under (default: the limit the "
                  "server reports)")
       ->type_name("N")
-      ->group(kTransfers)->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+      ->group(kTransfers)
+      ->check(kWholeNumber)->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   app.add_flag("--batch-api", o->batch_api,
                "Send through OpenAI's Batch API at half price: upload the "
                "requests as files, poll the jobs (up to 24 h), then write "
@@ -283,7 +309,7 @@ bool ParseCommandLine(int argc, const char* const* argv, Options* o,
                  "Seconds between progress lines in log mode")
       ->type_name("SECONDS")
       ->group(kMessages)->capture_default_str()
-      ->check(CLI::Range(0.01, 86400.0));
+      ->check(kNumber)->check(CLI::Range(0.01, 86400.0));
   app.add_option("--stats", o->stats_path,
                  "Write the summary as one JSON object to FILE")
       ->type_name("FILE")
@@ -292,7 +318,7 @@ bool ParseCommandLine(int argc, const char* const* argv, Options* o,
                  "Price in US dollars per million tokens, for the cost "
                  "estimate (default: the model's list price, if known)")
       ->type_name("USD")
-      ->group(kMessages)->check(CLI::Range(0.0, 1e6));
+      ->group(kMessages)->check(kNumber)->check(CLI::Range(0.0, 1e6));
 
   try {
     app.parse(argc, argv);

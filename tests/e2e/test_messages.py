@@ -122,6 +122,22 @@ def gave_up_after_one_attempt_is_singular():
 
 
 @test
+def a_number_flag_given_text_says_it_is_not_a_number():
+    cases = [
+        (["-j", "abc"], "--concurrency: 'abc' is not a number"),
+        (["--concurrency=1.5"], "--concurrency: '1.5' is not a whole number"),
+        (["--batch-inputs", "x1"], "--batch-inputs: 'x1' is not a number"),
+        (["--timeout", "soon"], "--timeout: 'soon' is not a number"),
+        # A number out of range still says so.
+        (["-j", "0"], "--concurrency: Value 0 not in range 1 to 1000"),
+    ]
+    for args, message in cases:
+        r = run(args, stdin=b"", key=None)
+        eq(r.rc, 1, "%r: exit status" % args)
+        eq(r.err_text, "embedpipe: error: " + message + USAGE_TAIL, "%r: stderr" % args)
+
+
+@test
 def counts_in_messages_have_thousands_separators():
     # As the summary writes them.
     n = 1234
