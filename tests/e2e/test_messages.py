@@ -138,6 +138,30 @@ def a_number_flag_given_text_says_it_is_not_a_number():
 
 
 @test
+def input_errors_name_what_is_wrong():
+    d = tmpdir("input")
+    lines = [
+        # A raw 0x01 inside a string: JSON wants it escaped.
+        b'{"id":1,"text":"a\x01b"}',
+        # A byte order mark on a line after the first (files joined by cat).
+        b'\xef\xbb\xbf{"id":2,"text":"second file"}',
+        # A broken escape is still an invalid escape.
+        b'{"id":3,"text":"a\\qb"}',
+    ]
+    with Server() as srv:
+        r = run(base_args(srv, DIMS, "--errors", os.path.join(d, "errors")),
+                stdin=STDIN + b"\n".join(lines) + b"\n")
+    eq(r.rc, 2, "exit status")
+    eq([(e["line"], e["error"]) for e in errors_of(r)], [
+        (3, "invalid JSON at byte 17: unescaped control character U+0001 in a string (JSON "
+            "writes it as \\u0001)"),
+        (4, "invalid JSON at byte 0: Invalid value (a UTF-8 byte order mark starts the line; "
+            "one is skipped only at the start of a file: were files joined with cat?)"),
+        (5, "invalid JSON at byte 17: Invalid escape character in string"),
+    ], "errors")
+
+
+@test
 def counts_in_messages_have_thousands_separators():
     # As the summary writes them.
     n = 1234
