@@ -1011,7 +1011,8 @@ int Pipeline::Conclude() {
     if (fatal.rfind("HTTP 401", 0) == 0)
       hint = options_.api_key_file.empty()
                  ? fmt::format(" (the key came from ${})", options_.api_key_env)
-                 : fmt::format(" (the key came from {})", options_.api_key_file);
+                 : fmt::format(" (the key came from --api-key-file {})",
+                               options_.api_key_file);
     diag::Error("the API refused the run: " + fatal + hint);
     status = MoreSevere(status, kExitFatalApi);
   }

@@ -8,7 +8,7 @@ import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Server, base_args, check, eq, errors_of,  # noqa: E402
+from harness import (KEY, KEY_FILE_MARK, Server, base_args, check, eq, errors_of,  # noqa: E402
                      jsonl, main, run, test, tmpdir)
 
 DIMS = 8
@@ -181,6 +181,24 @@ def counts_in_messages_have_thousands_separators():
                 stdin=jsonl({"id": 1, "text": long_text}))
     eq([e["error"] for e in errors_of(r)],
        ["text has 9,000 tokens, over --max-input-tokens 8191 (--overlong skip)"], "reason")
+
+
+@test
+def the_401_hint_names_where_the_key_came_from():
+    d = tmpdir("hint")
+    path = os.path.join(d, "openai" + KEY_FILE_MARK)
+    with open(path, "w") as f:
+        f.write(KEY + "\n")
+    os.chmod(path, 0o600)
+    for args, env, origin in ((["--api-key-file", path], None, "--api-key-file " + path),
+                              ([], {"OPENAI_API_KEY": KEY}, "$OPENAI_API_KEY"),
+                              (["--api-key-env", "MY_KEY"], {"MY_KEY": KEY}, "$MY_KEY")):
+        with Server("--require-key", "sk-another-key") as srv:
+            r = run(base_args(srv, DIMS, *args), stdin=STDIN, key=None, env=env)
+        eq(r.rc, 3, "%s: exit status" % origin)
+        check(r.err_text.rstrip("\n").endswith(
+            ". You can find your API key at https://platform.openai.com/account/api-keys. "
+            "(the key came from %s)" % origin), "%s: %s" % (origin, r.err_text[-400:]))
 
 
 if __name__ == "__main__":
