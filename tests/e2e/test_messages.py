@@ -4,6 +4,7 @@ refused before any request, the exit status when several things went wrong
 at once, and the wording of messages, each asserted exactly."""
 
 import os
+import socket
 import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
@@ -199,6 +200,30 @@ def the_401_hint_names_where_the_key_came_from():
         check(r.err_text.rstrip("\n").endswith(
             ". You can find your API key at https://platform.openai.com/account/api-keys. "
             "(the key came from %s)" % origin), "%s: %s" % (origin, r.err_text[-400:]))
+
+
+def dead_port():
+    """A loopback port nothing listens on."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@test
+def a_dead_proxy_is_named_without_its_credentials():
+    port = dead_port()
+    with Server() as srv:
+        r = run(base_args(srv, DIMS, "--max-attempts", "1", "--errors",
+                          os.path.join(tmpdir("proxy"), "errors")), stdin=STDIN,
+                env={"http_proxy": "http://user:s3cretpass@127.0.0.1:%d" % port})
+        eq(srv.requests(), [], "requests that reached the server")
+    eq(r.rc, 2, "exit status (%s)" % r.err_text[-300:])
+    eq(sorted({e["error"] for e in errors_of(r)}),
+       ["gave up after 1 attempt: Couldn't connect to server (through the proxy "
+        "http://127.0.0.1:%d that $http_proxy names)" % port], "reasons")
+    check(b"s3cretpass" not in r.err + r.errors_text.encode(), "the proxy's password shows")
 
 
 if __name__ == "__main__":
