@@ -108,8 +108,8 @@ class Pipeline {
   Pipeline(const Options& options, const std::string& api_key,
            Transport* transport, const Clock* clock, int out_fd,
            ProgressMode progress)
-      : options_(options), clock_(clock), out_fd_(out_fd),
-        codecs_(NewCodecs(options, api_key)),
+      : options_(options), key_sent_(!api_key.empty()), clock_(clock),
+        out_fd_(out_fd), codecs_(NewCodecs(options, api_key)),
         scheduler_(transport, SchedulerEndpoints(options, codecs_), clock,
                    MakeSchedulerConfig(options, *clock)),
         batcher_(BatchLimits{static_cast<uint32_t>(options.batch_inputs),
@@ -174,6 +174,7 @@ class Pipeline {
   int Finish();
 
   const Options& options_;
+  const bool key_sent_;  ///< For the hint when the API refuses the key.
   const Clock* clock_;
   const int out_fd_;
   std::unique_ptr<OutputWorker> output_;  ///< Writes to out_fd_.
@@ -1009,7 +1010,13 @@ int Pipeline::Conclude() {
   if (!fatal.empty()) {
     std::string hint;
     if (fatal.rfind("HTTP 401", 0) == 0)
-      hint = options_.api_key_file.empty()
+      hint = !key_sent_ && options_.api_key_env.empty()
+                 ? " (no API key was sent: give one with --api-key-env or "
+                   "--api-key-file)"
+             : !key_sent_
+                 ? fmt::format(" (no API key was sent: ${} is empty or unset)",
+                               options_.api_key_env)
+             : options_.api_key_file.empty()
                  ? fmt::format(" (the key came from ${})", options_.api_key_env)
                  : fmt::format(" (the key came from --api-key-file {})",
                                options_.api_key_file);

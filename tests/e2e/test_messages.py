@@ -200,6 +200,21 @@ def the_401_hint_names_where_the_key_came_from():
         check(r.err_text.rstrip("\n").endswith(
             ". You can find your API key at https://platform.openai.com/account/api-keys. "
             "(the key came from %s)" % origin), "%s: %s" % (origin, r.err_text[-400:]))
+    # No key sent at all: no variable to blame (a local server's default,
+    # or the variable empty).
+    with Server("--require-key", "sk-another-key") as srv:
+        r = run(base_args(srv, DIMS), stdin=STDIN, key=None)
+    eq(r.rc, 3, "no key: exit status")
+    check(r.err_text.rstrip("\n").endswith(
+        "(no API key was sent: $OPENAI_API_KEY is empty or unset)"), r.err_text[-400:])
+    with Server("--dialect", "tei", "--require-key", "sk-another-key") as srv:
+        r = run(["--provider", "tei", "--model", "BAAI/bge-small-en-v1.5", "--base-url",
+                 "http://127.0.0.1:%d" % srv.port],
+                stdin=STDIN, key=None)
+    eq(r.rc, 3, "tei, no key: exit status")
+    check(r.err_text.endswith("embedpipe: error: the API refused the run: HTTP 401: HTTP 401 "
+                              "(no API key was sent: give one with --api-key-env or "
+                              "--api-key-file)\n"), r.err_text[-400:])
 
 
 def dead_port():
