@@ -45,12 +45,19 @@ class RedactingTransport : public Transport {
 }  // namespace
 
 Redactor::Redactor(std::string_view secret) {
+  if (secret.size() < kMinRun) short_ = secret;
   for (size_t i = 0; i + kMinRun <= secret.size(); ++i)
     runs_.push_back(Load(secret.data() + i));
   std::sort(runs_.begin(), runs_.end());
 }
 
 void Redactor::Scrub(std::string* text) const {
+  if (!short_.empty()) {
+    for (size_t at = text->find(short_); at != std::string::npos;
+         at = text->find(short_, at + kMark.size()))
+      text->replace(at, short_.size(), kMark);
+    return;
+  }
   if (runs_.empty() || text->size() < kMinRun) return;
   // Where the covered stretches end, found in one pass: a stretch is the
   // union of the runs of the secret that overlap or touch.

@@ -15,7 +15,7 @@
 #include "transport.h"
 
 /// Replaces a secret, and every run of kMinRun or more consecutive
-/// characters of it, in text.
+/// characters of it, in text; a secret shorter than that, only whole.
 class Redactor {
  public:
   /// A masked echo keeps a few characters of each end ("sk-abc***wxyz");
@@ -33,6 +33,7 @@ class Redactor {
 
  private:
   std::vector<uint64_t> runs_;  ///< Every kMinRun bytes of it, sorted.
+  std::string short_;           ///< The secret, if shorter than kMinRun.
 };
 
 /// Wraps `inner`: every response it hands out has the secret scrubbed from
