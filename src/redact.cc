@@ -59,8 +59,8 @@ void Redactor::Scrub(std::string* text) const {
     return;
   }
   if (runs_.empty() || text->size() < kMinRun) return;
-  // Where the covered stretches end, found in one pass: a stretch is the
-  // union of the runs of the secret that overlap or touch.
+  // One pass over the text: each stretch replaced is the union of the runs
+  // of the secret found in it that overlap or touch.
   std::string out;
   size_t copied = 0, covered_end = 0, start = 0;
   bool any = false;
@@ -85,7 +85,7 @@ void Redactor::Scrub(std::string* text) const {
   *text = std::move(out);
 }
 
-std::unique_ptr<Transport> NewRedactingTransport(std::unique_ptr<Transport> inner,
-                                                 std::string_view secret) {
+std::unique_ptr<Transport> NewRedactingTransport(
+    std::unique_ptr<Transport> inner, std::string_view secret) {
   return std::make_unique<RedactingTransport>(std::move(inner), secret);
 }

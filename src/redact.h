@@ -41,5 +41,5 @@ class Redactor {
 /// but for a success, the body. A success body is megabytes of vectors,
 /// never printed (a decoding error quotes 32 bytes of one at most), and
 /// searching it would cost as much as decoding it.
-std::unique_ptr<Transport> NewRedactingTransport(std::unique_ptr<Transport> inner,
-                                                 std::string_view secret);
+std::unique_ptr<Transport> NewRedactingTransport(
+    std::unique_ptr<Transport> inner, std::string_view secret);
