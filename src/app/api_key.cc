@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <string_view>
 
 #include <fmt/core.h>
 
@@ -15,6 +16,25 @@ namespace {
 bool IsSpace(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' ||
          c == '\f';
+}
+
+// The key goes into a header line as it is: a CR or LF in it would end the
+// line and start another one, which the server reads as a header of its
+// own; any other control character is no key either. Fills *err, without
+// the key, naming `origin` and what to `fix`.
+bool CheckControlCharacters(std::string_view key, std::string_view origin,
+                            std::string_view fix, std::string* err) {
+  for (size_t i = 0; i < key.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(key[i]);
+    if (c < 0x20 || c == 0x7f) {
+      *err = fmt::format(
+          "the API key in {} holds a control character (byte {} of {}): fix "
+          "the {}",
+          origin, i + 1, key.size(), fix);
+      return false;
+    }
+  }
+  return true;
 }
 
 // A key file is a few hundred bytes; anything this large is the wrong file.
@@ -61,7 +81,7 @@ bool ReadKeyFile(const std::string& path, std::string* key,
     *err = fmt::format("API key file {} holds no key on its first line", path);
     return false;
   }
-  return true;
+  return CheckControlCharacters(*key, path, "file", err);
 }
 
 }  // namespace
@@ -73,8 +93,19 @@ bool ReadApiKey(const std::string& file, const std::string& env_name,
   if (!file.empty()) return ReadKeyFile(file, key, warning, err);
   char* value = std::getenv(env_name.c_str());
   if (!value) return true;
-  *key = value;
+  std::string_view v = value;
+  size_t begin = 0, end = v.size();
+  while (begin < end && IsSpace(v[begin])) ++begin;
+  while (end > begin && IsSpace(v[end - 1])) --end;
+  *key = v.substr(begin, end - begin);
   explicit_bzero(value, strlen(value));
   unsetenv(env_name.c_str());
-  return true;
+  std::string origin = "$" + env_name;
+  // A stray space or CR from a .env file or $(cat keyfile) is no part of
+  // the key, but the user should know the variable is not what they think.
+  if (end - begin != v.size())
+    *warning = fmt::format(
+        "the API key in {} has white space around it; it is sent without",
+        origin);
+  return CheckControlCharacters(*key, origin, "variable", err);
 }

@@ -73,3 +73,28 @@ TEST_CASE("ReadApiKey takes the variable and wipes it from the environment") {
   REQUIRE(ReadApiKey("", "EMBEDPIPE_TEST_KEY_VAR", &key, &warning, &err));
   CHECK(key.empty());
 }
+
+TEST_CASE("ReadApiKey trims white space around a variable's key, warning") {
+  setenv("EMBEDPIPE_TEST_KEY_VAR", " sk-env-secret\r", 1);
+  std::string key, warning, err;
+  REQUIRE(ReadApiKey("", "EMBEDPIPE_TEST_KEY_VAR", &key, &warning, &err));
+  CHECK(key == "sk-env-secret");
+  CHECK(warning ==
+        "the API key in $EMBEDPIPE_TEST_KEY_VAR has white space around it; it "
+        "is sent without");
+}
+
+TEST_CASE("ReadApiKey refuses a key holding a control character") {
+  // CR LF would start a header line of the server's choosing.
+  setenv("EMBEDPIPE_TEST_KEY_VAR", "sk-a\r\nX-Evil: 1", 1);
+  std::string key, warning, err;
+  CHECK_FALSE(ReadApiKey("", "EMBEDPIPE_TEST_KEY_VAR", &key, &warning, &err));
+  CHECK(err ==
+        "the API key in $EMBEDPIPE_TEST_KEY_VAR holds a control character "
+        "(byte 5 of 15): fix the variable");
+  CHECK(getenv("EMBEDPIPE_TEST_KEY_VAR") == nullptr);
+  TempKeyFile f("sk-\x7fkey\n", 0600);
+  CHECK_FALSE(ReadApiKey(f.path, "", &key, &warning, &err));
+  CHECK(err == "the API key in " + f.path +
+                   " holds a control character (byte 4 of 7): fix the file");
+}

@@ -1,9 +1,11 @@
 #include "app/cli.h"
 
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 
 #include <CLI/CLI.hpp>
+#include <fmt/core.h>
 
 #include "app/exit_status.h"
 #include "providers/provider.h"
@@ -19,7 +21,8 @@ constexpr const char* kDescription =
 
 constexpr const char* kFooter =
     "Exit status: 0 all embedded, 1 usage error, 2 some records rejected, "
-    "3 stopped by an API error, 4 output error, 130 interrupted.\n"
+    "3 stopped by an API error, 4 output error, 130 interrupted; when "
+    "several apply, the first of 4, 3, 130, 2.\n"
     "The API key is read from $OPENAI_API_KEY or the --provider's own "
     "variable (see --api-key-env), or from a file (--api-key-file); never "
     "from the command line. "
@@ -33,6 +36,25 @@ bool UsageError(const std::string& message, int* exit_code) {
   *exit_code = kExitUsage;
   return false;
 }
+
+// Checks that an option's value is a number (kWholeNumber: an integer)
+// before CLI::Range checks its bounds, which says "not in range" of text
+// that is no number at all.
+std::string CheckNumber(const std::string& value, bool whole) {
+  const char* begin = value.c_str();
+  char* end = nullptr;
+  std::strtod(begin, &end);
+  bool number = !value.empty() && end == begin + value.size() &&
+                !std::isspace(static_cast<unsigned char>(value[0]));
+  if (!number) return fmt::format("'{}' is not a number", value);
+  if (whole && value.find_first_not_of("+-0123456789") != std::string::npos)
+    return fmt::format("'{}' is not a whole number", value);
+  return "";
+}
+const CLI::Validator kNumber(
+    [](std::string& value) { return CheckNumber(value, false); }, "", "");
+const CLI::Validator kWholeNumber(
+    [](std::string& value) { return CheckNumber(value, true); }, "", "");
 
 }  // namespace
 
@@ -102,7 +124,7 @@ bool ParseCommandLine(int argc, const char* const* argv, Options* o,
                  "Vector length to ask for (text-embedding-3 and later); "
                  "default: the model's own")
       ->type_name("N")
-      ->group(kProvider)->check(CLI::Range(1, 65536));
+      ->group(kProvider)->check(kWholeNumber)->check(CLI::Range(1, 65536));
   app.add_option("--input-type", o->input_type,
                  "What the texts are for, as the provider names it: cohere "
                  "search_document (default), search_query, classification, "
@@ -141,18 +163,19 @@ bool ParseCommandLine(int argc, const char* const* argv, Options* o,
                  "Most inputs in one request (default: the provider's cap; "
                  "openai's shown)")
       ->type_name("N")
-      ->group(kBatching)->capture_default_str()->check(CLI::Range(1, 1000000));
+      ->group(kBatching)->capture_default_str()
+      ->check(kWholeNumber)->check(CLI::Range(1, 1000000));
   app.add_option("--batch-tokens", o->batch_tokens,
                  "Most tokens in one request, by exact count and by the "
                  "bytes/4 estimate")
       ->type_name("N")
       ->group(kBatching)->capture_default_str()
-      ->check(CLI::Range(1, 100000000));
+      ->check(kWholeNumber)->check(CLI::Range(1, 100000000));
   app.add_option("--max-input-tokens", o->max_input_tokens,
                  "Most tokens in one input; see --overlong for longer texts")
       ->type_name("N")
       ->group(kBatching)->capture_default_str()
-      ->check(CLI::Range(1, 100000000));
+      ->check(kWholeNumber)->check(CLI::Range(1, 100000000));
 
   app.add_option("--overlong", o->overlong,
                  "A text over --max-input-tokens: split (embed the pieces, "
@@ -172,49 +195,53 @@ bool ParseCommandLine(int argc, const char* const* argv, Options* o,
   app.add_option("-j,--concurrency", o->concurrency,
                  "Requests in flight at once")
       ->type_name("N")
-      ->group(kTransfers)->capture_default_str()->check(CLI::Range(1, 1000));
+      ->group(kTransfers)->capture_default_str()
+      ->check(kWholeNumber)->check(CLI::Range(1, 1000));
   app.add_option("--connect-timeout", o->connect_timeout_s,
                  "Seconds to wait for a connection")
       ->type_name("SECONDS")
       ->group(kTransfers)->capture_default_str()
-      ->check(CLI::Range(0.001, 3600.0));
+      ->check(kNumber)->check(CLI::Range(0.001, 3600.0));
   app.add_option("--timeout", o->timeout_s,
                  "Seconds one request may take in all")
       ->type_name("SECONDS")
       ->group(kTransfers)->capture_default_str()
-      ->check(CLI::Range(0.001, 86400.0));
+      ->check(kNumber)->check(CLI::Range(0.001, 86400.0));
   app.add_option("--max-attempts", o->max_attempts,
                  "Tries per batch before its records are given up")
       ->type_name("N")
-      ->group(kTransfers)->capture_default_str()->check(CLI::Range(1, 1000));
+      ->group(kTransfers)->capture_default_str()
+      ->check(kWholeNumber)->check(CLI::Range(1, 1000));
   app.add_option("--stall-timeout", o->stall_timeout_s,
                  "Retry a request after this long with no byte sent or "
                  "received")
       ->type_name("SECONDS")
       ->group(kTransfers)->capture_default_str()
-      ->check(CLI::Range(1, 86400));
+      ->check(kWholeNumber)->check(CLI::Range(1, 86400));
   app.add_option("--max-retry-wait", o->max_retry_wait_s,
                  "Longest single wait before a retry, whatever the server "
                  "asks")
       ->type_name("SECONDS")
       ->group(kTransfers)->capture_default_str()
-      ->check(CLI::Range(0.0, 86400.0));
+      ->check(kNumber)->check(CLI::Range(0.0, 86400.0));
   app.add_option("--max-retry-time", o->max_retry_time_s,
                  "Give a batch up if its next try would start this long after "
                  "its first; 0: never")
       ->type_name("SECONDS")
       ->group(kTransfers)->capture_default_str()
-      ->check(CLI::Range(0.0, 864000.0));
+      ->check(kNumber)->check(CLI::Range(0.0, 864000.0));
   app.add_option("--rpm", o->rpm,
                  "Requests per minute to stay under (default: the limit the "
                  "server reports)")
       ->type_name("N")
-      ->group(kTransfers)->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+      ->group(kTransfers)
+      ->check(kWholeNumber)->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   app.add_option("--tpm", o->tpm,
                  "Tokens per minute to stay under (default: the limit the "
                  "server reports)")
       ->type_name("N")
-      ->group(kTransfers)->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+      ->group(kTransfers)
+      ->check(kWholeNumber)->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   app.add_flag("--batch-api", o->batch_api,
                "Send through OpenAI's Batch API at half price: upload the "
                "requests as files, poll the jobs (up to 24 h), then write "
@@ -295,7 +322,7 @@ bool ParseCommandLine(int argc, const char* const* argv, Options* o,
                  "Seconds between progress lines in log mode")
       ->type_name("SECONDS")
       ->group(kMessages)->capture_default_str()
-      ->check(CLI::Range(0.01, 86400.0));
+      ->check(kNumber)->check(CLI::Range(0.01, 86400.0));
   app.add_option("--stats", o->stats_path,
                  "Write the summary as one JSON object to FILE")
       ->type_name("FILE")
@@ -304,7 +331,7 @@ bool ParseCommandLine(int argc, const char* const* argv, Options* o,
                  "Price in US dollars per million tokens, for the cost "
                  "estimate (default: the model's list price, if known)")
       ->type_name("USD")
-      ->group(kMessages)->check(CLI::Range(0.0, 1e6));
+      ->group(kMessages)->check(kNumber)->check(CLI::Range(0.0, 1e6));
 
   try {
     app.parse(argc, argv);
@@ -339,6 +366,9 @@ bool ParseCommandLine(int argc, const char* const* argv, Options* o,
   given.batch_tokens = app.count("--batch-tokens") > 0;
   given.max_input_tokens = app.count("--max-input-tokens") > 0;
   std::string err;
+  for (const std::string& url : base_urls)
+    if (!CheckBaseUrl(url, "--base-url", &err))
+      return UsageError(err, exit_code);
   if (!ApplyProvider(given, [](const char* name) { return std::getenv(name); },
                      o, &err))
     return UsageError(err, exit_code);

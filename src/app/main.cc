@@ -16,6 +16,7 @@
 #include "app/interrupt.h"
 #include "app/pipeline.h"
 #include "providers/provider.h"
+#include "transport/redact.h"
 #include "version.h"
 
 int main(int argc, char** argv) {
@@ -72,6 +73,9 @@ int main(int argc, char** argv) {
     diag::Error(err);
     return kExitUsage;
   }
+  // What servers and proxies answer reaches every message, file and
+  // progress line through here, so it is the one place the key is scrubbed.
+  transport = NewRedactingTransport(std::move(transport), api_key);
   SystemClock clock;
   return RunPipeline(options, api_key, transport.get(), &clock, STDOUT_FILENO,
                      progress);

@@ -111,8 +111,8 @@ class Pipeline {
   Pipeline(const Options& options, const std::string& api_key,
            Transport* transport, const Clock* clock, int out_fd,
            ProgressMode progress)
-      : options_(options), clock_(clock), out_fd_(out_fd),
-        codecs_(NewCodecs(options, api_key)),
+      : options_(options), key_sent_(!api_key.empty()), clock_(clock),
+        out_fd_(out_fd), codecs_(NewCodecs(options, api_key)),
         scheduler_(transport, SchedulerEndpoints(options, codecs_), clock,
                    MakeSchedulerConfig(options, *clock)),
         batcher_(BatchLimits{static_cast<uint32_t>(options.batch_inputs),
@@ -182,6 +182,7 @@ class Pipeline {
   int Finish();
 
   const Options& options_;
+  const bool key_sent_;  ///< For the hint when the API refuses the key.
   const Clock* clock_;
   const int out_fd_;
   std::unique_ptr<OutputWorker> output_;  ///< Writes to out_fd_.
@@ -329,7 +330,8 @@ bool Pipeline::Setup() {
       return false;
     }
     if (journal_->size() > 0)
-      diag::Info(fmt::format("{} vectors in checkpoint {}", journal_->size(),
+      diag::Info(fmt::format("{} vectors in checkpoint {}",
+                             GroupThousands(journal_->size()),
                              options_.checkpoint));
   }
   // Every input must be readable before a single token is paid for.
@@ -556,7 +558,7 @@ void Pipeline::HandleLine(std::string_view line, uint64_t line_number) {
     case OverlongPolicy::kFail: {
       std::string reason = fmt::format(
           "text has {} tokens, over --max-input-tokens {} (--overlong {})",
-          record.tokens, cap, options_.overlong);
+          GroupThousands(record.tokens), cap, options_.overlong);
       Reject(seq, line_number, input_name_, std::move(record.id_json), options_.text_field,
              reason);
       if (overlong_ == OverlongPolicy::kFail) {
@@ -998,9 +1000,8 @@ int Pipeline::Finish() {
   EndOutput();  // first: the run's time includes its last lines
   RefreshStats();
   int status = Conclude();
-  if (!options_.stats_path.empty() && !WriteStatsFile(status) &&
-      status == kExitSuccess)
-    status = kExitIoError;
+  if (!options_.stats_path.empty() && !WriteStatsFile(status))
+    status = MoreSevere(status, kExitIoError);
   return status;
 }
 
@@ -1086,7 +1087,7 @@ bool Pipeline::WriteDeleted() {
 }
 
 // Writes the summary; says why the run ended if it ended early. Returns the
-// exit status.
+// exit status: when several things went wrong, the most severe (MoreSevere).
 int Pipeline::Conclude() {
   if (output_->broken_pipe()) return kExitSuccess;  // the reader went away
   if (!output_->error().empty()) {
@@ -1105,7 +1106,8 @@ int Pipeline::Conclude() {
   if (deleted_fd_ >= 0 && !WriteDeleted()) return kExitIoError;
   if (options_.count_tokens) {
     diag::Info(fmt::format("{} counted, {} rejected; {:.1f} s",
-                           stats_.embedded, stats_.rejected,
+                           GroupThousands(stats_.embedded),
+                           GroupThousands(stats_.rejected),
                            stats_.elapsed_ms / 1000.0));
   } else {
     for (const std::string& line : FormatSummary(stats_)) diag::Info(line);
@@ -1119,36 +1121,44 @@ int Pipeline::Conclude() {
                   err);
       return kExitIoError;
     } else {
-      diag::Info(fmt::format("checkpoint compacted to the {} vectors this "
-                             "run used",
-                             journal_->used()));
+      diag::Info(fmt::format("checkpoint compacted to the {} this run used",
+                             CountNoun(journal_->used(), "vector", "vectors")));
     }
   }
   if (stats_.rejected > kMaxErrorMessages && !errors_out_)
-    diag::Info(fmt::format("{} more rejected records not shown; use --errors "
-                           "FILE to keep them all",
-                           stats_.rejected - kMaxErrorMessages));
+    diag::Info(fmt::format(
+        "{} more rejected records not shown; use --errors FILE to keep them "
+        "all",
+        GroupThousands(stats_.rejected - kMaxErrorMessages)));
   const std::string& fatal = batch_api_ && batch_api_->fatal()
                                 ? batch_api_->fatal_message()
                                 : scheduler_.fatal_message();
+  int status = stats_.rejected > 0 ? kExitRejected : kExitSuccess;
   if (!fatal.empty()) {
     std::string hint;
     if (fatal.rfind("HTTP 401", 0) == 0)
-      hint = options_.api_key_file.empty()
+      hint = !key_sent_ && options_.api_key_env.empty()
+                 ? " (no API key was sent: give one with --api-key-env or "
+                   "--api-key-file)"
+             : !key_sent_
+                 ? fmt::format(" (no API key was sent: ${} is empty or unset)",
+                               options_.api_key_env)
+             : options_.api_key_file.empty()
                  ? fmt::format(" (the key came from ${})", options_.api_key_env)
-                 : fmt::format(" (the key came from {})", options_.api_key_file);
+                 : fmt::format(" (the key came from --api-key-file {})",
+                               options_.api_key_file);
     diag::Error("the API refused the run: " + fatal + hint);
-    return kExitFatalApi;
+    status = MoreSevere(status, kExitFatalApi);
   }
   if (!stop_message_.empty()) {
     diag::Error(stop_message_);
-    return kExitRejected;
+    status = MoreSevere(status, kExitRejected);
   }
   if (InterruptSignal()) {
     diag::Info("interrupted; records not written above were not embedded");
-    return kExitInterrupted;
+    status = MoreSevere(status, kExitInterrupted);
   }
-  return stats_.rejected > 0 ? kExitRejected : kExitSuccess;
+  return status;
 }
 
 }  // namespace

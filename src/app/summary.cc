@@ -17,11 +17,6 @@ double PerSecond(uint64_t n, const RunStats& s) {
   return s.elapsed_ms > 0 ? n / Seconds(s) : 0;
 }
 
-// "1 request", "2 requests".
-std::string Count(uint64_t n, const char* one, const char* many) {
-  return GroupThousands(n) + " " + (n == 1 ? one : many);
-}
-
 double CostUsd(const RunStats& s) {
   return s.billed_tokens() * s.usd_per_million / 1e6;
 }
@@ -87,13 +82,13 @@ std::vector<std::string> FormatSummary(const RunStats& s) {
   const char* dry = s.dry_run ? "dry run: " : "";
   out.push_back(fmt::format(
       "{}{}: {} {}embedded{}, {} rejected", dry,
-      Count(s.read, "record", "records"), GroupThousands(s.embedded),
+      CountNoun(s.read, "record", "records"), GroupThousands(s.embedded),
       s.dry_run ? "would be " : "", EmbeddedDetail(s),
       GroupThousands(s.rejected)));
   if (s.known) out.back() += fmt::format(", {} unchanged", GroupThousands(s.unchanged));
   if (s.other_shards)
     out.back() += fmt::format("; {} left to other shards",
-                              Count(s.other_shards, "line", "lines"));
+                              CountNoun(s.other_shards, "line", "lines"));
   if (s.known) {
     std::string line = fmt::format(
         "--known: {} unchanged, {} changed, {} new", GroupThousands(s.unchanged),
@@ -106,7 +101,7 @@ std::vector<std::string> FormatSummary(const RunStats& s) {
   }
   if (s.dry_run) {
     out.push_back(fmt::format("dry run: {} would send {} tokens; {}",
-                              Count(s.batches, "request", "requests"),
+                              CountNoun(s.batches, "request", "requests"),
                               GroupThousands(s.tokens_sent), CostText(s)));
     // Without a checkpoint the run's savings on repeats depend on timing,
     // so the dry run's count is what a run with one sends: say so.
@@ -114,26 +109,26 @@ std::vector<std::string> FormatSummary(const RunStats& s) {
       out.push_back(fmt::format(
           "dry run: {} counted once each, as with --checkpoint; a run "
           "without one sends a repeat again once its first copy is answered",
-          Count(s.duplicates, "duplicate", "duplicates")));
+          CountNoun(s.duplicates, "duplicate", "duplicates")));
   } else {
     std::string gave_up;
     if (s.gave_up)
       gave_up = fmt::format(", {} given up", GroupThousands(s.gave_up));
     out.push_back(fmt::format(
         "{}, {}{}{}; {} tokens; {}",
-        Count(s.requests, "request", "requests"),
-        Count(s.retries.total(), "retry", "retries"),
+        CountNoun(s.requests, "request", "requests"),
+        CountNoun(s.retries.total(), "retry", "retries"),
         RetryDetail(s.retries), gave_up, GroupThousands(s.billed_tokens()),
         CostText(s)));
   }
   if (!s.endpoints.empty()) {
     std::string line = "endpoints:";
     for (const EndpointCounts& e : s.endpoints) {
-      line += fmt::format(" {} {}", e.url, Count(e.requests, "request",
+      line += fmt::format(" {} {}", e.url, CountNoun(e.requests, "request",
                                                  "requests"));
       if (e.failures)
         line += fmt::format(" ({} failed, set aside {})", e.failures,
-                            Count(e.set_aside, "time", "times"));
+                            CountNoun(e.set_aside, "time", "times"));
       line += ';';
     }
     line.pop_back();
@@ -250,4 +245,8 @@ std::string FormatStatsJson(const RunStats& s, int exit_status) {
   w.Double(PerSecond(s.tokens_sent, s));
   w.EndObject();
   return std::string(buffer.GetString(), buffer.GetSize()) + "\n";
+}
+
+std::string CountNoun(uint64_t n, const char* one, const char* many) {
+  return GroupThousands(n) + " " + (n == 1 ? one : many);
 }

@@ -16,5 +16,10 @@ std::vector<std::string> FormatSummary(const RunStats& stats);
 /// its fields. `exit_status` is the status the run ends with.
 std::string FormatStatsJson(const RunStats& stats, int exit_status);
 
-/// `n` with thousands separated by commas: 19207 -> "19,207".
+/// `n` with thousands separated by commas: 19207 -> "19,207". Every count
+/// a message shows is written this way.
 std::string GroupThousands(uint64_t n);
+
+/// `n` grouped, then the noun that agrees with it: "1 attempt",
+/// "1,024 records".
+std::string CountNoun(uint64_t n, const char* one, const char* many);

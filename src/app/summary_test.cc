@@ -35,6 +35,12 @@ TEST_CASE("GroupThousands") {
   CHECK(GroupThousands(123456789) == "123,456,789");
 }
 
+TEST_CASE("CountNoun agrees with its count") {
+  CHECK(CountNoun(1, "attempt", "attempts") == "1 attempt");
+  CHECK(CountNoun(0, "attempt", "attempts") == "0 attempts");
+  CHECK(CountNoun(1234, "record", "records") == "1,234 records");
+}
+
 TEST_CASE("FormatSummary names every outcome, cause and the cost") {
   std::vector<std::string> want = {
       "19,207 records: 19,150 embedded (412 from the checkpoint, 1 "

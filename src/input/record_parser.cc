@@ -413,7 +413,23 @@ ParseStatus RecordParser::Parse(std::string_view line, ParsedRecord* out,
     out->text.clear();
     std::string_view message = rapidjson::GetParseError_En(code);
     if (message.ends_with('.')) message.remove_suffix(1);
+    unsigned char at = offset < line.size() ? line[offset] : 0;
+    // RapidJSON calls a raw control character in a string an invalid
+    // escape, though it is one that was never escaped.
+    if (code == rapidjson::kParseErrorStringEscapeInvalid && at < 0x20) {
+      *reason = fmt::format(
+          "invalid JSON at byte {}: unescaped control character U+{:04X} in "
+          "a string (JSON writes it as \\u{:04x})",
+          offset, at, at);
+      return ParseStatus::kError;
+    }
     *reason = fmt::format("invalid JSON at byte {}: {}", offset, message);
+    // The line reader skips a mark that starts the input; one on a later
+    // line is the start of another file, usually joined on with cat.
+    if (offset == 0 && line.starts_with("\xEF\xBB\xBF"))
+      *reason +=
+          " (a UTF-8 byte order mark starts the line; one is skipped only at "
+          "the start of a file: were files joined with cat?)";
     return ParseStatus::kError;
   }
   return impl_->Finish(field, reason);

@@ -163,11 +163,24 @@ TEST_CASE("RecordParser reports invalid JSON with offset and message") {
   CHECK(ErrorOf(R"({"id":01,"text":"x"})") ==
         "invalid JSON at byte 7: Missing a comma or '}' after an object "
         "member");
-  CHECK(ErrorOf("{\"id\":1,\"text\":\"a\tb\"}")
-            .starts_with("invalid JSON at byte 17: "));
+  // RapidJSON calls these invalid escapes: they are characters never
+  // escaped.
+  CHECK(ErrorOf("{\"id\":1,\"text\":\"a\tb\"}") ==
+        "invalid JSON at byte 17: unescaped control character U+0009 in a "
+        "string (JSON writes it as \\u0009)");
+  CHECK(ErrorOf("{\"id\":1,\"text\":\"a\x01" "b\"}") ==
+        "invalid JSON at byte 17: unescaped control character U+0001 in a "
+        "string (JSON writes it as \\u0001)");
+  CHECK(ErrorOf(R"({"id":1,"text":"a\qb"})") ==
+        "invalid JSON at byte 17: Invalid escape character in string");
   CHECK(ErrorOf(R"({"id":1,)") ==
         "invalid JSON at byte 8: Missing a name for object member");
   CHECK(ErrorOf("x") == "invalid JSON at byte 0: Invalid value");
+  // The line reader drops a byte order mark only at the start of a file.
+  CHECK(ErrorOf("\xEF\xBB\xBF{\"id\":1,\"text\":\"x\"}") ==
+        "invalid JSON at byte 0: Invalid value (a UTF-8 byte order mark starts "
+        "the line; one is skipped only at the start of a file: were files "
+        "joined with cat?)");
 }
 
 TEST_CASE("RecordParser wants a JSON object at the top level") {

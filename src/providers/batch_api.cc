@@ -15,6 +15,7 @@
 #include "providers/codec_json.h"
 #include "app/diag.h"
 #include "journal/digest.h"
+#include "app/summary.h"
 
 namespace {
 
@@ -318,10 +319,11 @@ bool BatchApiRunner::Load(std::string* err) {
     job.stored = std::move(s);
     for (const std::string& id : job.stored.custom_ids)
       stored_owner_[id] = jobs_.size();
-    diag::Info(fmt::format("resuming batch job {} ({} requests) from {}",
-                           job.stored.batch_id.empty() ? job.stored.file_id
-                                                       : job.stored.batch_id,
-                           job.stored.custom_ids.size(), config_.state_path));
+    diag::Info(fmt::format(
+        "resuming batch job {} ({}) from {}",
+        job.stored.batch_id.empty() ? job.stored.file_id : job.stored.batch_id,
+        CountNoun(job.stored.custom_ids.size(), "request", "requests"),
+        config_.state_path));
     jobs_.push_back(std::move(job));
   }
   return true;
@@ -506,9 +508,12 @@ bool BatchApiRunner::Advance(Job* job, const std::string& body,
     case Stage::kUpload:
       if (!ParseFileObject(body, &job->stored.file_id, err)) return false;
       ++uploads_;
-      diag::Info(fmt::format("uploaded {} requests ({} inputs, {} bytes) as {}",
-                             job->stored.custom_ids.size(), job->inputs,
-                             job->content.size(), job->stored.file_id));
+      diag::Info(fmt::format(
+          "uploaded {} ({}, {}) as {}",
+          CountNoun(job->stored.custom_ids.size(), "request", "requests"),
+          CountNoun(job->inputs, "input", "inputs"),
+          CountNoun(job->content.size(), "byte", "bytes"),
+          job->stored.file_id));
       job->content.clear();
       job->content.shrink_to_fit();
       job->stage = Stage::kCreate;
@@ -532,9 +537,10 @@ bool BatchApiRunner::Advance(Job* job, const std::string& body,
       if (status.status != job->status.status ||
           status.completed != job->status.completed ||
           status.failed != job->status.failed)
-        diag::Info(fmt::format("batch {}: {}, {} of {} requests done, {} failed",
-                               status.id, status.status, status.completed,
-                               status.total, status.failed));
+        diag::Info(fmt::format(
+            "batch {}: {}, {} of {} requests done, {} failed", status.id,
+            status.status, GroupThousands(status.completed),
+            GroupThousands(status.total), GroupThousands(status.failed)));
       job->status = std::move(status);
       if (job->status.Ended()) job->stage = Stage::kOutput;
       else job->not_before_ms = now + PollDelayMs(++job->polls);
@@ -598,9 +604,10 @@ void BatchApiRunner::Collect(Job* job, const std::string& content,
     results_.push_back(std::move(result));
   }
   if (unreadable)
-    diag::Warning(fmt::format("{} unreadable lines in the {} file of batch {}",
-                              unreadable, error_file ? "error" : "output",
-                              job->status.id));
+    diag::Warning(fmt::format(
+        "{} in the {} file of batch {}",
+        CountNoun(unreadable, "unreadable line", "unreadable lines"),
+        error_file ? "error" : "output", job->status.id));
 }
 
 // Requests of `job` that neither file answered fail with the job's status.

@@ -1,6 +1,7 @@
 #include "providers/provider.h"
 
 #include <algorithm>
+#include <cctype>
 
 #include <fmt/core.h>
 
@@ -141,7 +142,11 @@ bool ApplyProvider(const ProviderFlagsGiven& given,
   if (!given.base_url) {
     const char* env = *p->base_url_env ? getenv(p->base_url_env) : nullptr;
     o->base_url = env && *env ? env : p->base_url;
-    if (o->base_url.empty()) {
+    if (env && *env &&
+        !CheckBaseUrl(o->base_url, fmt::format("${}", p->base_url_env), err))
+      return false;
+    // A dry run and --count-tokens send nothing: they need no address.
+    if (o->base_url.empty() && !o->dry_run && !o->count_tokens) {
       *err = fmt::format("--provider {} needs --base-url{}", name,
                          *p->base_url_env
                              ? fmt::format(" (or ${})", p->base_url_env)
@@ -197,6 +202,41 @@ bool ApplyProvider(const ProviderFlagsGiven& given,
     if (o->api_version.empty()) o->api_version = kAzureApiVersion;
   } else if (!o->api_version.empty()) {
     *err = "--api-version is for --provider azure";
+    return false;
+  }
+  return true;
+}
+
+bool CheckBaseUrl(std::string_view url, std::string_view origin,
+                  std::string* err) {
+  size_t colon = url.find("://");
+  std::string_view scheme = url.substr(0, colon);
+  bool scheme_ok =
+      colon != std::string_view::npos && !scheme.empty() &&
+      std::isalpha(static_cast<unsigned char>(scheme[0])) &&
+      scheme.find_first_not_of("abcdefghijklmnopqrstuvwxyz"
+                               "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.") ==
+          std::string_view::npos;
+  std::string lower(scheme);
+  for (char& c : lower)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  // libcurl would take others (file://, ftp://...) or fail on them only
+  // when the request goes out, and each failure would be retried.
+  if (scheme_ok && lower != "http" && lower != "https") {
+    *err = fmt::format("{} {}: the scheme is {}; embedpipe speaks http and "
+                       "https only",
+                       origin, url, scheme);
+    return false;
+  }
+  std::string_view authority =
+      scheme_ok ? url.substr(colon + 3) : std::string_view();
+  authority = authority.substr(0, authority.find_first_of("/?#"));
+  // After any "user@" (npos + 1 is 0: none).
+  std::string_view host = authority.substr(authority.rfind('@') + 1);
+  if (!scheme_ok || host.empty() || host[0] == ':') {
+    *err = fmt::format("{} {} is not a URL: give http:// or https://, a host "
+                       "and a path, as in https://api.openai.com/v1",
+                       origin, url);
     return false;
   }
   return true;

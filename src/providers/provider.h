@@ -58,10 +58,17 @@ struct ProviderFlagsGiven {
 /// from o->model where the provider documents caps per model), and checks
 /// the ones given against what that provider accepts. `getenv` reads the
 /// environment (the base URL variables). Returns false and fills *err with
-/// a usage message on a conflict.
+/// a usage message on a conflict. The base URL may stay empty in a dry run
+/// or with --count-tokens, which send nothing.
 bool ApplyProvider(const ProviderFlagsGiven& given,
                    const std::function<const char*(const char*)>& getenv,
                    Options* o, std::string* err);
+
+/// Whether `url` is one requests can go to: http:// or https:// and a host.
+/// Returns false and fills *err with a usage message naming `origin` (the
+/// flag or variable that gave it) otherwise.
+bool CheckBaseUrl(std::string_view url, std::string_view origin,
+                  std::string* err);
 
 /// Whether a run must have a key: the provider takes one and the base URL
 /// is the provider's own service (a local stand-in may need none).

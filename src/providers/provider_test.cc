@@ -191,6 +191,61 @@ TEST_CASE("ApplyProvider keeps what was given and refuses conflicts") {
   CHECK(err == "--provider cohere sends floats only; drop --encoding base64");
 }
 
+TEST_CASE("ApplyProvider needs no base URL for a run that sends nothing") {
+  std::string err;
+  for (const char* provider : {"azure", "openai-compatible"}) {
+    CAPTURE(provider);
+    Options o = For(provider);
+    o.model = "m";
+    ProviderFlagsGiven given;
+    given.model = true;
+    CHECK_FALSE(Apply(&o, &err, given));
+    o.dry_run = true;
+    CHECK(Apply(&o, &err, given));
+    CHECK(o.base_url == "");
+    o.dry_run = false;
+    o.count_tokens = true;
+    CHECK(Apply(&o, &err, given));
+  }
+}
+
+TEST_CASE("CheckBaseUrl takes http and https URLs with a host only") {
+  std::string err;
+  for (const char* good : {"https://api.openai.com/v1", "http://127.0.0.1:8080",
+                           "HTTP://[::1]:80/v1", "https://user@host/v1?x#y"}) {
+    CAPTURE(good);
+    CHECK(CheckBaseUrl(good, "--base-url", &err));
+  }
+  struct Case {
+    const char* url;
+    const char* error;
+  } cases[] = {
+      {"ftp://x", "--base-url ftp://x: the scheme is ftp; embedpipe speaks http and https only"},
+      {"file:///etc/passwd",
+       "--base-url file:///etc/passwd: the scheme is file; embedpipe speaks http and https "
+       "only"},
+      {"notaurl", "--base-url notaurl is not a URL: give http:// or https://, a host and a "
+                  "path, as in https://api.openai.com/v1"},
+      {"api.openai.com/v1", "--base-url api.openai.com/v1 is not a URL: give http:// or "
+                            "https://, a host and a path, as in https://api.openai.com/v1"},
+      {"https://", "--base-url https:// is not a URL: give http:// or https://, a host and a "
+                   "path, as in https://api.openai.com/v1"},
+      {"http://:80/v1", "--base-url http://:80/v1 is not a URL: give http:// or https://, a "
+                        "host and a path, as in https://api.openai.com/v1"},
+      {"1http://x", "--base-url 1http://x is not a URL: give http:// or https://, a host and "
+                    "a path, as in https://api.openai.com/v1"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.url);
+    CHECK_FALSE(CheckBaseUrl(c.url, "--base-url", &err));
+    CHECK(err == c.error);
+  }
+  Options o = For("openai");
+  CHECK_FALSE(Apply(&o, &err, {}, {{"OPENAI_BASE_URL", "gopher://x"}}));
+  CHECK(err == "$OPENAI_BASE_URL gopher://x: the scheme is gopher; embedpipe speaks http and "
+               "https only");
+}
+
 TEST_CASE("ProviderSettings name what changes a vector") {
   std::string err;
   Options openai = For("openai");

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 #include <chrono>
+#include <cstdlib>
 #include <deque>
 #include <string_view>
 #include <unordered_map>
@@ -11,6 +12,8 @@
 
 #include <curl/curl.h>
 #include <fmt/core.h>
+
+#include "transport/proxy_env.h"
 
 namespace {
 
@@ -113,6 +116,20 @@ bool IsHttps(std::string_view url) {
                     [](char a, char b) {
                       return a == std::tolower(static_cast<unsigned char>(b));
                     });
+}
+
+// For a failure to reach the server that may be the proxy's, which proxy
+// (from which variable): " (through the proxy URL that $http_proxy names)",
+// or "" when none was used.
+std::string ProxyNote(CURLcode code, std::string_view url) {
+  EnvProxy proxy;
+  if ((code != CURLE_COULDNT_CONNECT && code != CURLE_COULDNT_RESOLVE_PROXY &&
+       code != CURLE_PROXY) ||
+      !FindEnvProxy(url, [](const char* name) { return std::getenv(name); },
+                    &proxy))
+    return "";
+  return fmt::format(" (through the proxy {} that ${} names)", proxy.url,
+                     proxy.variable);
 }
 
 class CurlTransport : public Transport {
@@ -264,7 +281,8 @@ class CurlTransport : public Transport {
                                          raw->max_body)
             : raw->stalled ? fmt::format("stalled: no data for {} s",
                                          config_.stall_timeout_s)
-                           : curl_easy_strerror(code);
+                           : curl_easy_strerror(code) +
+                                 ProxyNote(code, raw->request.url);
       }
       auto it = by_tag_.find(raw->tag);
       finished_.push_back(std::move(it->second));

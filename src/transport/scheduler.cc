@@ -6,6 +6,7 @@
 #include <fmt/core.h>
 
 #include "app/diag.h"
+#include "app/summary.h"
 
 namespace {
 
@@ -83,8 +84,9 @@ void Scheduler::StartDue(int64_t now) {
       result.status = BatchResult::kRejected;
       result.error = fmt::format(
           "text has {} tokens, more than the whole tokens-per-minute limit "
-          "of {:.0f}",
-          job.batch.tokens, pool_.tpm());
+          "of {}",
+          GroupThousands(job.batch.tokens),
+          GroupThousands(static_cast<uint64_t>(pool_.tpm())));
       result.batch = std::move(job.batch);
       Complete(std::move(result));
       continue;
@@ -270,7 +272,8 @@ void Scheduler::Retry(Job job, const HttpResponse& response,
   size_t n = job.batch.records.size();
   if (job.attempts >= config_.max_attempts) {
     GiveUp(std::move(job),
-           fmt::format("gave up after {} attempts: {}", job.attempts, why));
+           fmt::format("gave up after {}: {}",
+                       CountNoun(job.attempts, "attempt", "attempts"), why));
     return;
   }
   int64_t now = clock_->NowMs();
@@ -279,9 +282,10 @@ void Scheduler::Retry(Job job, const HttpResponse& response,
   if (config_.max_retry_time_ms > 0 &&
       now + delay - job.first_start_ms > config_.max_retry_time_ms) {
     GiveUp(std::move(job),
-           fmt::format("gave up after {} attempts in {:.1f} s (the retry time "
+           fmt::format("gave up after {} in {:.1f} s (the retry time "
                        "limit is {:g} s): {}",
-                       job.attempts, (now - job.first_start_ms) / 1000.0,
+                       CountNoun(job.attempts, "attempt", "attempts"),
+                       (now - job.first_start_ms) / 1000.0,
                        config_.max_retry_time_ms / 1000.0, why));
     return;
   }
@@ -290,10 +294,10 @@ void Scheduler::Retry(Job job, const HttpResponse& response,
   if (response.status == 429)
     pool_.Hold(static_cast<size_t>(job.endpoint), now + delay);
   diag::Warning(fmt::format(
-      "batch of {} record{} starting at input line {}: {}; retrying in {:.1f} s "
+      "batch of {} starting at input line {}: {}; retrying in {:.1f} s "
       "(attempt {} of {})",
-      n, n == 1 ? "" : "s", job.batch.records.front().line, why, delay / 1000.0,
-      job.attempts + 1, config_.max_attempts));
+      CountNoun(n, "record", "records"), job.batch.records.front().line, why,
+      delay / 1000.0, job.attempts + 1, config_.max_attempts));
   if (response.status == 0) ++stats_.retries.network;
   else if (response.status == 429) ++stats_.retries.rate_limited;
   else if (response.status < 300) ++stats_.retries.bad_response;

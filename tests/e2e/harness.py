@@ -22,7 +22,8 @@ Pieces:
             embedpipe: every run it starts is searched for the key, in all
             its output (pipes as the test read them, the files they went
             to, --errors, --stats, --checkpoint), when the test ends if not
-            before; a hit fails the test.
+            before; a hit (the key, or 8 consecutive characters of it: a
+            partly masked echo) fails the test.
   run()     spawn() to completion with stdin bytes, searched at once;
             returns exit code, stdout, stderr, --errors and --stats.
   corpus()  scripts/gen-corpus output, generated once per parameters.
@@ -376,15 +377,36 @@ def _errors_path(args):
     return _flag_value(args, "--errors")
 
 
+# A run of this many characters of the key is a leak too: a server's partly
+# masked echo of it ("sk-e2e-Z*********cret", as OpenAI masks keys) holds one.
+KEY_RUN = 8
+
+
+def key_runs(key=KEY):
+    """Every KEY_RUN consecutive bytes of key; the key itself holds them all."""
+    k = key.encode()
+    return sorted({k[i:i + KEY_RUN] for i in range(len(k) - KEY_RUN + 1)} or {k})
+
+
+def find_key(data, key=KEY):
+    """Where in data the key, or a run of KEY_RUN of its characters, starts
+    (the earliest), and how long it is; None if nowhere."""
+    hits = [(data.find(r), len(r)) for r in key_runs(key) if r in data]
+    return min(hits) if hits else None
+
+
 def no_key_leak(*texts, key=KEY):
     for t in texts:
         if t is None:
             continue
         if isinstance(t, str):
             t = t.encode("utf-8", "surrogateescape")
-        if key.encode() in t:
-            at = t.index(key.encode())
-            context = t[max(0, at - 150):at] + b"<THE KEY>" + t[at + len(key):at + len(key) + 100]
+        hit = find_key(t, key)
+        if hit:
+            at, n = hit
+            whole = t[at:at + len(key)] == key.encode()
+            what, n = (b"<THE KEY>", len(key)) if whole else (b"<PART OF THE KEY>", n)
+            context = t[max(0, at - 150):at] + what + t[at + n:at + n + 100]
             raise AssertionError("the API key appears in the output: ...%r..." % context)
 
 
@@ -666,8 +688,9 @@ KEY_FILE_MARK = ".apikey"
 
 
 def scan_for_key(root, key=KEY):
-    """Searches every regular file under root for key, but those marked
-    KEY_FILE_MARK. Returns (files searched, paths that hold the key)."""
+    """Searches every regular file under root for key (or a run of KEY_RUN
+    of its characters), but those marked KEY_FILE_MARK. Returns (files
+    searched, paths that hold it)."""
     files, hits = 0, []
     for d, dirs, names in os.walk(root):
         dirs[:] = [x for x in dirs if KEY_FILE_MARK not in x]
@@ -678,7 +701,7 @@ def scan_for_key(root, key=KEY):
             files += 1
             try:
                 with open(path, "rb") as f:
-                    if key.encode() in f.read():
+                    if find_key(f.read(), key):
                         hits.append(path)
             except OSError:
                 continue  # another user's (the PostgreSQL cluster's)

@@ -76,7 +76,7 @@ def check_corpus_run(c, r, source="-", reject=False, carry=False):
             m = re.fullmatch(e["error_re"], g["error"])
             check(m, "line %d (%s): error %r does not match %r" % (
                 e["line"], e["kind"], g["error"], e["error_re"]))
-            tokens = int(m.group(1))
+            tokens = int(m.group(1).replace(",", ""))
             check(8191 < tokens <= e["bytes"], "line %d: %d tokens for %d bytes" % (
                 e["line"], tokens, e["bytes"]))
             if "min_tokens" in e:
@@ -167,8 +167,8 @@ def without_errors_file_20_messages_on_stderr():
     eq(lines[:20], want, "the first 20 stderr messages")
     check(SUMMARY_RE.match(lines[20]) and lines[20].endswith(", %d rejected" % len(errs)),
           "summary after the messages: %r" % lines[20:])
-    eq(lines[23:], ["embedpipe: %d more rejected records not shown; use --errors FILE to keep "
-                    "them all" % (len(errs) - 20)], "closing lines")
+    eq(lines[23:], ["embedpipe: {:,} more rejected records not shown; use --errors FILE to "
+                    "keep them all".format(len(errs) - 20)], "closing lines")
 
 
 @test
@@ -254,7 +254,7 @@ def line_longer_than_a_read_is_counted_and_rejected():
         log = srv.requests()
     r.expect_rc(2)
     eq([o for _, o in r.errors()], [{"line": 1, "source": "-", "id": "big", "field": "text",
-                                     "error": "text has 150001 tokens, over --max-input-tokens 8191 "
+                                     "error": "text has 150,001 tokens, over --max-input-tokens 8191 "
                                               "(--overlong skip)"}], "errors")
     verify(r.out, [('"after"', "after")], 4)
     eq([e["texts"] for e in log], [["after"]], "texts sent")

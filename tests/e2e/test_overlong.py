@@ -161,7 +161,8 @@ def skip_rejects_the_long_records_and_embeds_the_rest():
                                            if n <= CAP), "only the short texts were sent")
     eq([o for _, o in r.errors()], [
         {"line": i + 1, "source": "-", "id": rec["id"], "field": "text",
-         "error": "text has %d tokens, over --max-input-tokens %d (--overlong skip)" % (n, CAP)}
+         "error": "text has {:,} tokens, over --max-input-tokens {} (--overlong skip)".format(
+             n, CAP)}
         for i, (rec, n) in enumerate(zip(RECORDS, tokens())) if n > CAP], "errors")
     eq([o[0] for o in output_vectors(r.out)],
        [json.dumps(rec["id"]) for rec, n in zip(RECORDS, tokens()) if n <= CAP], "ids")
@@ -179,8 +180,8 @@ def fail_stops_at_the_first_long_record():
     first = next(i for i, n in enumerate(tokens()) if n > CAP)
     eq([o for _, o in r.errors()], [
         {"line": first + 1, "source": "-", "id": RECORDS[first]["id"], "field": "text",
-         "error": "text has %d tokens, over --max-input-tokens %d (--overlong fail)"
-         % (tokens()[first], CAP)}], "errors")
+         "error": "text has {:,} tokens, over --max-input-tokens {} (--overlong fail)".format(
+             tokens()[first], CAP)}], "errors")
     check(b"stopped at -:%d:" % (first + 1) in r.err, "says where it stopped: %r" % r.err[-300:])
     later = {rec["text"] for rec in RECORDS[first:]}
     check(not later & set(received_texts(log)), "nothing from the stopping line on was sent")

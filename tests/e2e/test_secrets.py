@@ -131,6 +131,88 @@ def key_is_wiped_from_the_environment_and_never_on_the_command_line():
     no_key_leak(environ, cmdline, out, err)
 
 
+# Every provider as embedpipe speaks it to the fake: the fake's dialect (None:
+# OpenAI's own API), the path --base-url adds to the server's root, and the
+# flags that make it send a key (ollama and tei send none by default).
+PROVIDERS = {
+    "openai": (None, "/v1", []),
+    "azure": ("azure", "", []),
+    "openai-compatible": (None, "/v1", ["--model", "text-embedding-3-small"]),
+    "cohere": ("cohere", "", []),
+    "voyage": ("voyage", "/v1", []),
+    "gemini": ("gemini", "/v1beta", []),
+    "ollama": ("ollama", "", ["--api-key-env", "OPENAI_API_KEY"]),
+    "tei": ("tei", "", ["--model", "BAAI/bge-small-en-v1.5", "--api-key-env", "OPENAI_API_KEY"]),
+}
+ECHO_TAIL = ". You can find your API key at https://platform.openai.com/account/api-keys."
+
+
+@test
+def a_key_the_server_echoes_is_never_printed():
+    # Issue 22 item 1: a server refusing the key quotes it, whole or masked
+    # as OpenAI does ("sk-e2e-Z" and "cret" around stars), in each
+    # provider's key header and error shape. Whatever the run writes
+    # (stderr with progress lines, --errors, --stats, stdout) is searched
+    # for the key and for any 8 characters of it, by run() and by the
+    # suite's final search of every file left.
+    masked = "[redacted]" + "*" * (len(KEY) - 12) + KEY[-4:]
+    for provider, (dialect, path, more) in PROVIDERS.items():
+        for mode, shown in (("full", "[redacted]"), ("masked", masked)):
+            d = tmpdir("echo-%s-%s" % (provider, mode))
+            args = ["--require-key", "sk-not-the-key-sent", "--echo-key", mode]
+            with Server(*(args + (["--dialect", dialect] if dialect else []))) as srv:
+                r = run(["--provider", provider, "--base-url",
+                         "http://127.0.0.1:%d%s" % (srv.port, path), "--progress", "log",
+                         "--progress-interval", "0.01", "--errors", os.path.join(d, "errors"),
+                         "--stats", os.path.join(d, "stats.json")] + more,
+                        stdin=STDIN)
+                eq(len(srv.requests()), 1, "%s %s: requests" % (provider, mode))
+            r.expect_rc(3)
+            check("embedpipe: error: the API refused the run: HTTP 401: Incorrect API key "
+                  "provided: %s%s" % (shown, ECHO_TAIL) in r.err_text,
+                  "%s %s: %s" % (provider, mode, r.err_text[-600:]))
+
+
+@test
+def a_key_with_a_control_character_is_refused_before_any_request():
+    # Issue 22 item 2: CR LF in a key would end the key's header line and
+    # start another one the server reads as a header of its own.
+    for name, bad in (("CR LF", "\r\nX-Evil: 1"), ("TAB", "\tx"), ("DEL", "\x7f")):
+        key = "sk-e2e-ctrl" + bad + "tail"
+        with Server() as srv:
+            r = run(base_args(srv, DIMS), stdin=STDIN, key=None, env={"OPENAI_API_KEY": key})
+            eq(srv.requests(), [], "%s: requests sent" % name)
+        r.expect_rc(1)
+        eq(r.err_text, "embedpipe: error: the API key in $OPENAI_API_KEY holds a control "
+           "character (byte %d of %d): fix the variable\n" % (key.index(bad[0]) + 1, len(key)),
+           "%s: stderr" % name)
+        no_key_leak(r.out, r.err, key=key)
+    d = tmpdir("ctrl")
+    path = os.path.join(d, "key" + KEY_FILE_MARK)
+    with open(path, "w") as f:
+        f.write("sk-e2e\x01key\n")
+    os.chmod(path, 0o600)
+    r = run(["--api-key-file", path], stdin=STDIN, key=None)
+    r.expect_rc(1)
+    eq(r.err_text, "embedpipe: error: the API key in %s holds a control character (byte 7 of "
+       "10): fix the file\n" % path, "stderr")
+
+
+@test
+def white_space_around_a_key_is_trimmed_with_a_warning():
+    # Issue 22 item 2: a stray space or CR from a .env file or $(cat
+    # keyfile) is not sent: the fake refuses any key but the exact one.
+    with Server("--require-key", KEY) as srv:
+        r = run(base_args(srv, DIMS), stdin=STDIN, key=None,
+                env={"OPENAI_API_KEY": "  " + KEY + " \r"})
+        log = srv.requests()
+    r.expect_rc(0)
+    eq([e["status"] for e in log], [200], "statuses")
+    check("embedpipe: warning: the API key in $OPENAI_API_KEY has white space around it; "
+          "it is sent without\n" in r.err_text, r.err_text)
+    eq(len(r.lines), 2, "output lines")
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

@@ -57,6 +57,13 @@ A loopback fake of the OpenAI embeddings API: POST /v1/embeddings or /embeddings
   --log-texts               include the inputs as received ("texts") in --log
   --require-key KEY         accept only "Authorization: Bearer KEY"
                             (default: any non-empty bearer key)
+  --echo-key full|masked    refuse a key other than --require-key, in any
+                            dialect and whatever its header (Authorization,
+                            api-key, x-goog-api-key), with OpenAI's 401
+                            "Incorrect API key provided: KEY. ...", quoting
+                            it whole or masked as OpenAI does (its first 8
+                            and last 4 characters); OpenAI's own refusal
+                            otherwise quotes it masked
   --shuffle                 return data[] in a random order (never the input
                             order when there are 2+ items); indexes stay right
   --seed N                  seed for --shuffle and rate: faults (default 1)
@@ -196,6 +203,7 @@ struct Options {
   std::string log_path;
   bool log_texts = false;
   std::string require_key;
+  std::string echo_key;  // "", "full" or "masked".
   bool shuffle = false;
   uint64_t seed = 1;
   uint64_t rpm = 0;  // 0: not limited.
@@ -338,6 +346,12 @@ bool ParseArgs(int argc, char** argv, Options* o, bool* help, std::string* err) 
         *err = "--require-key needs a non-empty key";
         return false;
       }
+    } else if (arg == "--echo-key") {
+      if (!take(&o->echo_key)) return false;
+      if (o->echo_key != "full" && o->echo_key != "masked") {
+        *err = "--echo-key takes full or masked";
+        return false;
+      }
     } else if (arg == "--shuffle") {
       o->shuffle = true;
     } else if (arg == "--seed") {
@@ -369,6 +383,10 @@ bool ParseArgs(int argc, char** argv, Options* o, bool* help, std::string* err) 
       *err = "unknown option '" + arg + "'";
       return false;
     }
+  }
+  if (!o->echo_key.empty() && o->require_key.empty()) {
+    *err = "--echo-key needs --require-key";
+    return false;
   }
   return true;
 }
@@ -864,12 +882,39 @@ class Provider {
   }
 
   // True when the request carries "Authorization: Bearer <non-empty key>".
+  // The key is as sent, but for the white space that ends the line: one
+  // with a space in front is not --require-key.
   static bool BearerKey(const http::Request& req, std::string* key) {
     const std::string* auth = req.Header("authorization");
     if (!auth || auth->size() < 7 || !http::EqualsIgnoreCase(auth->substr(0, 7), "bearer "))
       return false;
-    *key = std::string(http::Trim(std::string_view(*auth).substr(7)));
+    *key = auth->substr(7);
     return !key->empty();
+  }
+
+  // OpenAI's refusal of a wrong key, which quotes it (--echo-key).
+  std::string IncorrectKeyMessage(std::string_view key) const {
+    return fmt::format("Incorrect API key provided: {}. You can find your API key at "
+                       "https://platform.openai.com/account/api-keys.",
+                       o_.echo_key == "full" ? std::string(key) : RedactKey(key));
+  }
+
+  // With --echo-key, the key a request carries in whichever header its
+  // dialect sends it, when it is not --require-key; else nullopt.
+  std::optional<std::string> WrongKeyToEcho(const http::Request& req) const {
+    if (o_.echo_key.empty()) return std::nullopt;
+    std::string_view key;
+    if (const std::string* auth = req.Header("authorization")) {
+      key = *auth;
+      if (key.size() >= 7 && http::EqualsIgnoreCase(key.substr(0, 7), "bearer "))
+        key.remove_prefix(7);
+    } else if (const std::string* h = req.Header("api-key")) {
+      key = *h;
+    } else if (const std::string* h = req.Header("x-goog-api-key")) {
+      key = *h;
+    }
+    if (key == o_.require_key) return std::nullopt;
+    return std::string(key);
   }
 
   std::optional<ApiError> CheckAuth(bool present, const std::string& key) const {
@@ -884,9 +929,7 @@ class Provider {
                       "invalid_request_error", "null"};
     if (!o_.require_key.empty() && key != o_.require_key)
       return ApiError{401,
-                      fmt::format("Incorrect API key provided: {}. You can find your API key "
-                                  "at https://platform.openai.com/account/api-keys.",
-                                  RedactKey(key)),
+                      IncorrectKeyMessage(key),
                       "invalid_request_error", "\"invalid_api_key\""};
     return std::nullopt;
   }
@@ -1328,7 +1371,11 @@ class Provider {
     uint64_t n = ++requests_;
     Fault fault = PickFault(n);
     fake_dialects::Request r;
-    std::optional<fake_dialects::Error> error = d.CheckAuth(req, o_.require_key);
+    std::optional<fake_dialects::Error> error;
+    if (std::optional<std::string> wrong = WrongKeyToEcho(req))
+      error = d.MakeError(401, "auth", IncorrectKeyMessage(*wrong));
+    else
+      error = d.CheckAuth(req, o_.require_key);
     if (!error) error = d.Parse(req.body, path_model, &r);
     // The log's view of it, with tokens as the provider would count them
     // (cl100k_base here, plus the model's special tokens) and truncated ones

@@ -221,6 +221,31 @@ def auth_wrong_and_right_key(t):
 
 
 @test
+def auth_key_is_compared_exactly_and_echoed(t):
+    # A space before the key is part of what was sent: not the key.
+    status, _, _ = t.keyed.post({"model": SMALL, "input": "x"},
+                                key=" sk-right-key-123456")
+    assert status == 401, status
+    # --echo-key quotes a wrong key whole, in any dialect's header.
+    wrong = "sk-wrong-key-abcdefgh"
+    status, _, body = t.echo.post({"model": SMALL, "input": "x"}, key=wrong)
+    assert status == 401, status
+    assert error_of(body)["message"] == (
+        "Incorrect API key provided: %s. You can find your API key at "
+        "https://platform.openai.com/account/api-keys." % wrong), body
+    status, _, body = t.echo_azure.post(
+        {"input": "x"}, key=None, headers={"api-key": wrong},
+        path="/openai/deployments/%s/embeddings?api-version=2024-10-21" % SMALL)
+    assert status == 401, status
+    assert error_of(body)["message"].startswith(
+        "Incorrect API key provided: sk-wrong*********efgh. "), body
+    status, _, _ = t.echo_azure.post(
+        {"input": "x"}, key=None, headers={"api-key": "sk-right-key-123456"},
+        path="/openai/deployments/%s/embeddings?api-version=2024-10-21" % SMALL)
+    assert status == 200, status
+
+
+@test
 def float_vectors_exact(t):
     texts = ["hello world", "second", "ünïcödé 😀"]
     status, h, body = t.plain.post({"model": SMALL, "input": texts})
@@ -806,6 +831,9 @@ class Servers:
 
         self.plain = start()
         self.keyed = start("--require-key", "sk-right-key-123456")
+        self.echo = start("--require-key", "sk-right-key-123456", "--echo-key", "full")
+        self.echo_azure = start("--require-key", "sk-right-key-123456", "--echo-key",
+                                "masked", "--dialect", "azure")
         self.shuffled = start("--shuffle", "--seed", "3")
         self.faults = start("--faults", "1:429,2:quota,3:500,4:502,5:503,6:badjson,"
                             "7:wrongcount,8:dupindex,9:wrongdims,10:nan,11:reset,"
