@@ -226,6 +226,7 @@ class Pipeline {
 
   uint64_t next_seq_ = 0;
   size_t held_bytes_ = 0;
+  uint64_t tokens_formed_ = 0;  // In the batches submitted.
   ParsedRecord parsed_;
   std::string field_, reason_;
 
@@ -715,7 +716,7 @@ void Pipeline::Reject(uint64_t seq, uint64_t line, const std::string& source,
 
 void Pipeline::Submit(Batch batch) {
   ++stats_.batches;
-  stats_.tokens_sent += batch.tokens;
+  tokens_formed_ += batch.tokens;
   if (options_.dry_run) ResolveUnsent(batch);
   else if (batch_api_) batch_api_->Submit(std::move(batch));
   else scheduler_.Submit(std::move(batch));
@@ -889,6 +890,11 @@ void Pipeline::RefreshStats() {
   stats_.rate_limited = s.rate_limited;
   stats_.retries = s.retries;
   stats_.gave_up = s.gave_up;
+  // A dry run sends nothing, and the Batch API uploads every batch formed:
+  // their counts are of the batches.
+  bool sends = !options_.dry_run && !batch_api_;
+  stats_.tokens_sent = sends ? s.tokens_sent : tokens_formed_;
+  stats_.tokens_unsent = sends ? tokens_formed_ - s.tokens_went_out : 0;
   stats_.in_flight =
       batch_api_ ? batch_api_->in_flight() : scheduler_.in_flight();
   stats_.endpoints.clear();

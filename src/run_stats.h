@@ -55,7 +55,11 @@ struct RunStats {
   std::vector<EndpointCounts> endpoints;
 
   // Tokens.
-  uint64_t tokens_sent = 0;      ///< Counted by embedpipe, per batch formed.
+  /// Counted by embedpipe, in the requests sent, retries included: what
+  /// the server received. A dry run: in the batches formed.
+  uint64_t tokens_sent = 0;
+  /// In batches formed but never sent: the run stopped first.
+  uint64_t tokens_unsent = 0;
   uint64_t tokens_reported = 0;  ///< usage.prompt_tokens, where given.
 
   // Input position, for the progress fraction when input files are regular.

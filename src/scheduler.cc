@@ -113,6 +113,9 @@ void Scheduler::StartDue(int64_t now) {
     waiting_.erase(best);
     ++job.attempts;
     ++stats_.requests;
+    stats_.tokens_sent += job.batch.tokens;
+    if (!job.went_out) stats_.tokens_went_out += job.batch.tokens;
+    job.went_out = true;
     if (job.first_start_ms < 0) job.first_start_ms = now;
     uint64_t tag = next_tag_++;
     job.endpoint = endpoint;
@@ -226,8 +229,12 @@ void Scheduler::Split(Job job) {
   Batch second = SplitOff(&job.batch, job.batch.records.size() / 2);
   ++outstanding_;  // one batch became two
   // The halves are new requests: their own attempts and retry time.
-  waiting_.push_back(Job{std::move(job.batch), 0, 0, -1});
-  waiting_.push_back(Job{std::move(second), 0, 0, -1});
+  Job first{std::move(job.batch), 0, 0, -1};
+  first.went_out = job.went_out;
+  Job rest{std::move(second), 0, 0, -1};
+  rest.went_out = job.went_out;
+  waiting_.push_back(std::move(first));
+  waiting_.push_back(std::move(rest));
 }
 
 void Scheduler::CutToShare(Job* job, int64_t now) {
@@ -245,6 +252,7 @@ void Scheduler::CutToShare(Job* job, int64_t now) {
     tokens += records[keep++].tokens;
   if (keep == records.size()) return;
   Job rest{SplitOff(&job->batch, keep), 0, 0, -1};
+  rest.went_out = job->went_out;
   ++outstanding_;
   waiting_.push_back(std::move(rest));  // `job` may dangle from here on
 }

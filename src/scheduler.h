@@ -66,6 +66,11 @@ struct SchedulerStats {
   uint64_t paced = 0;          ///< Starts held back by the rate limits.
   uint64_t gave_up = 0;        ///< Batches failed for good (caps, or the
                                ///< server said not to retry).
+  uint64_t tokens_sent = 0;    ///< In the requests started, retries included:
+                               ///< what the server received.
+  /// Of the batches submitted, the tokens that went out at least once (in
+  /// them or in a batch they were split from); the rest were never sent.
+  uint64_t tokens_went_out = 0;
 };
 
 class Scheduler {
@@ -125,6 +130,8 @@ class Scheduler {
     int64_t first_start_ms = -1;  ///< When the first attempt started.
     int endpoint = -1;            ///< Of the last attempt.
     int64_t started_ms = 0;       ///< When the last attempt started.
+    bool went_out = false;        ///< Its records were sent before, in it
+                                  ///< or in a batch it was split from.
   };
 
   void StartDue(int64_t now);

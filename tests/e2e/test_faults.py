@@ -201,6 +201,22 @@ def quota_stops_the_run_with_exit_3():
 
 
 @test
+def stats_count_the_tokens_sent_not_those_of_every_batch_formed():
+    # Issue 22, item 4: after an early stop, tokens.sent counted every batch
+    # formed. The quota stops the run at its first request; the other two
+    # batches were formed (the input is read ahead) but never sent.
+    with Server("--faults", "1:quota") as srv:
+        r = run(base_args(srv, DIMS, "--batch-inputs", "10", "-j", "1"), stdin=STDIN)
+        log = srv.requests()
+    r.expect_rc(3)
+    eq([(e["n"], e["inputs"], e["status"]) for e in log], [(1, 10, 429)], "requests")
+    tokens = r.stats["tokens"]
+    eq(tokens["sent"], log[0]["tokens"], "tokens.sent vs the tokens the server received")
+    eq(tokens["sent"] + tokens["unsent"], sum(token_counts(TEXTS)),
+       "tokens.sent + tokens.unsent: every batch formed")
+
+
+@test
 def quota_with_requests_in_flight_writes_an_in_order_prefix():
     with Server("--faults", "3:quota", "--latency-ms", "30") as srv:
         r = run(base_args(srv, DIMS, "--batch-inputs", "2", "-j", "4"), stdin=STDIN)
