@@ -48,6 +48,15 @@ SchedulerConfig Config(int concurrency) {
   return c;
 }
 
+// As Config, with --rpm and --tpm far above what a test reaches: every slot
+// is open from the first request, with no wait for the first answer.
+SchedulerConfig OpenConfig(int concurrency) {
+  SchedulerConfig c = Config(concurrency);
+  c.rpm = 1000000;
+  c.tpm = 10000000000;
+  return c;
+}
+
 HttpResponse WithHeaders(HttpResponse r,
                          std::vector<std::pair<std::string, std::string>> headers) {
   r.headers = std::move(headers);
@@ -125,7 +134,7 @@ TEST_CASE("Scheduler keeps at most N requests in flight") {
 TEST_CASE("Scheduler starts a batch as it is submitted; queued() counts the rest") {
   Harness h(FirstThenEmbed(WithHeaders(Error(500, "server_error", "oops"),
                                        {{"retry-after-ms", "700"}})),
-            2);
+            OpenConfig(2));
   h.scheduler.Submit(MakeBatch({"a"}, 0));
   h.scheduler.Submit(MakeBatch({"b"}, 1));
   CHECK(h.transport.sent.size() == 2);  // no Step() needed
@@ -358,6 +367,48 @@ TEST_CASE("Scheduler paces to limits learned from headers, with no 429") {
   CHECK(h.clock.now_ms >= 100000);
   CHECK(h.clock.now_ms <= 100000 + 250 + 120);
   CHECK(h.scheduler.stats().paced > 0);
+}
+
+TEST_CASE("Scheduler sends one request before any limit is known") {
+  // Issue 22, item 7: five slots and a key whose per-minute token budget is
+  // below the first burst. The first request goes alone; its headers tell
+  // the limit, and the rest are paced to it.
+  ServerLimits server(1000, 250);
+  Harness h(
+      [&](const HttpRequest& req) {
+        HttpResponse r = Embed(req);
+        server.Take(TokensOf(req), &r);
+        return r;
+      },
+      5);
+  server.clock = &h.clock;
+  for (int i = 0; i < 5; ++i)
+    h.scheduler.Submit(MakeBatch(Texts(1, 100), i, 100));
+  CHECK(h.transport.sent.size() == 1);
+  std::vector<BatchResult> results = h.RunAll();
+  CHECK(Embedded(results) == 5);
+  CHECK(server.refused == 0);
+  CHECK(h.scheduler.stats().rate_limited == 0);
+}
+
+TEST_CASE("Scheduler opens every slot once the first answer has no rate headers") {
+  Harness h(Embed, 5);
+  for (int i = 0; i < 5; ++i) h.scheduler.Submit(MakeBatch({"ab"}, i));
+  CHECK(h.transport.sent.size() == 1);
+  bool ready = false;
+  h.scheduler.Step(0, -1, &ready);
+  CHECK(h.transport.sent.size() == 5);
+  CHECK(h.transport.active() == 4);
+}
+
+TEST_CASE("Scheduler: a failed connection does not open the other slots") {
+  // No answer says nothing about the server's limits.
+  Harness h(FirstThenEmbed(HttpResponse{}), 5);
+  for (int i = 0; i < 5; ++i) h.scheduler.Submit(MakeBatch({"ab"}, i));
+  bool ready = false;
+  h.scheduler.Step(0, -1, &ready);
+  CHECK(h.transport.sent.size() == 2);
+  CHECK(h.transport.active() == 1);
 }
 
 TEST_CASE("Scheduler paces to --rpm and --tpm flags from the first request") {
@@ -617,7 +668,7 @@ struct TailRun {
     std::vector<std::unique_ptr<OpenAiCodec>> codecs =
         Codecs({"http://127.0.0.1:1"});
     Scheduler scheduler(&transport, Endpoints({"http://127.0.0.1:1"}, codecs),
-                        &clock, Config(5));
+                        &clock, OpenConfig(5));
     for (uint64_t b = 0; b < 7; ++b)
       scheduler.Submit(MakeBatch(std::vector<std::string>(300, std::string(1000, 'x')),
                                  b * 300, 1000));
