@@ -1,6 +1,7 @@
 #include "pipeline.h"
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -159,6 +160,7 @@ class Pipeline {
               std::string id_json,
               std::string field, std::string reason);
   void Submit(Batch batch);
+  void RejectUnanswered();
   void ResolveUnsent(const Batch& batch);
   void ReleaseUnsent(uint64_t seq, const JournalKey& key);
   bool MeasureInput();
@@ -722,6 +724,34 @@ void Pipeline::Submit(Batch batch) {
   else scheduler_.Submit(std::move(batch));
 }
 
+// The run stopped early (a signal, or an error no request survives): the
+// records read and not answered go to the errors output, so that every
+// answer received after them is written too.
+void Pipeline::RejectUnanswered() {
+  CollectResults();
+  std::string reason = "not embedded: the run stopped (";
+  if (scheduler_.fatal())
+    reason += "the API refused the run: " + scheduler_.fatal_message() + ")";
+  else
+    reason += InterruptSignal() == SIGINT ? "interrupted by SIGINT)"
+                                          : "interrupted by SIGTERM)";
+  std::vector<Batch> unanswered;
+  scheduler_.TakeUnanswered(&unanswered);
+  Batch open;
+  if (batcher_.Flush(&open)) unanswered.push_back(std::move(open));
+  for (Batch& batch : unanswered) {
+    for (Record& r : batch.records) {
+      if (r.parts > 1) {
+        ResolvePiece(r, nullptr, 0, &reason);
+        continue;
+      }
+      held_bytes_ -= r.text.size();
+      RejectRecord(&r, "", reason);
+    }
+  }
+  WriteReleased();
+}
+
 // --dry-run: a batch is counted, never sent. Its records count as embedded
 // at once, releasing their lines (nothing is written); a split record once
 // its last piece is here.
@@ -875,6 +905,11 @@ int Pipeline::Run() {
         (batch_api_ ? batch_api_->outstanding() : scheduler_.outstanding()) == 0)
       break;
   }
+  // With a checkpoint, output stops at the first record not answered (a
+  // rerun writes the rest, answering from the journal what this run
+  // received); without one, what was received is all there is.
+  if (stopping_ && !journal_ && !options_.dry_run && !output_->failed())
+    RejectUnanswered();
   // Every job's results are journaled: a rerun has no job to resume.
   std::string err;
   if (batch_api_ && input_done_ && !stopping_ && io_error_.empty() &&
@@ -1024,7 +1059,10 @@ int Pipeline::Conclude() {
     return kExitRejected;
   }
   if (InterruptSignal()) {
-    diag::Info("interrupted; records not written above were not embedded");
+    diag::Info(journal_ ? "interrupted; records not written above were not "
+                          "embedded"
+                        : "interrupted; records not written were not embedded "
+                          "(listed as rejected)");
     return kExitInterrupted;
   }
   return stats_.rejected > 0 ? kExitRejected : kExitSuccess;

@@ -32,8 +32,8 @@ struct RunStats {
   bool checkpoint = false;
   std::string model;
 
-  // Records, by what became of them. read = embedded + rejected, plus
-  // records still in flight when a run stops early.
+  // Records, by what became of them. read = embedded + rejected, plus,
+  // when a run with a checkpoint stops early, the records not answered.
   uint64_t read = 0;          ///< Non-blank lines.
   uint64_t embedded = 0;      ///< Written (in a dry run: would be sent or
                               ///< answered from the checkpoint).

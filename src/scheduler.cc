@@ -331,6 +331,12 @@ bool Scheduler::NextResult(BatchResult* out) {
   return true;
 }
 
+void Scheduler::TakeUnanswered(std::vector<Batch>* out) {
+  for (Job& job : waiting_) out->push_back(std::move(job.batch));
+  outstanding_ -= waiting_.size();
+  waiting_.clear();
+}
+
 void Scheduler::CancelInFlight() {
   transport_->CancelAll();
   for (auto& [tag, job] : in_flight_) {

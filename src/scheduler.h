@@ -114,6 +114,9 @@ class Scheduler {
   void StopStarting() { stopped_ = true; }
   /// Abandons the requests in flight; their batches are not reported.
   void CancelInFlight();
+  /// Once stopped with nothing in flight: moves every batch not answered
+  /// (never sent, waiting for a retry, or abandoned) to *out, in no order.
+  void TakeUnanswered(std::vector<Batch>* out);
 
   /// True once an error that no request can survive was seen (bad key,
   /// quota, unknown model); fatal_message() says what the API said.

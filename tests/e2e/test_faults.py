@@ -5,6 +5,7 @@ the retry caps, fatal errors (quota, 401, 403, 404), a 400 isolated by
 bisection, a request too large for the tokens-per-minute limit split,
 pacing to rate limits without a 429, and every fault in one run."""
 
+import json
 import os
 import socket
 import sys
@@ -202,6 +203,33 @@ def quota_stops_the_run_with_exit_3():
     verify(r.out, ITEMS[:10], DIMS, python_check=True)
 
 
+QUOTA_MESSAGE = ("You exceeded your current quota, please check your plan and billing details. "
+                 "For more information on this error, read the docs: "
+                 "https://platform.openai.com/docs/guides/error-codes/api-errors.")
+
+
+@test
+def a_fatal_error_writes_every_answer_received_and_lists_the_rest():
+    # Issue 22, item 3: the second batch (records 10-19) meets the quota
+    # error while the third is in flight. The third's answer, received after
+    # the gap, is written; the unanswered records go to --errors.
+    d = tmpdir()
+    errors = os.path.join(d, "errors.jsonl")
+    with Server("--faults", "text:record 12:quota") as srv:
+        r = run(base_args(srv, DIMS, "--batch-inputs", "10", "-j", "3", "--errors", errors),
+                stdin=STDIN)
+        log = srv.requests()
+    r.expect_rc(3)
+    eq(sorted((e["texts"][0], e["status"]) for e in log),
+       [(TEXTS[0], 200), (TEXTS[10], 429), (TEXTS[20], 200)], "requests (first text, status)")
+    verify(r.out, ITEMS[:10] + ITEMS[20:], DIMS, python_check=True)
+    reason = "not embedded: the run stopped (the API refused the run: HTTP 429: %s)" % QUOTA_MESSAGE
+    eq([raw for raw, _ in r.errors()],
+       [json.dumps({"line": i + 1, "source": "-", "id": "r%02d" % i, "error": reason},
+                   separators=(",", ":")) for i in range(10, 20)], "--errors")
+    eq(r.stats["records"]["embedded"], 20, "records embedded")
+
+
 @test
 def stats_count_the_tokens_sent_not_those_of_every_batch_formed():
     # Issue 22, item 4: after an early stop, tokens.sent counted every batch
@@ -219,14 +247,16 @@ def stats_count_the_tokens_sent_not_those_of_every_batch_formed():
 
 
 @test
-def quota_with_requests_in_flight_writes_an_in_order_prefix():
+def quota_with_requests_in_flight_writes_every_answer_in_input_order():
     with Server("--faults", "3:quota", "--latency-ms", "30") as srv:
         r = run(base_args(srv, DIMS, "--batch-inputs", "2", "-j", "4"), stdin=STDIN)
         log = srv.requests()
     r.expect_rc(3)
-    n_out = len(r.lines)
-    check(n_out < 30, "not everything can have been embedded (%d lines)" % n_out)
-    verify(r.out, ITEMS[:n_out], DIMS, python_check=True)
+    answered = {t for e in log if e["status"] == 200 for t in e["texts"]}
+    check(len(answered) < 30, "not everything can have been embedded (%d)" % len(answered))
+    verify(r.out, [item for item in ITEMS if item[1] in answered], DIMS, python_check=True)
+    eq((r.stats["records"]["embedded"], r.stats["records"]["rejected"]),
+       (len(answered), 30 - len(answered)), "records embedded, rejected (not answered)")
     check(len(log) < 15, "requests went on after the quota error: %d" % len(log))
 
 
