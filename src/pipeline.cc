@@ -147,7 +147,9 @@ class Pipeline {
   void EndInput();
   void HandleLine(std::string_view line, uint64_t line_number);
   void Add(Record record);
-  void AddPieces(Record record);
+  void AddPieces(Record record, uint32_t cap);
+  void Truncate(Record* record, uint32_t cap);
+  void CutAgain(Record record, const BatchResult& refused);
   void ResolvePiece(const Record& part, const float* vector, size_t dims,
                     const std::string* error);
   bool AnswerWithoutRequest(Record* record);
@@ -214,6 +216,9 @@ class Pipeline {
   std::vector<std::string_view> pieces_;
   std::vector<uint32_t> piece_tokens_;
   std::string stop_message_;  // Why --overlong fail stopped the run.
+  // The server refused a text within --max-input-tokens as too long, and
+  // a warning said so (once).
+  bool warned_server_limit_ = false;
 
   std::unique_ptr<KeyMaker> keys_;
   std::unique_ptr<Journal> journal_;
@@ -534,14 +539,11 @@ void Pipeline::HandleLine(std::string_view line, uint64_t line_number) {
       return;
     }
     case OverlongPolicy::kTruncate:
-      CutByTokens(*counter_, record.text, cap, true, &pieces_, &piece_tokens_);
-      record.text.resize(pieces_[0].size());
-      record.tokens = piece_tokens_[0];
-      ++stats_.truncated;
+      Truncate(&record, cap);
       Add(std::move(record));
       return;
     case OverlongPolicy::kSplit:
-      AddPieces(std::move(record));
+      AddPieces(std::move(record), cap);
       return;
   }
 }
@@ -591,9 +593,64 @@ void Pipeline::Add(Record record) {
   if (batcher_.Add(std::move(record), &closed)) Submit(std::move(closed));
 }
 
-void Pipeline::AddPieces(Record record) {
-  CutByTokens(*counter_, record.text, options_.max_input_tokens, false,
-              &pieces_, &piece_tokens_);
+// Cuts *record to its first `cap` tokens.
+void Pipeline::Truncate(Record* record, uint32_t cap) {
+  CutByTokens(*counter_, record->text, cap, true, &pieces_, &piece_tokens_);
+  record->text.resize(pieces_[0].size());
+  record->tokens = piece_tokens_[0];
+  ++stats_.truncated;
+}
+
+// The server refused `record` as over its context length, though embedpipe
+// counted it within --max-input-tokens (another tokenizer, a model with a
+// smaller window): --overlong applies, below what the server refused.
+void Pipeline::CutAgain(Record record, const BatchResult& refused) {
+  held_bytes_ -= record.text.size();
+  uint32_t cap = LoweredCap(record.tokens, refused.server_max_tokens);
+  const std::string& source = options_.inputs[record.source];
+  bool cut = overlong_ == OverlongPolicy::kSplit ||
+             overlong_ == OverlongPolicy::kTruncate;
+  if (!warned_server_limit_) {
+    warned_server_limit_ = true;
+    diag::Warning(fmt::format(
+        "the server refused {}:{} as too long{}, though it has {} tokens by "
+        "embedpipe's count; a text it refuses so is {} (--overlong {})",
+        source, record.line,
+        refused.server_max_tokens > 0
+            ? fmt::format(" (its limit: {} tokens)", refused.server_max_tokens)
+            : "",
+        record.tokens,
+        overlong_ == OverlongPolicy::kSplit      ? "split below what it refused"
+        : overlong_ == OverlongPolicy::kTruncate ? "truncated below what it refused"
+                                                 : "rejected",
+        options_.overlong));
+  }
+  if (!cut || cap >= record.tokens) {
+    std::string reason =
+        fmt::format("{} (--overlong {})", refused.error, options_.overlong);
+    if (overlong_ == OverlongPolicy::kFail && stop_message_.empty()) {
+      // Nothing more is read; what was read before is still embedded.
+      stop_message_ =
+          fmt::format("stopped at {}:{}: {}", source, record.line, reason);
+      EndInput();
+    }
+    RejectRecord(&record, options_.text_field, reason);
+    return;
+  }
+  if (overlong_ == OverlongPolicy::kTruncate) {
+    Truncate(&record, cap);
+    record.recut = true;
+    Add(std::move(record));
+  } else {
+    AddPieces(std::move(record), cap);
+  }
+  // After the end of input nothing else would close the open batch.
+  Batch open;
+  if (input_done_ && batcher_.Flush(&open)) Submit(std::move(open));
+}
+
+void Pipeline::AddPieces(Record record, uint32_t cap) {
+  CutByTokens(*counter_, record.text, cap, false, &pieces_, &piece_tokens_);
   ++stats_.split;
   uint32_t parts = static_cast<uint32_t>(pieces_.size());
   PendingSplit& pending = splits_[record.seq];
@@ -791,10 +848,15 @@ void Pipeline::CollectResults() {
       reorder_.Embed(std::move(shared));
       continue;
     }
+    if (result.status == BatchResult::kTooLong &&
+        result.batch.records[0].parts == 1 && !result.batch.records[0].recut) {
+      CutAgain(std::move(result.batch.records[0]), result);
+      continue;
+    }
     // The API refused this text; a batch that ran out of retries says
     // nothing about any one field.
     std::string field =
-        result.status == BatchResult::kRejected ? options_.text_field : "";
+        result.status == BatchResult::kFailed ? "" : options_.text_field;
     for (Record& r : result.batch.records) {
       if (r.parts > 1) {
         ResolvePiece(r, nullptr, 0, &result.error);

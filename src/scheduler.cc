@@ -15,6 +15,14 @@ std::vector<std::string> Urls(const std::vector<SchedulerEndpoint>& endpoints) {
   return urls;
 }
 
+void Recount(Batch* batch) {
+  batch->tokens = batch->bytes = 0;
+  for (const Record& r : batch->records) {
+    batch->tokens += r.tokens;
+    batch->bytes += r.text.size();
+  }
+}
+
 // Moves the records of `batch` from index `keep` on into a new batch, and
 // recounts both batches' totals.
 Batch SplitOff(Batch* batch, size_t keep) {
@@ -24,13 +32,8 @@ Batch SplitOff(Batch* batch, size_t keep) {
   rest.records.assign(std::make_move_iterator(all.begin() + keep),
                       std::make_move_iterator(all.end()));
   all.resize(keep);
-  for (Batch* b : {batch, &rest}) {
-    b->tokens = b->bytes = 0;
-    for (const Record& r : b->records) {
-      b->tokens += r.tokens;
-      b->bytes += r.text.size();
-    }
-  }
+  Recount(batch);
+  Recount(&rest);
   return rest;
 }
 
@@ -198,17 +201,40 @@ void Scheduler::Finish(uint64_t tag, Job job, HttpResponse response) {
       ++stats_.rate_limited;
       [[fallthrough]];
     case Outcome::kRejected: {
-      if (job.batch.records.size() > 1) {
+      BatchResult result;
+      ContextRefusal refusal;
+      bool too_long = response.status == 400 &&
+                      ParseContextRefusal(api.code, api.message, &refusal);
+      result.status = too_long ? BatchResult::kTooLong : BatchResult::kRejected;
+      result.server_max_tokens = refusal.max_tokens;
+      result.error = fmt::format("rejected by the API (HTTP {}): {}",
+                                 response.status, api.message);
+      std::vector<Record>& records = job.batch.records;
+      if (too_long && records.size() > 1 && refusal.index >= 0 &&
+          static_cast<uint64_t>(refusal.index) < records.size()) {
+        // The server named the input: it alone is refused, and the others
+        // go again as a new request, with no bisection.
+        ++stats_.splits;
+        auto named = records.begin() + refusal.index;
+        result.batch.number = job.batch.number;
+        result.batch.records.push_back(std::move(*named));
+        records.erase(named);
+        Recount(&result.batch);
+        Recount(&job.batch);
+        ++outstanding_;
+        Job rest{std::move(job.batch), 0, 0, -1};
+        rest.went_out = true;
+        waiting_.push_back(std::move(rest));
+        Complete(std::move(result));
+        return;
+      }
+      if (records.size() > 1) {
         // Bisect: the good records still get embedded, the bad ones are
         // isolated one request at a time. A batch too large for the
         // per-minute budget shrinks the same way until its parts fit.
         Split(std::move(job));
         return;
       }
-      BatchResult result;
-      result.status = BatchResult::kRejected;
-      result.error = fmt::format("rejected by the API (HTTP {}): {}",
-                                 response.status, api.message);
       result.batch = std::move(job.batch);
       Complete(std::move(result));
       return;

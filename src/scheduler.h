@@ -4,7 +4,8 @@
 // failed attempt is rescheduled with a not-before time (never slept), within
 // caps on attempts and on retry time; a 429 holds back every start for the
 // time the server names; a batch the API rejects is split in halves until
-// the bad records are isolated, and one bigger than the whole tokens-per-
+// the bad records are isolated (at once, when the refusal names the input
+// over the server's context length), and one bigger than the whole tokens-per-
 // minute budget is split until its parts fit; once the input has ended, a
 // batch starts with no more than its slot's share of the work left, so that
 // the slots finish together; an error no request can survive stops new
@@ -49,9 +50,12 @@ struct BatchResult {
   enum Status {
     kEmbedded,  ///< embeddings holds one vector per record.
     kRejected,  ///< The API refused this (single-record) batch: error says why.
+    kTooLong,   ///< As kRejected, the record being over the server's context
+                ///< length (retry_policy.h: ParseContextRefusal).
     kFailed,    ///< Retries ran out: error says what happened last.
   };
   Status status = kEmbedded;
+  int64_t server_max_tokens = -1;  ///< kTooLong: the limit it stated, or -1.
   Batch batch;
   Embeddings embeddings;
   std::string error;

@@ -221,6 +221,55 @@ TEST_CASE("Scheduler bisects a rejected batch down to the bad record") {
   CHECK(h.scheduler.outstanding() == 0);
 }
 
+TEST_CASE("Scheduler takes out the input a context-length refusal names") {
+  // Issue 22, item 6: no bisection when the message says which input.
+  Harness h([](const HttpRequest& req) {
+    std::vector<std::string> in = Inputs(req);
+    for (size_t i = 0; i < in.size(); ++i)
+      if (in[i] == "long")
+        return Error(400, "",
+                     fmt::format("Invalid 'input[{}]': maximum context length "
+                                 "is 5 tokens.", i).c_str());
+    return Embed(req);
+  });
+  h.scheduler.Submit(MakeBatch({"a", "bb", "long", "dddd", "e"}));
+  std::vector<BatchResult> results = h.RunAll();
+  REQUIRE(h.transport.sent.size() == 2);
+  CHECK(Inputs(h.transport.sent[1]) ==
+        std::vector<std::string>{"a", "bb", "dddd", "e"});
+  REQUIRE(results.size() == 2);
+  CHECK(results[0].status == BatchResult::kTooLong);
+  CHECK(results[0].server_max_tokens == 5);
+  REQUIRE(results[0].batch.records.size() == 1);
+  CHECK(results[0].batch.records[0].text == "long");
+  CHECK(results[0].error == "rejected by the API (HTTP 400): Invalid "
+                            "'input[2]': maximum context length is 5 tokens.");
+  CHECK(results[1].status == BatchResult::kEmbedded);
+  CHECK(results[1].batch.records.size() == 4);
+  CHECK(h.scheduler.outstanding() == 0);
+}
+
+TEST_CASE("Scheduler bisects to a too-long input the refusal does not name") {
+  Harness h([](const HttpRequest& req) {
+    for (const std::string& in : Inputs(req))
+      if (in == "long")
+        return Error(400, "context_length_exceeded", "too long for the model");
+    return Embed(req);
+  });
+  h.scheduler.Submit(MakeBatch({"a", "long", "c"}));
+  std::vector<BatchResult> results = h.RunAll();
+  size_t too_long = 0, embedded = 0;
+  for (const BatchResult& r : results) {
+    if (r.status == BatchResult::kEmbedded) embedded += r.batch.records.size();
+    if (r.status != BatchResult::kTooLong) continue;
+    ++too_long;
+    CHECK(r.batch.records[0].text == "long");
+    CHECK(r.server_max_tokens == -1);
+  }
+  CHECK(too_long == 1);
+  CHECK(embedded == 2);
+}
+
 TEST_CASE("Scheduler stops on a fatal error and keeps the batch unanswered") {
   Harness h([](const HttpRequest&) {
     return Error(429, "insufficient_quota", "You exceeded your current quota");
