@@ -43,6 +43,12 @@ class EndpointPool {
   /// The largest tokens-per-minute limit in force (for messages).
   double tpm() const;
 
+  /// True while endpoint `i` takes one request at a time: it has not
+  /// answered yet, and the flags do not give both limits.
+  bool Probing(size_t i) const {
+    return Slots(endpoints_[i]) == 1 && concurrency_ > 1;
+  }
+
   /// Whether any endpoint in service has a free slot.
   bool HasFreeSlot(int64_t now_ms) const;
 

@@ -6,10 +6,11 @@
 // time the server names; a batch the API rejects is split in halves until
 // the bad records are isolated (at once, when the refusal names the input
 // over the server's context length), and one bigger than the whole tokens-per-
-// minute budget is split until its parts fit; once the input has ended, a
-// batch starts with no more than its slot's share of the work left, so that
-// the slots finish together; an error no request can survive stops new
-// requests.
+// minute budget is split until its parts fit; the first request to a
+// server, which its other slots wait for (endpoint_pool.h), is cut small;
+// once the input has ended, a batch starts with no more than its slot's
+// share of the work left, so that the slots finish together; an error no
+// request can survive stops new requests.
 #pragma once
 
 #include <cstdint>
@@ -147,6 +148,7 @@ class Scheduler {
   void GiveUp(Job job, const std::string& why);
   void Split(Job job);
   void CutToShare(Job* job, int64_t now);
+  void CutTo(Job* job, uint64_t share);
   uint64_t TokensLeft(int64_t now) const;
   void Complete(BatchResult result);
 

@@ -440,6 +440,19 @@ TEST_CASE("Scheduler sends one request before any limit is known") {
   CHECK(h.scheduler.stats().rate_limited == 0);
 }
 
+TEST_CASE("Scheduler cuts the first request small: the other slots wait for it") {
+  Harness h(Embed, 3);
+  h.scheduler.Submit(MakeBatch(Texts(10, 4000), 0, 4000));
+  h.scheduler.Submit(MakeBatch(Texts(10, 4000), 10, 4000));
+  REQUIRE(h.transport.sent.size() == 1);
+  CHECK(TokensOf(h.transport.sent[0]) == 8000);
+  std::vector<BatchResult> results = h.RunAll();
+  CHECK(Embedded(results) == 20);
+  REQUIRE(h.transport.sent.size() == 3);
+  CHECK(TokensOf(h.transport.sent[1]) == 32000);  // the rest of the first
+  CHECK(TokensOf(h.transport.sent[2]) == 40000);
+}
+
 TEST_CASE("Scheduler opens every slot once the first answer has no rate headers") {
   Harness h(Embed, 5);
   for (int i = 0; i < 5; ++i) h.scheduler.Submit(MakeBatch({"ab"}, i));
