@@ -329,6 +329,22 @@ def context_length(t):
 
 
 @test
+def faults_by_text_and_a_smaller_window(t):
+    s = t.by_text
+    status, _, _ = s.post({"model": SMALL, "input": ["fine", "poison here"], "dimensions": 1})
+    assert status == 503, status
+    status, _, _ = s.post({"model": SMALL, "input": ["poison"], "dimensions": 1})
+    assert status == 503, status  # every time the text comes
+    status, _, _ = s.post({"model": SMALL, "input": ["fine"], "dimensions": 1})
+    assert status == 200, status
+    status, _, body = s.post({"model": SMALL, "input": ["fine", "one two three four five six"],
+                              "dimensions": 1})
+    assert status == 400, status
+    e = error_of(body)
+    assert e["message"] == "Invalid 'input[1]': maximum context length is 5 tokens.", e
+
+
+@test
 def tokens_per_request(t):
     # Calibrate with the server's own counter, whichever tokenizer it uses.
     text = "hello " * 1300
@@ -822,6 +838,7 @@ class Servers:
         self.tpm = start("--tpm", "1000")
         self.slow = start("--latency-ms", "250", "--latency-per-ktok-ms", "200")
         self.logged = start("--log-texts")
+        self.by_text = start("--faults", "text:poison:503", "--max-input-tokens", "5")
 
     def stop(self):
         for s in self.all:
