@@ -228,6 +228,11 @@ class Pipeline {
   std::unordered_map<std::array<uint8_t, 32>, std::vector<Record>, KeyHash>
       in_flight_texts_;
   std::string io_error_;  // The checkpoint failed: nothing more is written.
+  // The reason given to each record not answered when the run stopped
+  // early; without --errors they are counted, not described one by one.
+  std::string unanswered_reason_;
+  uint64_t unanswered_ = 0;
+  uint64_t error_messages_ = 0;  // Rejected records described on stderr.
   // --dry-run: every distinct text read (about 64 bytes each).
   std::unordered_set<JournalKey, KeyHash> dry_run_texts_;
 
@@ -786,7 +791,8 @@ void Pipeline::Submit(Batch batch) {
 // answer received after them is written too.
 void Pipeline::RejectUnanswered() {
   CollectResults();
-  std::string reason = "not embedded: the run stopped (";
+  std::string& reason = unanswered_reason_;
+  reason = "not embedded: the run stopped (";
   if (scheduler_.fatal())
     reason += "the API refused the run: " + scheduler_.fatal_message() + ")";
   else
@@ -888,7 +894,9 @@ bool Pipeline::WriteReleased() {
       if (errors_out_) {
         AppendErrorJson(*item.error, &errors_out_->buffer());
         errors_out_->MaybeFlush();
-      } else if (stats_.rejected <= kMaxErrorMessages) {
+      } else if (item.error->reason == unanswered_reason_) {
+        ++unanswered_;
+      } else if (++error_messages_ <= kMaxErrorMessages) {
         diag::Error(FormatErrorMessage(*item.error));
       }
     }
@@ -1100,10 +1108,16 @@ int Pipeline::Conclude() {
                              journal_->used()));
     }
   }
-  if (stats_.rejected > kMaxErrorMessages && !errors_out_)
+  if (error_messages_ > kMaxErrorMessages)
     diag::Info(fmt::format("{} more rejected records not shown; use --errors "
                            "FILE to keep them all",
-                           stats_.rejected - kMaxErrorMessages));
+                           error_messages_ - kMaxErrorMessages));
+  if (unanswered_)
+    diag::Info(fmt::format("{} not embedded: the run stopped; --errors FILE "
+                           "lists them",
+                           unanswered_ == 1 ? std::string("1 record")
+                                            : fmt::format("{} records",
+                                                          unanswered_)));
   const std::string& fatal = batch_api_ && batch_api_->fatal()
                                 ? batch_api_->fatal_message()
                                 : scheduler_.fatal_message();
@@ -1121,10 +1135,10 @@ int Pipeline::Conclude() {
     return kExitRejected;
   }
   if (InterruptSignal()) {
+    // Without a checkpoint the records not embedded were listed or counted.
     diag::Info(journal_ ? "interrupted; records not written above were not "
                           "embedded"
-                        : "interrupted; records not written were not embedded "
-                          "(listed as rejected)");
+                        : "interrupted");
     return kExitInterrupted;
   }
   return stats_.rejected > 0 ? kExitRejected : kExitSuccess;

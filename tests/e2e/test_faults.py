@@ -200,8 +200,12 @@ def quota_stops_the_run_with_exit_3():
     eq([(e["n"], e["status"], e["fault"]) for e in log], [(1, 200, None), (2, 429, "quota")],
        "requests: none after the quota error")
     check("quota" in r.err_text, "message mentions the quota: %r" % r.err_text)
-    # What was received before is written.
+    # What was received before is written; without --errors, the records not
+    # answered are counted on stderr, not described one by one.
     verify(r.out, ITEMS[:10], DIMS, python_check=True)
+    check("embedpipe: 20 records not embedded: the run stopped; --errors FILE lists them\n"
+          in r.err_text and "not embedded: the run stopped (" not in r.err_text,
+          "stderr: %r" % r.err_text)
 
 
 QUOTA_MESSAGE = ("You exceeded your current quota, please check your plan and billing details. "
