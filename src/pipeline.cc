@@ -625,9 +625,10 @@ void Pipeline::CutAgain(Record record, const BatchResult& refused) {
             ? fmt::format(" (its limit: {} tokens)", refused.server_max_tokens)
             : "",
         record.tokens,
-        overlong_ == OverlongPolicy::kSplit      ? "split below what it refused"
-        : overlong_ == OverlongPolicy::kTruncate ? "truncated below what it refused"
-                                                 : "rejected",
+        overlong_ == OverlongPolicy::kSplit ? "split below what it refused"
+        : overlong_ == OverlongPolicy::kTruncate
+            ? "truncated below what it refused"
+            : "rejected",
         options_.overlong));
   }
   if (!cut || cap >= record.tokens) {

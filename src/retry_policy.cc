@@ -47,7 +47,8 @@ std::string Printable(std::string_view s, size_t max) {
 // returns how many it took, 0 if none.
 size_t ParseLeadingInt(std::string_view s, int64_t* out) {
   size_t n = 0;
-  while (n < s.size() && n < 9 && std::isdigit(static_cast<unsigned char>(s[n])))
+  while (n < s.size() && n < 9 &&
+         std::isdigit(static_cast<unsigned char>(s[n])))
     ++n;
   return n > 0 && ParseInt(s.substr(0, n), out) ? n : 0;
 }

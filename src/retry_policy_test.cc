@@ -43,7 +43,7 @@ TEST_CASE("ParseContextRefusal reads the input and the limit a refusal names") {
   CHECK(ParseContextRefusal("context_length_exceeded", "too long", &r));
   CHECK(r.index == -1);
   CHECK(r.max_tokens == -1);
-  CHECK(ParseContextRefusal("", "input[x]: maximum context length is many", &r));
+  CHECK(ParseContextRefusal("", "input[x]: maximum context length is N", &r));
   CHECK(r.index == -1);
   CHECK(r.max_tokens == -1);
   CHECK_FALSE(ParseContextRefusal("", "'$.input' is invalid.", &r));

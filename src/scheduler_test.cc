@@ -440,7 +440,7 @@ TEST_CASE("Scheduler sends one request before any limit is known") {
   CHECK(h.scheduler.stats().rate_limited == 0);
 }
 
-TEST_CASE("Scheduler cuts the first request small: the other slots wait for it") {
+TEST_CASE("Scheduler cuts the first request small: other slots wait for it") {
   Harness h(Embed, 3);
   h.scheduler.Submit(MakeBatch(Texts(10, 4000), 0, 4000));
   h.scheduler.Submit(MakeBatch(Texts(10, 4000), 10, 4000));
@@ -453,7 +453,7 @@ TEST_CASE("Scheduler cuts the first request small: the other slots wait for it")
   CHECK(TokensOf(h.transport.sent[2]) == 40000);
 }
 
-TEST_CASE("Scheduler opens every slot once the first answer has no rate headers") {
+TEST_CASE("Scheduler opens every slot once the first answer lacks rate headers") {
   Harness h(Embed, 5);
   for (int i = 0; i < 5; ++i) h.scheduler.Submit(MakeBatch({"ab"}, i));
   CHECK(h.transport.sent.size() == 1);
