@@ -1,6 +1,7 @@
 #include "app/pipeline.h"
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -149,7 +150,9 @@ class Pipeline {
   void EndInput();
   void HandleLine(std::string_view line, uint64_t line_number);
   void Add(Record record);
-  void AddPieces(Record record);
+  void AddPieces(Record record, uint32_t cap);
+  void Truncate(Record* record, uint32_t cap);
+  void CutAgain(Record record, const BatchResult& refused);
   void ResolvePiece(const Record& part, const float* vector, size_t dims,
                     const std::string* error);
   bool AnswerWithoutRequest(Record* record);
@@ -167,6 +170,7 @@ class Pipeline {
               std::string id_json,
               std::string field, std::string reason);
   void Submit(Batch batch);
+  void RejectUnanswered();
   void ResolveUnsent(const Batch& batch);
   void ReleaseUnsent(uint64_t seq, const JournalKey& key);
   bool MeasureInput();
@@ -221,6 +225,9 @@ class Pipeline {
   std::vector<std::string_view> pieces_;
   std::vector<uint32_t> piece_tokens_;
   std::string stop_message_;  // Why --overlong fail stopped the run.
+  // The server refused a text within --max-input-tokens as too long, and
+  // a warning said so (once).
+  bool warned_server_limit_ = false;
 
   std::unique_ptr<KeyMaker> keys_;
 
@@ -236,11 +243,17 @@ class Pipeline {
   std::unordered_map<std::array<uint8_t, 32>, std::vector<Record>, KeyHash>
       in_flight_texts_;
   std::string io_error_;  // The checkpoint failed: nothing more is written.
+  // The reason given to each record not answered when the run stopped
+  // early; without --errors they are counted, not described one by one.
+  std::string unanswered_reason_;
+  uint64_t unanswered_ = 0;
+  uint64_t error_messages_ = 0;  // Rejected records described on stderr.
   // --dry-run: every distinct text read (about 64 bytes each).
   std::unordered_set<JournalKey, KeyHash> dry_run_texts_;
 
   uint64_t next_seq_ = 0;
   size_t held_bytes_ = 0;
+  uint64_t tokens_formed_ = 0;  // In the batches submitted.
   ParsedRecord parsed_;
   std::string field_, reason_;
 
@@ -570,14 +583,11 @@ void Pipeline::HandleLine(std::string_view line, uint64_t line_number) {
       return;
     }
     case OverlongPolicy::kTruncate:
-      CutByTokens(*counter_, record.text, cap, true, &pieces_, &piece_tokens_);
-      record.text.resize(pieces_[0].size());
-      record.tokens = piece_tokens_[0];
-      ++stats_.truncated;
+      Truncate(&record, cap);
       Add(std::move(record));
       return;
     case OverlongPolicy::kSplit:
-      AddPieces(std::move(record));
+      AddPieces(std::move(record), cap);
       return;
   }
 }
@@ -667,9 +677,65 @@ void Pipeline::Add(Record record) {
   if (batcher_.Add(std::move(record), &closed)) Submit(std::move(closed));
 }
 
-void Pipeline::AddPieces(Record record) {
-  CutByTokens(*counter_, record.text, options_.max_input_tokens, false,
-              &pieces_, &piece_tokens_);
+// Cuts *record to its first `cap` tokens.
+void Pipeline::Truncate(Record* record, uint32_t cap) {
+  CutByTokens(*counter_, record->text, cap, true, &pieces_, &piece_tokens_);
+  record->text.resize(pieces_[0].size());
+  record->tokens = piece_tokens_[0];
+  ++stats_.truncated;
+}
+
+// The server refused `record` as over its context length, though embedpipe
+// counted it within --max-input-tokens (another tokenizer, a model with a
+// smaller window): --overlong applies, below what the server refused.
+void Pipeline::CutAgain(Record record, const BatchResult& refused) {
+  held_bytes_ -= record.text.size();
+  uint32_t cap = LoweredCap(record.tokens, refused.server_max_tokens);
+  const std::string& source = options_.inputs[record.source];
+  bool cut = overlong_ == OverlongPolicy::kSplit ||
+             overlong_ == OverlongPolicy::kTruncate;
+  if (!warned_server_limit_) {
+    warned_server_limit_ = true;
+    diag::Warning(fmt::format(
+        "the server refused {}:{} as too long{}, though it has {} tokens by "
+        "embedpipe's count; a text it refuses so is {} (--overlong {})",
+        source, record.line,
+        refused.server_max_tokens > 0
+            ? fmt::format(" (its limit: {} tokens)", refused.server_max_tokens)
+            : "",
+        record.tokens,
+        overlong_ == OverlongPolicy::kSplit ? "split below what it refused"
+        : overlong_ == OverlongPolicy::kTruncate
+            ? "truncated below what it refused"
+            : "rejected",
+        options_.overlong));
+  }
+  if (!cut || cap >= record.tokens) {
+    std::string reason =
+        fmt::format("{} (--overlong {})", refused.error, options_.overlong);
+    if (overlong_ == OverlongPolicy::kFail && stop_message_.empty()) {
+      // Nothing more is read; what was read before is still embedded.
+      stop_message_ =
+          fmt::format("stopped at {}:{}: {}", source, record.line, reason);
+      EndInput();
+    }
+    RejectRecord(&record, options_.text_field, reason);
+    return;
+  }
+  if (overlong_ == OverlongPolicy::kTruncate) {
+    Truncate(&record, cap);
+    record.recut = true;
+    Add(std::move(record));
+  } else {
+    AddPieces(std::move(record), cap);
+  }
+  // After the end of input nothing else would close the open batch.
+  Batch open;
+  if (input_done_ && batcher_.Flush(&open)) Submit(std::move(open));
+}
+
+void Pipeline::AddPieces(Record record, uint32_t cap) {
+  CutByTokens(*counter_, record.text, cap, false, &pieces_, &piece_tokens_);
   ++stats_.split;
   uint32_t parts = static_cast<uint32_t>(pieces_.size());
   PendingSplit& pending = splits_[record.seq];
@@ -794,10 +860,39 @@ void Pipeline::Reject(uint64_t seq, uint64_t line, const std::string& source,
 
 void Pipeline::Submit(Batch batch) {
   ++stats_.batches;
-  stats_.tokens_sent += batch.tokens;
+  tokens_formed_ += batch.tokens;
   if (options_.dry_run) ResolveUnsent(batch);
   else if (batch_api_) batch_api_->Submit(std::move(batch));
   else scheduler_.Submit(std::move(batch));
+}
+
+// The run stopped early (a signal, or an error no request survives): the
+// records read and not answered go to the errors output, so that every
+// answer received after them is written too.
+void Pipeline::RejectUnanswered() {
+  CollectResults();
+  std::string& reason = unanswered_reason_;
+  reason = "not embedded: the run stopped (";
+  if (scheduler_.fatal())
+    reason += "the API refused the run: " + scheduler_.fatal_message() + ")";
+  else
+    reason += InterruptSignal() == SIGINT ? "interrupted by SIGINT)"
+                                          : "interrupted by SIGTERM)";
+  std::vector<Batch> unanswered;
+  scheduler_.TakeUnanswered(&unanswered);
+  Batch open;
+  if (batcher_.Flush(&open)) unanswered.push_back(std::move(open));
+  for (Batch& batch : unanswered) {
+    for (Record& r : batch.records) {
+      if (r.parts > 1) {
+        ResolvePiece(r, nullptr, 0, &reason);
+        continue;
+      }
+      held_bytes_ -= r.text.size();
+      RejectRecord(&r, "", reason);
+    }
+  }
+  WriteReleased();
 }
 
 // --dry-run: a batch is counted, never sent. Its records count as embedded
@@ -839,10 +934,15 @@ void Pipeline::CollectResults() {
       reorder_.Embed(std::move(shared));
       continue;
     }
+    if (result.status == BatchResult::kTooLong &&
+        result.batch.records[0].parts == 1 && !result.batch.records[0].recut) {
+      CutAgain(std::move(result.batch.records[0]), result);
+      continue;
+    }
     // The API refused this text; a batch that ran out of retries says
     // nothing about any one field.
     std::string field =
-        result.status == BatchResult::kRejected ? options_.text_field : "";
+        result.status == BatchResult::kFailed ? "" : options_.text_field;
     for (Record& r : result.batch.records) {
       if (r.parts > 1) {
         ResolvePiece(r, nullptr, 0, &result.error);
@@ -874,7 +974,9 @@ bool Pipeline::WriteReleased() {
       if (errors_out_) {
         AppendErrorJson(*item.error, &errors_out_->buffer());
         errors_out_->MaybeFlush();
-      } else if (stats_.rejected <= kMaxErrorMessages) {
+      } else if (item.error->reason == unanswered_reason_) {
+        ++unanswered_;
+      } else if (++error_messages_ <= kMaxErrorMessages) {
         diag::Error(FormatErrorMessage(*item.error));
       }
     }
@@ -953,6 +1055,11 @@ int Pipeline::Run() {
         (batch_api_ ? batch_api_->outstanding() : scheduler_.outstanding()) == 0)
       break;
   }
+  // With a checkpoint, output stops at the first record not answered (a
+  // rerun writes the rest, answering from the journal what this run
+  // received); without one, what was received is all there is.
+  if (stopping_ && !journal_ && !options_.dry_run && !output_->failed())
+    RejectUnanswered();
   // Every job's results are journaled: a rerun has no job to resume.
   std::string err;
   if (batch_api_ && input_done_ && !stopping_ && io_error_.empty() &&
@@ -968,6 +1075,11 @@ void Pipeline::RefreshStats() {
   stats_.rate_limited = s.rate_limited;
   stats_.retries = s.retries;
   stats_.gave_up = s.gave_up;
+  // A dry run sends nothing, and the Batch API uploads every batch formed:
+  // their counts are of the batches.
+  bool sends = !options_.dry_run && !batch_api_;
+  stats_.tokens_sent = sends ? s.tokens_sent : tokens_formed_;
+  stats_.tokens_unsent = sends ? tokens_formed_ - s.tokens_went_out : 0;
   stats_.in_flight =
       batch_api_ ? batch_api_->in_flight() : scheduler_.in_flight();
   stats_.endpoints.clear();
@@ -1125,11 +1237,15 @@ int Pipeline::Conclude() {
                              CountNoun(journal_->used(), "vector", "vectors")));
     }
   }
-  if (stats_.rejected > kMaxErrorMessages && !errors_out_)
+  if (error_messages_ > kMaxErrorMessages)
     diag::Info(fmt::format(
         "{} more rejected records not shown; use --errors FILE to keep them "
         "all",
-        GroupThousands(stats_.rejected - kMaxErrorMessages)));
+        GroupThousands(error_messages_ - kMaxErrorMessages)));
+  if (unanswered_)
+    diag::Info(fmt::format("{} not embedded: the run stopped; --errors FILE "
+                           "lists them",
+                           CountNoun(unanswered_, "record", "records")));
   const std::string& fatal = batch_api_ && batch_api_->fatal()
                                 ? batch_api_->fatal_message()
                                 : scheduler_.fatal_message();
@@ -1155,7 +1271,10 @@ int Pipeline::Conclude() {
     status = MoreSevere(status, kExitRejected);
   }
   if (InterruptSignal()) {
-    diag::Info("interrupted; records not written above were not embedded");
+    // Without a checkpoint the records not embedded were listed or counted.
+    diag::Info(journal_ ? "interrupted; records not written above were not "
+                          "embedded"
+                        : "interrupted");
     status = MoreSevere(status, kExitInterrupted);
   }
   return status;

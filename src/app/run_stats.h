@@ -33,7 +33,8 @@ struct RunStats {
   std::string model;
 
   // Records, by what became of them. read = embedded + rejected +
-  // unchanged, plus records still in flight when a run stops early.
+  // unchanged, plus, when a run with a checkpoint stops early, the records
+  // not answered.
   uint64_t read = 0;          ///< Non-blank lines.
   uint64_t embedded = 0;      ///< Written (in a dry run: would be sent or
                               ///< answered from the checkpoint).
@@ -67,7 +68,11 @@ struct RunStats {
   std::vector<EndpointCounts> endpoints;
 
   // Tokens.
-  uint64_t tokens_sent = 0;      ///< Counted by embedpipe, per batch formed.
+  /// Counted by embedpipe, in the requests sent, retries included: what
+  /// the server received. A dry run: in the batches formed.
+  uint64_t tokens_sent = 0;
+  /// In batches formed but never sent: the run stopped first.
+  uint64_t tokens_unsent = 0;
   uint64_t tokens_reported = 0;  ///< usage.prompt_tokens, where given.
 
   // Input position, for the progress fraction when input files are regular.

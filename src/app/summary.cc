@@ -220,6 +220,7 @@ std::string FormatStatsJson(const RunStats& s, int exit_status) {
   w.Key("tokens");
   w.StartObject();
   count("sent", s.tokens_sent);
+  count("unsent", s.tokens_unsent);
   count("reported", s.tokens_reported);
   count("billed", s.billed_tokens());
   w.EndObject();

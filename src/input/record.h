@@ -21,6 +21,9 @@ struct Record {
                            ///< upper-bound estimate where it is not public).
   uint32_t part = 0;       ///< With --overlong split: which piece of the
   uint32_t parts = 1;      ///< record's text this is, of how many.
+  /// Truncated again after the server refused it as too long: a second
+  /// refusal rejects it.
+  bool recut = false;
   /// SHA-256 of the normalized text under the run's settings (journal.h):
   /// the journal's key, and how identical texts in one run are found.
   std::array<uint8_t, 32> key{};

@@ -58,6 +58,13 @@ void CutByTokens(const TokenCounter& counter, std::string_view text,
   }
 }
 
+uint32_t LoweredCap(uint32_t tokens, int64_t server_max) {
+  uint64_t refused = tokens;
+  if (server_max > 0)
+    refused = std::min(refused, static_cast<uint64_t>(server_max));
+  return static_cast<uint32_t>(std::max<uint64_t>(1, refused * 7 / 8));
+}
+
 void CombineWeighted(const std::vector<const float*>& vectors,
                      const std::vector<uint32_t>& weights, size_t dims,
                      float* out) {

@@ -30,6 +30,12 @@ void CutByTokens(const TokenCounter& counter, std::string_view text,
                  std::vector<std::string_view>* pieces,
                  std::vector<uint32_t>* tokens);
 
+/// The cap for a text the server refused as too long though it had
+/// `tokens` tokens by embedpipe's count: an eighth below the lower of that
+/// count and the limit the server stated (`server_max`; <= 0: none), room
+/// for a server whose tokenizer counts more than embedpipe's. At least 1.
+uint32_t LoweredCap(uint32_t tokens, int64_t server_max);
+
 /// The mean of `vectors` (each `dims` floats) weighted by `weights`, summed
 /// in the order given in double precision, then scaled to unit length, into
 /// `out` (dims floats). Deterministic for a given order, so a test can

@@ -60,6 +60,13 @@ void CheckCut(const TokenCounter& counter, const std::string& text,
 
 }  // namespace
 
+TEST_CASE("LoweredCap is an eighth below what the server refused") {
+  CHECK(LoweredCap(3712, 3000) == 2625);   // the server's stated limit
+  CHECK(LoweredCap(8000, 8192) == 7000);   // embedpipe's count, lower
+  CHECK(LoweredCap(8000, -1) == 7000);     // no limit stated
+  CHECK(LoweredCap(1, 1) == 1);
+}
+
 TEST_CASE("ParseOverlongPolicy knows the four policies") {
   OverlongPolicy p;
   CHECK(ParseOverlongPolicy("split", &p));

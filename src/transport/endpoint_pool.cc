@@ -18,7 +18,8 @@ bool EndpointFailed(const HttpResponse& response) {
 
 EndpointPool::EndpointPool(const std::vector<std::string>& urls,
                            int concurrency, int64_t rpm, int64_t tpm)
-    : concurrency_(static_cast<size_t>(std::max(1, concurrency))) {
+    : concurrency_(static_cast<size_t>(std::max(1, concurrency))),
+      limits_given_(rpm > 0 && tpm > 0) {
   for (const std::string& url : urls) {
     Endpoint e{EndpointCounts{url}, RateLimiter(rpm, tpm)};
     e.cooldown_ms = kFirstCooldownMs;
@@ -39,7 +40,7 @@ int EndpointPool::Pick(int64_t now_ms, uint64_t tokens, int avoid,
       later(e.back_at_ms);
       continue;
     }
-    if (e.in_flight >= concurrency_) continue;
+    if (e.in_flight >= Slots(e)) continue;
     int64_t at = e.limiter.EarliestStart(now_ms, tokens);
     if (at > now_ms) {
       later(at);
@@ -73,7 +74,7 @@ bool EndpointPool::HasFreeSlot(int64_t now_ms) const {
   return std::any_of(endpoints_.begin(), endpoints_.end(),
                      [&](const Endpoint& e) {
                        return InService(e, now_ms) &&
-                              e.in_flight < concurrency_;
+                              e.in_flight < Slots(e);
                      });
 }
 
@@ -90,6 +91,9 @@ void EndpointPool::Finished(size_t i, uint64_t tag, int64_t now_ms,
   Endpoint& e = endpoints_[i];
   --e.in_flight;
   e.limiter.Finished(tag, now_ms, response);
+  // Its rate headers, or their absence, are known now; a failed connection
+  // tells nothing.
+  if (response.status != 0) e.answered = true;
   if (!EndpointFailed(response)) {
     e.failures_in_a_row = 0;
     e.cooldown_ms = kFirstCooldownMs;

@@ -4,8 +4,11 @@
 // requests fail several times in a row (no answer, or a 5xx) is set aside
 // for a while, doubling up to a minute, then tried again, so a fleet of
 // self-hosted servers stays busy while one restarts. With one endpoint
-// nothing is ever set aside: retries and their backoff do that job. Pure:
-// time is passed in.
+// nothing is ever set aside: retries and their backoff do that job. Until
+// an endpoint has answered once, it takes one request at a time: before
+// its rate-limit headers are read the limits are unknown (unless --rpm and
+// --tpm both give them), and a first burst of full slots can overrun a
+// small per-minute budget. Pure: time is passed in.
 #pragma once
 
 #include <cstdint>
@@ -40,6 +43,12 @@ class EndpointPool {
   /// The largest tokens-per-minute limit in force (for messages).
   double tpm() const;
 
+  /// True while endpoint `i` takes one request at a time: it has not
+  /// answered yet, and the flags do not give both limits.
+  bool Probing(size_t i) const {
+    return Slots(endpoints_[i]) == 1 && concurrency_ > 1;
+  }
+
   /// Whether any endpoint in service has a free slot.
   bool HasFreeSlot(int64_t now_ms) const;
 
@@ -63,12 +72,18 @@ class EndpointPool {
     int failures_in_a_row = 0;
     int64_t back_at_ms = 0;   ///< Set aside until then.
     int64_t cooldown_ms = 0;  ///< The next time it is set aside, this long.
+    bool answered = false;    ///< A response (any HTTP status) was read.
   };
 
   bool InService(const Endpoint& e, int64_t now_ms) const {
     return e.back_at_ms <= now_ms;
   }
+  /// Requests `e` may have in flight.
+  size_t Slots(const Endpoint& e) const {
+    return e.answered || limits_given_ ? concurrency_ : 1;
+  }
 
   std::vector<Endpoint> endpoints_;
   size_t concurrency_;
+  bool limits_given_;  ///< --rpm and --tpm both: pacing needs no headers.
 };

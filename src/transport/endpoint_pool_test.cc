@@ -10,10 +10,35 @@ HttpResponse Status(long status) {
   return r;
 }
 
+// Limits given by flags, far above what a test reaches: every slot is open
+// from the first request.
+constexpr int64_t kRpm = 1000000;
+constexpr int64_t kTpm = 10000000000;
+
 }  // namespace
 
+TEST_CASE("EndpointPool takes one request until the endpoint has answered") {
+  EndpointPool pool({"http://a", "http://b"}, 3, 0, 0);
+  int64_t earliest = 0;
+  pool.Started(0, 0, 0, 1);
+  pool.Started(1, 1, 0, 1);
+  CHECK_FALSE(pool.HasFreeSlot(0));
+  CHECK(pool.Pick(0, 1, -1, &earliest) == -1);
+  pool.Finished(0, 0, 5, Status(0));  // no answer: still one at a time
+  pool.Started(0, 2, 5, 1);
+  CHECK_FALSE(pool.HasFreeSlot(5));
+  pool.Finished(0, 2, 9, Status(429));  // any answer opens the slots
+  CHECK(pool.Pick(9, 1, -1, &earliest) == 0);
+  pool.Started(0, 3, 9, 1);
+  pool.Started(0, 4, 9, 1);
+  CHECK(pool.Pick(9, 1, -1, &earliest) == 0);
+  EndpointPool given({"http://a"}, 3, 60, 1000);  // --rpm and --tpm
+  given.Started(0, 0, 0, 1);
+  CHECK(given.HasFreeSlot(0));
+}
+
 TEST_CASE("EndpointPool picks the least busy endpoint with a free slot") {
-  EndpointPool pool({"http://a", "http://b", "http://c"}, 2, 0, 0);
+  EndpointPool pool({"http://a", "http://b", "http://c"}, 2, kRpm, kTpm);
   int64_t earliest = 0;
   uint64_t tag = 0;
   std::vector<int> picks;
@@ -33,7 +58,7 @@ TEST_CASE("EndpointPool picks the least busy endpoint with a free slot") {
 }
 
 TEST_CASE("EndpointPool avoids the endpoint a retry failed on, if it can") {
-  EndpointPool pool({"http://a", "http://b"}, 4, 0, 0);
+  EndpointPool pool({"http://a", "http://b"}, 4, kRpm, kTpm);
   int64_t earliest = 0;
   CHECK(pool.Pick(0, 1, 0, &earliest) == 1);
   CHECK(pool.Pick(0, 1, 1, &earliest) == 0);

@@ -43,6 +43,16 @@ std::string Printable(std::string_view s, size_t max) {
   return out;
 }
 
+// Reads the decimal digits (at most 9) at the start of `s` into *out;
+// returns how many it took, 0 if none.
+size_t ParseLeadingInt(std::string_view s, int64_t* out) {
+  size_t n = 0;
+  while (n < s.size() && n < 9 &&
+         std::isdigit(static_cast<unsigned char>(s[n])))
+    ++n;
+  return n > 0 && ParseInt(s.substr(0, n), out) ? n : 0;
+}
+
 int64_t CeilToMs(double ms) {
   // Anything over a day is as good as "never" and must not overflow.
   return static_cast<int64_t>(std::ceil(std::min(ms, 86400000.0)));
@@ -135,6 +145,26 @@ Outcome Classify(const HttpResponse& response, std::string_view error_code,
   return base;
 }
 
+bool ParseContextRefusal(std::string_view error_code,
+                         std::string_view error_message, ContextRefusal* out) {
+  constexpr std::string_view kLimit = "maximum context length is ";
+  size_t at = error_message.find(kLimit);
+  if (error_code != "context_length_exceeded" && at == std::string_view::npos)
+    return false;
+  *out = ContextRefusal();
+  if (at != std::string_view::npos &&
+      ParseLeadingInt(error_message.substr(at + kLimit.size()),
+                      &out->max_tokens) == 0)
+    out->max_tokens = -1;
+  constexpr std::string_view kInput = "input[";
+  if (size_t in = error_message.find(kInput); in != std::string_view::npos) {
+    std::string_view rest = error_message.substr(in + kInput.size());
+    size_t n = ParseLeadingInt(rest, &out->index);
+    if (n == 0 || rest.substr(n, 1) != "]") out->index = -1;
+  }
+  return true;
+}
+
 std::string RedirectMessage(const HttpResponse& response) {
   const std::string* location = response.Header("location");
   std::string to = location && !location->empty()
@@ -182,14 +212,9 @@ int64_t BodyHintMs(std::string_view body) {
   constexpr std::string_view kRetryAfter = "retry after ";
   if (size_t at = body.find(kRetryAfter); at != std::string_view::npos) {
     std::string_view rest = body.substr(at + kRetryAfter.size());
-    size_t n = 0;
-    while (n < rest.size() && n < 9 &&
-           std::isdigit(static_cast<unsigned char>(rest[n])))
-      ++n;
     int64_t seconds;
-    if (n > 0 && rest.substr(n, 7) == " second" &&
-        ParseInt(rest.substr(0, n), &seconds))
-      return seconds * 1000;
+    size_t n = ParseLeadingInt(rest, &seconds);
+    if (n > 0 && rest.substr(n, 7) == " second") return seconds * 1000;
   }
   return -1;
 }

@@ -34,6 +34,21 @@ enum class Outcome {
 Outcome Classify(const HttpResponse& response, std::string_view error_code,
                  std::string_view error_message);
 
+/// A server's refusal of one input as longer than its model's window.
+struct ContextRefusal {
+  int64_t index = -1;       ///< The input it names ("input[3]"), or -1.
+  int64_t max_tokens = -1;  ///< The limit it states, or -1.
+};
+
+/// True when an error says an input is over the model's context length:
+/// code context_length_exceeded, or a message holding "maximum context
+/// length is N tokens" (OpenAI's "Invalid 'input[3]': maximum context length
+/// is 8192 tokens.", and the older "This model's maximum context length is
+/// 8192 tokens, however you requested ..." that Azure and OpenAI-compatible
+/// servers still send). Fills *out with what the message names.
+bool ParseContextRefusal(std::string_view error_code,
+                         std::string_view error_message, ContextRefusal* out);
+
 /// What a redirect (3xx) means to the user: the server moved the API to the
 /// Location it names, which embedpipe does not follow, so that the key is
 /// only ever sent to the base URL the user gave.

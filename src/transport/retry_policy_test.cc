@@ -24,6 +24,34 @@ int64_t Duration(std::string_view s) {
 
 }  // namespace
 
+TEST_CASE("ParseContextRefusal reads the input and the limit a refusal names") {
+  ContextRefusal r;
+  CHECK(ParseContextRefusal(
+      "", "Invalid 'input[3]': maximum context length is 8192 tokens.", &r));
+  CHECK(r.index == 3);
+  CHECK(r.max_tokens == 8192);
+  CHECK(ParseContextRefusal(
+      "", "Invalid 'input': maximum context length is 512 tokens.", &r));
+  CHECK(r.index == -1);
+  CHECK(r.max_tokens == 512);
+  CHECK(ParseContextRefusal("",
+                            "This model's maximum context length is 8192 "
+                            "tokens, however you requested 9001 tokens.",
+                            &r));
+  CHECK(r.index == -1);
+  CHECK(r.max_tokens == 8192);
+  CHECK(ParseContextRefusal("context_length_exceeded", "too long", &r));
+  CHECK(r.index == -1);
+  CHECK(r.max_tokens == -1);
+  CHECK(ParseContextRefusal("", "input[x]: maximum context length is N", &r));
+  CHECK(r.index == -1);
+  CHECK(r.max_tokens == -1);
+  CHECK_FALSE(ParseContextRefusal("", "'$.input' is invalid.", &r));
+  CHECK_FALSE(ParseContextRefusal(
+      "max_tokens_per_request",
+      "Requested 400000 tokens, max 300000 tokens per request", &r));
+}
+
 TEST_CASE("Classify follows the API contract") {
   CHECK(Classify(WithStatus(200), "", "") == Outcome::kOk);
   CHECK(Classify(WithStatus(0), "", "") == Outcome::kRetry);

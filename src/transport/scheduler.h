@@ -4,11 +4,13 @@
 // failed attempt is rescheduled with a not-before time (never slept), within
 // caps on attempts and on retry time; a 429 holds back every start for the
 // time the server names; a batch the API rejects is split in halves until
-// the bad records are isolated, and one bigger than the whole tokens-per-
-// minute budget is split until its parts fit; once the input has ended, a
-// batch starts with no more than its slot's share of the work left, so that
-// the slots finish together; an error no request can survive stops new
-// requests.
+// the bad records are isolated (at once, when the refusal names the input
+// over the server's context length), and one bigger than the whole tokens-per-
+// minute budget is split until its parts fit; the first request to a
+// server, which its other slots wait for (endpoint_pool.h), is cut small;
+// once the input has ended, a batch starts with no more than its slot's
+// share of the work left, so that the slots finish together; an error no
+// request can survive stops new requests.
 #pragma once
 
 #include <cstdint>
@@ -49,9 +51,12 @@ struct BatchResult {
   enum Status {
     kEmbedded,  ///< embeddings holds one vector per record.
     kRejected,  ///< The API refused this (single-record) batch: error says why.
+    kTooLong,   ///< As kRejected, the record being over the server's context
+                ///< length (retry_policy.h: ParseContextRefusal).
     kFailed,    ///< Retries ran out: error says what happened last.
   };
   Status status = kEmbedded;
+  int64_t server_max_tokens = -1;  ///< kTooLong: the limit it stated, or -1.
   Batch batch;
   Embeddings embeddings;
   std::string error;
@@ -66,6 +71,11 @@ struct SchedulerStats {
   uint64_t paced = 0;          ///< Starts held back by the rate limits.
   uint64_t gave_up = 0;        ///< Batches failed for good (caps, or the
                                ///< server said not to retry).
+  uint64_t tokens_sent = 0;    ///< In the requests started, retries included:
+                               ///< what the server received.
+  /// Of the batches submitted, the tokens that went out at least once (in
+  /// them or in a batch they were split from); the rest were never sent.
+  uint64_t tokens_went_out = 0;
 };
 
 class Scheduler {
@@ -109,6 +119,9 @@ class Scheduler {
   void StopStarting() { stopped_ = true; }
   /// Abandons the requests in flight; their batches are not reported.
   void CancelInFlight();
+  /// Once stopped with nothing in flight: moves every batch not answered
+  /// (never sent, waiting for a retry, or abandoned) to *out, in no order.
+  void TakeUnanswered(std::vector<Batch>* out);
 
   /// True once an error that no request can survive was seen (bad key,
   /// quota, unknown model); fatal_message() says what the API said.
@@ -125,6 +138,8 @@ class Scheduler {
     int64_t first_start_ms = -1;  ///< When the first attempt started.
     int endpoint = -1;            ///< Of the last attempt.
     int64_t started_ms = 0;       ///< When the last attempt started.
+    bool went_out = false;        ///< Its records were sent before, in it
+                                  ///< or in a batch it was split from.
   };
 
   void StartDue(int64_t now);
@@ -133,6 +148,7 @@ class Scheduler {
   void GiveUp(Job job, const std::string& why);
   void Split(Job job);
   void CutToShare(Job* job, int64_t now);
+  void CutTo(Job* job, uint64_t share);
   uint64_t TokensLeft(int64_t now) const;
   void Complete(BatchResult result);
 

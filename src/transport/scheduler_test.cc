@@ -48,6 +48,15 @@ SchedulerConfig Config(int concurrency) {
   return c;
 }
 
+// As Config, with --rpm and --tpm far above what a test reaches: every slot
+// is open from the first request, with no wait for the first answer.
+SchedulerConfig OpenConfig(int concurrency) {
+  SchedulerConfig c = Config(concurrency);
+  c.rpm = 1000000;
+  c.tpm = 10000000000;
+  return c;
+}
+
 HttpResponse WithHeaders(HttpResponse r,
                          std::vector<std::pair<std::string, std::string>> headers) {
   r.headers = std::move(headers);
@@ -125,7 +134,7 @@ TEST_CASE("Scheduler keeps at most N requests in flight") {
 TEST_CASE("Scheduler starts a batch as it is submitted; queued() counts the rest") {
   Harness h(FirstThenEmbed(WithHeaders(Error(500, "server_error", "oops"),
                                        {{"retry-after-ms", "700"}})),
-            2);
+            OpenConfig(2));
   h.scheduler.Submit(MakeBatch({"a"}, 0));
   h.scheduler.Submit(MakeBatch({"b"}, 1));
   CHECK(h.transport.sent.size() == 2);  // no Step() needed
@@ -210,6 +219,55 @@ TEST_CASE("Scheduler bisects a rejected batch down to the bad record") {
   CHECK(embedded == 4);
   CHECK(rejected == std::vector<std::string>{"bad"});
   CHECK(h.scheduler.outstanding() == 0);
+}
+
+TEST_CASE("Scheduler takes out the input a context-length refusal names") {
+  // Issue 22, item 6: no bisection when the message says which input.
+  Harness h([](const HttpRequest& req) {
+    std::vector<std::string> in = Inputs(req);
+    for (size_t i = 0; i < in.size(); ++i)
+      if (in[i] == "long")
+        return Error(400, "",
+                     fmt::format("Invalid 'input[{}]': maximum context length "
+                                 "is 5 tokens.", i).c_str());
+    return Embed(req);
+  });
+  h.scheduler.Submit(MakeBatch({"a", "bb", "long", "dddd", "e"}));
+  std::vector<BatchResult> results = h.RunAll();
+  REQUIRE(h.transport.sent.size() == 2);
+  CHECK(Inputs(h.transport.sent[1]) ==
+        std::vector<std::string>{"a", "bb", "dddd", "e"});
+  REQUIRE(results.size() == 2);
+  CHECK(results[0].status == BatchResult::kTooLong);
+  CHECK(results[0].server_max_tokens == 5);
+  REQUIRE(results[0].batch.records.size() == 1);
+  CHECK(results[0].batch.records[0].text == "long");
+  CHECK(results[0].error == "rejected by the API (HTTP 400): Invalid "
+                            "'input[2]': maximum context length is 5 tokens.");
+  CHECK(results[1].status == BatchResult::kEmbedded);
+  CHECK(results[1].batch.records.size() == 4);
+  CHECK(h.scheduler.outstanding() == 0);
+}
+
+TEST_CASE("Scheduler bisects to a too-long input the refusal does not name") {
+  Harness h([](const HttpRequest& req) {
+    for (const std::string& in : Inputs(req))
+      if (in == "long")
+        return Error(400, "context_length_exceeded", "too long for the model");
+    return Embed(req);
+  });
+  h.scheduler.Submit(MakeBatch({"a", "long", "c"}));
+  std::vector<BatchResult> results = h.RunAll();
+  size_t too_long = 0, embedded = 0;
+  for (const BatchResult& r : results) {
+    if (r.status == BatchResult::kEmbedded) embedded += r.batch.records.size();
+    if (r.status != BatchResult::kTooLong) continue;
+    ++too_long;
+    CHECK(r.batch.records[0].text == "long");
+    CHECK(r.server_max_tokens == -1);
+  }
+  CHECK(too_long == 1);
+  CHECK(embedded == 2);
 }
 
 TEST_CASE("Scheduler stops on a fatal error and keeps the batch unanswered") {
@@ -358,6 +416,61 @@ TEST_CASE("Scheduler paces to limits learned from headers, with no 429") {
   CHECK(h.clock.now_ms >= 100000);
   CHECK(h.clock.now_ms <= 100000 + 250 + 120);
   CHECK(h.scheduler.stats().paced > 0);
+}
+
+TEST_CASE("Scheduler sends one request before any limit is known") {
+  // Issue 22, item 7: five slots and a key whose per-minute token budget is
+  // below the first burst. The first request goes alone; its headers tell
+  // the limit, and the rest are paced to it.
+  ServerLimits server(1000, 250);
+  Harness h(
+      [&](const HttpRequest& req) {
+        HttpResponse r = Embed(req);
+        server.Take(TokensOf(req), &r);
+        return r;
+      },
+      5);
+  server.clock = &h.clock;
+  for (int i = 0; i < 5; ++i)
+    h.scheduler.Submit(MakeBatch(Texts(1, 100), i, 100));
+  CHECK(h.transport.sent.size() == 1);
+  std::vector<BatchResult> results = h.RunAll();
+  CHECK(Embedded(results) == 5);
+  CHECK(server.refused == 0);
+  CHECK(h.scheduler.stats().rate_limited == 0);
+}
+
+TEST_CASE("Scheduler cuts the first request small: other slots wait for it") {
+  Harness h(Embed, 3);
+  h.scheduler.Submit(MakeBatch(Texts(10, 4000), 0, 4000));
+  h.scheduler.Submit(MakeBatch(Texts(10, 4000), 10, 4000));
+  REQUIRE(h.transport.sent.size() == 1);
+  CHECK(TokensOf(h.transport.sent[0]) == 8000);
+  std::vector<BatchResult> results = h.RunAll();
+  CHECK(Embedded(results) == 20);
+  REQUIRE(h.transport.sent.size() == 3);
+  CHECK(TokensOf(h.transport.sent[1]) == 32000);  // the rest of the first
+  CHECK(TokensOf(h.transport.sent[2]) == 40000);
+}
+
+TEST_CASE("Scheduler opens every slot once the first answer lacks rate headers") {
+  Harness h(Embed, 5);
+  for (int i = 0; i < 5; ++i) h.scheduler.Submit(MakeBatch({"ab"}, i));
+  CHECK(h.transport.sent.size() == 1);
+  bool ready = false;
+  h.scheduler.Step(0, -1, &ready);
+  CHECK(h.transport.sent.size() == 5);
+  CHECK(h.transport.active() == 4);
+}
+
+TEST_CASE("Scheduler: a failed connection does not open the other slots") {
+  // No answer says nothing about the server's limits.
+  Harness h(FirstThenEmbed(HttpResponse{}), 5);
+  for (int i = 0; i < 5; ++i) h.scheduler.Submit(MakeBatch({"ab"}, i));
+  bool ready = false;
+  h.scheduler.Step(0, -1, &ready);
+  CHECK(h.transport.sent.size() == 2);
+  CHECK(h.transport.active() == 1);
 }
 
 TEST_CASE("Scheduler paces to --rpm and --tpm flags from the first request") {
@@ -617,7 +730,7 @@ struct TailRun {
     std::vector<std::unique_ptr<OpenAiCodec>> codecs =
         Codecs({"http://127.0.0.1:1"});
     Scheduler scheduler(&transport, Endpoints({"http://127.0.0.1:1"}, codecs),
-                        &clock, Config(5));
+                        &clock, OpenConfig(5));
     for (uint64_t b = 0; b < 7; ++b)
       scheduler.Submit(MakeBatch(std::vector<std::string>(300, std::string(1000, 'x')),
                                  b * 300, 1000));

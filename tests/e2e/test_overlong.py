@@ -148,6 +148,88 @@ def truncate_sends_the_longest_prefix_within_the_cap():
 
 
 @test
+def a_text_the_server_finds_too_long_is_split_below_its_limit():
+    # Issue 22, item 6: a server whose window (3,000 tokens) is smaller than
+    # the cap embedpipe counts against (8,191). Each refusal names the input,
+    # which is taken out of its batch at once (the others are sent again)
+    # and split below what the server refused; stderr says so once.
+    recs = [RECORDS[0], {"id": "mid-11", "text": long_text(11, 1700)},
+            {"id": "mid-12", "text": long_text(12, 1900)}, RECORDS[5]]
+    n = counts([rec["text"] for rec in recs])
+    check(3000 < n[1] < n[2] <= CAP, "the long records are within the cap: %r" % n)
+    with Server("--max-input-tokens", "3000") as srv:
+        r = run(base_args(srv, DIMS, "-j", "1"), stdin=jsonl(*recs))
+        log = sorted(srv.requests(), key=lambda e: e["n"])
+    r.expect_rc(0)
+    eq([(e["inputs"], e["status"]) for e in log],
+       [(4, 400), (3, 400), (2, 200), (2, 200), (2, 200)], "requests (inputs, status)")
+    text = [rec["text"] for rec in recs]
+    eq(log[1]["texts"], [text[0], text[2], text[3]], "the others, without the input named")
+    eq(log[2]["texts"], [text[0], text[3]], "the others, without the second input named")
+    outs = output_vectors(r.out)
+    eq([o[0] for o in outs], [json.dumps(rec["id"]) for rec in recs], "ids in order")
+    for i in (0, 3):
+        fakevec.check_embedding_text(outs[i][1], fakevec.vector(MODEL, DIMS, text[i]))
+    for i, e in ((1, log[3]), (2, log[4])):
+        pieces = e["texts"]
+        eq("".join(pieces), text[i], "the pieces of record %d cover its text" % i)
+        # Two pieces, the first cut at the lowered cap: the server's counts
+        # of them (--count-tokens would count each as a normalized record).
+        eq(e["max_input_tokens"], 3000 * 7 // 8, "the longest piece of record %d" % i)
+        piece_tokens = [e["max_input_tokens"], e["tokens"] - e["max_input_tokens"]]
+        fakevec.check_embedding_text(outs[i][1], weighted(pieces, piece_tokens))
+    eq(r.stats["records"]["split"], 2, "records split")
+    eq([l for l in r.err_text.splitlines() if "warning" in l],
+       ["embedpipe: warning: the server refused -:2 as too long (its limit: 3000 tokens), "
+        "though it has %d tokens by embedpipe's count; a text it refuses so is split below "
+        "what it refused (--overlong split)" % n[1]], "warnings")
+
+
+def refused_by_a_smaller_window(policy):
+    """A run with --overlong `policy` whose second record (3,569 tokens) the
+    server refuses as over its 3,000: (result, log sorted by n, records)."""
+    recs = [RECORDS[0], {"id": "mid-11", "text": long_text(11, 1700)}, RECORDS[5]]
+    d = tmpdir()
+    with Server("--max-input-tokens", "3000") as srv:
+        r = run(base_args(srv, DIMS, "-j", "1", "--overlong", policy, "--errors",
+                          os.path.join(d, "errors.jsonl")), stdin=jsonl(*recs))
+        log = sorted(srv.requests(), key=lambda e: e["n"])
+    return r, log, recs
+
+
+@test
+def a_text_the_server_finds_too_long_is_truncated_below_its_limit():
+    r, log, recs = refused_by_a_smaller_window("truncate")
+    r.expect_rc(0)
+    eq([(e["inputs"], e["status"]) for e in log], [(3, 400), (2, 200), (1, 200)],
+       "requests (inputs, status)")
+    sent = log[2]["texts"][0]
+    check(recs[1]["text"].startswith(sent) and len(sent) < len(recs[1]["text"]),
+          "a proper prefix is sent")
+    check(2600 <= log[2]["tokens"] <= 3000 * 7 // 8, "prefix of %d tokens" % log[2]["tokens"])
+    outs = output_vectors(r.out)
+    eq([o[0] for o in outs], [json.dumps(rec["id"]) for rec in recs], "ids in order")
+    fakevec.check_embedding_text(outs[1][1], fakevec.vector(MODEL, DIMS, sent))
+    eq(r.stats["records"]["truncated"], 1, "records truncated")
+
+
+@test
+def a_text_the_server_finds_too_long_stops_the_run_under_fail():
+    r, log, recs = refused_by_a_smaller_window("fail")
+    r.expect_rc(2)
+    eq([(e["inputs"], e["status"]) for e in log], [(3, 400), (2, 200)],
+       "requests (inputs, status)")
+    reason = ("rejected by the API (HTTP 400): Invalid 'input[1]': maximum context length is "
+              "3000 tokens. (--overlong fail)")
+    eq([o for _, o in r.errors()], [{"line": 2, "source": "-", "id": "mid-11", "field": "text",
+                                     "error": reason}], "errors")
+    check("embedpipe: error: stopped at -:2: %s\n" % reason in r.err_text,
+          "says where it stopped: %r" % r.err_text[-500:])
+    eq([o[0] for o in output_vectors(r.out)], [json.dumps(rec["id"]) for rec in recs[::2]],
+       "the records read before it are embedded")
+
+
+@test
 def skip_rejects_the_long_records_and_embeds_the_rest():
     d = tmpdir()
     errors = os.path.join(d, "errors.jsonl")

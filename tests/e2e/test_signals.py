@@ -12,7 +12,7 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Server, base_args, check, corpus, eq, main, run,  # noqa: E402
+from harness import (Server, base_args, check, corpus, eq, jsonl, main, run,  # noqa: E402
                      spawn, split_lines, test, tmpdir, verify)
 
 DIMS = 8
@@ -120,6 +120,51 @@ def sigterm_finishes_requests_in_flight_and_exits_130():
 @test
 def sigint_finishes_requests_in_flight_and_exits_130():
     interrupted_run(signal.SIGINT)
+
+
+def answers_after_a_gap(sig):
+    """Issue 22, item 3: the second of three batches hangs; the signal comes
+    once the server has logged all three requests (a hang is logged as it
+    arrives). The third batch's answer, after the gap, is written; the
+    unanswered records are listed in --errors."""
+    texts = ["record %d: some text" % i for i in range(30)]
+    stdin = jsonl(*({"id": i, "text": t} for i, t in enumerate(texts)))
+    d = tmpdir()
+    errors = os.path.join(d, "errors.jsonl")
+    with open(os.path.join(d, "in.jsonl"), "wb") as f:
+        f.write(stdin)
+    with Server("--faults", "text:record 12:hang") as srv:
+        p = spawn(base_args(srv, DIMS, "--batch-inputs", "10", "-j", "3", "--errors", errors,
+                            f.name), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            srv.wait_for(lambda entries: len(entries) >= 3, what="three requests")
+            p.send_signal(sig)
+            out, err = p.communicate(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        log = srv.requests()
+    eq(p.returncode, 130, "exit status (stderr %r)" % err[-500:])
+    eq(sorted((e["texts"][0], e["status"]) for e in log),
+       [(texts[0], 200), (texts[10], None), (texts[20], 200)], "requests (first text, status)")
+    verify(out, [(str(i), t) for i, t in enumerate(texts) if not 10 <= i < 20], DIMS,
+           python_check=True)
+    reason = "not embedded: the run stopped (interrupted by %s)" % sig.name
+    source = json.dumps(f.name)
+    with open(errors) as f:
+        eq(f.read(), "".join('{"line":%d,"source":%s,"id":%d,"error":"%s"}\n'
+                             % (i + 1, source, i, reason) for i in range(10, 20)), "--errors")
+
+
+@test
+def sigint_writes_the_answers_received_after_a_gap():
+    answers_after_a_gap(signal.SIGINT)
+
+
+@test
+def sigterm_writes_the_answers_received_after_a_gap():
+    answers_after_a_gap(signal.SIGTERM)
 
 
 @test

@@ -69,11 +69,18 @@ A loopback fake of the OpenAI embeddings API: POST /v1/embeddings or /embeddings
   --seed N                  seed for --shuffle and rate: faults (default 1)
   --rpm N, --tpm N          requests / tokens per minute, replenished
                             continuously (default: not limited)
+  --max-input-tokens N      refuse an input over N tokens (default 8192), as
+                            a model with a smaller window than its name
+                            suggests does: 400 "Invalid 'input[I]': maximum
+                            context length is N tokens." (I: the first such
+                            input's index; 'input' for a single string)
   --latency-ms MS           answer no sooner than MS after the request...
   --latency-per-ktok-ms MS  ...plus MS per 1000 request tokens
   --faults SPEC             comma-separated N:KIND (Nth request, 1-based),
-                            every:K:KIND, rate:P:KIND (probability P);
-                            first matching rule wins. KIND: 429 429body
+                            every:K:KIND, rate:P:KIND (probability P),
+                            text:S:KIND (a request with an input holding
+                            S, which has no ',' or ':', every time it
+                            comes); first matching rule wins. KIND: 429 429body
                             429reset quota 403 500 500noretry 502 503
                             400retry reset truncate stall hang badjson
                             wrongcount dupindex wrongdims nan; hostile:
@@ -191,9 +198,10 @@ bool CorruptsSuccess(Fault f) {
 }
 
 struct FaultRule {
-  enum class When { kNth, kEvery, kRate } when;
+  enum class When { kNth, kEvery, kRate, kText } when;
   uint64_t n = 0;            // kNth: the request number; kEvery: the period.
   double probability = 0;    // kRate.
+  std::string text;          // kText: what an input holds.
   Fault fault = Fault::kNone;
 };
 
@@ -208,6 +216,7 @@ struct Options {
   uint64_t seed = 1;
   uint64_t rpm = 0;  // 0: not limited.
   uint64_t tpm = 0;
+  uint64_t max_input_tokens = kMaxInputTokens;
   double latency_ms = 0;
   double latency_per_ktok_ms = 0;
   std::vector<FaultRule> faults;
@@ -250,7 +259,8 @@ bool ParseFaults(std::string_view spec, std::vector<FaultRule>* rules,
     FaultRule rule;
     size_t colon = item.rfind(':');
     if (colon == std::string_view::npos) {
-      *err = fmt::format("fault '{}' is not N:KIND, every:K:KIND or rate:P:KIND", item);
+      *err = fmt::format("fault '{}' is not N:KIND, every:K:KIND, rate:P:KIND or text:S:KIND",
+                         item);
       return false;
     }
     std::string_view kind = item.substr(colon + 1);
@@ -266,6 +276,13 @@ bool ParseFaults(std::string_view spec, std::vector<FaultRule>* rules,
       rule.when = FaultRule::When::kEvery;
       if (!ParseUint(when.substr(6), UINT64_MAX, &rule.n) || rule.n == 0) {
         *err = fmt::format("bad period in fault '{}'", item);
+        return false;
+      }
+    } else if (when.substr(0, 5) == "text:") {
+      rule.when = FaultRule::When::kText;
+      rule.text = when.substr(5);
+      if (rule.text.empty() || rule.text.find(':') != std::string::npos) {
+        *err = fmt::format("bad text in fault '{}' (non-empty, no ':')", item);
         return false;
       }
     } else if (when.substr(0, 5) == "rate:") {
@@ -360,6 +377,8 @@ bool ParseArgs(int argc, char** argv, Options* o, bool* help, std::string* err) 
       if (!take_uint(UINT32_MAX, &o->rpm)) return false;
     } else if (arg == "--tpm") {
       if (!take_uint(UINT32_MAX, &o->tpm)) return false;
+    } else if (arg == "--max-input-tokens") {
+      if (!take_uint(UINT32_MAX, &o->max_input_tokens)) return false;
     } else if (arg == "--latency-ms") {
       if (!take_ms(&o->latency_ms)) return false;
     } else if (arg == "--latency-per-ktok-ms") {
@@ -561,6 +580,7 @@ struct Parsed {
   std::string texts_json;             // For --log-texts.
   uint32_t truncated = 0;             // Inputs the server cut (dialects).
   bool truncate = false;              // The request let the server cut.
+  bool input_array = false;           // `input` was an array of inputs.
   std::string input_type;             // As the request named it.
 };
 
@@ -674,13 +694,13 @@ class Provider {
       return;
     }
     uint64_t n = ++requests_;
-    Fault fault = PickFault(n);
     std::string request_id = RequestId(n);
 
     std::string key;
     bool auth_present = BearerKey(req, &key);
     Parsed p;
     std::optional<ApiError> invalid = ParseRequest(req.body, &p);
+    Fault fault = PickFault(n, p.texts);
 
     http::Response resp;
     Fault applied = fault;
@@ -859,11 +879,15 @@ class Provider {
     conn->Close();
   }
 
-  Fault PickFault(uint64_t n) const {
+  // The fault for request `n` with inputs `texts`, or kNone.
+  Fault PickFault(uint64_t n, const std::vector<std::string>& texts) const {
     for (size_t i = 0; i < o_.faults.size(); ++i) {
       const FaultRule& r = o_.faults[i];
       bool hit = false;
       switch (r.when) {
+        case FaultRule::When::kText:
+          for (const std::string& t : texts) hit = hit || t.find(r.text) != std::string::npos;
+          break;
         case FaultRule::When::kNth: hit = n == r.n; break;
         case FaultRule::When::kEvery: hit = n % r.n == 0; break;
         case FaultRule::When::kRate: hit = Uniform(o_.seed, n, i + 1) < r.probability; break;
@@ -1012,13 +1036,16 @@ class Provider {
       p->total_tokens += p->tokens[i];
       p->max_tokens = std::max(p->max_tokens, p->tokens[i]);
     }
-    for (uint32_t t : p->tokens)
-      if (t > kMaxInputTokens)
+    // OpenAI's answer for one string, as a 2026 report shows it ("Invalid
+    // 'input': maximum context length is 8192 tokens.", code null). For an
+    // array it names the element as its other per-input errors do ("Invalid
+    // 'input[0]': ..."); that form is assumed, not seen in a capture.
+    for (size_t i = 0; i < p->tokens.size(); ++i)
+      if (p->tokens[i] > o_.max_input_tokens)
         return InvalidRequest(fmt::format(
-            "This model's maximum context length is {} tokens, however you requested {} "
-            "tokens ({} in your prompt; 0 for the completion). Please reduce your prompt; or "
-            "completion length.",
-            kMaxInputTokens, t, t));
+            "Invalid '{}': maximum context length is {} tokens.",
+            p->input_array ? fmt::format("input[{}]", i) : std::string("input"),
+            o_.max_input_tokens));
     if (p->total_tokens > kMaxRequestTokens)
       return ApiError{400,
                       fmt::format("Requested {} tokens, max {} tokens per request",
@@ -1058,6 +1085,7 @@ class Provider {
       p->inputs = 1;
       ok = add_ids(input);
     } else if (input.IsArray()) {
+      p->input_array = true;
       p->inputs = input.Size();
       ok = !input.Empty() && input.Size() <= kMaxInputs;
       bool strings = ok && input[0].IsString();
@@ -1369,7 +1397,6 @@ class Provider {
       return;
     }
     uint64_t n = ++requests_;
-    Fault fault = PickFault(n);
     fake_dialects::Request r;
     std::optional<fake_dialects::Error> error;
     if (std::optional<std::string> wrong = WrongKeyToEcho(req))
@@ -1377,6 +1404,7 @@ class Provider {
     else
       error = d.CheckAuth(req, o_.require_key);
     if (!error) error = d.Parse(req.body, path_model, &r);
+    Fault fault = PickFault(n, r.texts);
     // The log's view of it, with tokens as the provider would count them
     // (cl100k_base here, plus the model's special tokens) and truncated ones
     // at the model's context.

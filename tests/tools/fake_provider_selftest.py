@@ -345,11 +345,28 @@ def context_length(t):
     status, _, body = t.plain.post({"model": SMALL, "input": ["ok", text]})
     assert status == 400, status
     e = error_of(body)
-    m = re.match(r"^This model's maximum context length is 8192 tokens, however you "
-                 r"requested (\d+) tokens \((\d+) in your prompt; 0 for the completion\)\. "
-                 r"Please reduce your prompt; or completion length\.$", e["message"])
-    assert m and m.group(1) == m.group(2) and int(m.group(1)) > 8192, e
-    assert e["type"] == "invalid_request_error", e
+    assert e["message"] == "Invalid 'input[1]': maximum context length is 8192 tokens.", e
+    assert e["type"] == "invalid_request_error" and e["code"] is None, e
+    status, _, body = t.plain.post({"model": SMALL, "input": text})
+    assert status == 400, status
+    e = error_of(body)
+    assert e["message"] == "Invalid 'input': maximum context length is 8192 tokens.", e
+
+
+@test
+def faults_by_text_and_a_smaller_window(t):
+    s = t.by_text
+    status, _, _ = s.post({"model": SMALL, "input": ["fine", "poison here"], "dimensions": 1})
+    assert status == 503, status
+    status, _, _ = s.post({"model": SMALL, "input": ["poison"], "dimensions": 1})
+    assert status == 503, status  # every time the text comes
+    status, _, _ = s.post({"model": SMALL, "input": ["fine"], "dimensions": 1})
+    assert status == 200, status
+    status, _, body = s.post({"model": SMALL, "input": ["fine", "one two three four five six"],
+                              "dimensions": 1})
+    assert status == 400, status
+    e = error_of(body)
+    assert e["message"] == "Invalid 'input[1]': maximum context length is 5 tokens.", e
 
 
 @test
@@ -849,6 +866,7 @@ class Servers:
         self.tpm = start("--tpm", "1000")
         self.slow = start("--latency-ms", "250", "--latency-per-ktok-ms", "200")
         self.logged = start("--log-texts")
+        self.by_text = start("--faults", "text:poison:503", "--max-input-tokens", "5")
 
     def stop(self):
         for s in self.all:
