@@ -20,14 +20,15 @@ input says.
 
 import json
 import os
+import re
 import signal
 import struct
 import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (MODEL, Server, base_args, check, eq, gencorpus, main, run,  # noqa: E402
-                     test, tmpdir, verify)
+from harness import (MODEL, ROOT, Server, base_args, check, eq, gencorpus, main,  # noqa: E402
+                     run, test, tmpdir, verify)
 import harness  # noqa: E402
 from copy_ids import all_id_texts, id_value  # noqa: E402
 from pglite import PGlite, node_missing  # noqa: E402
@@ -311,6 +312,54 @@ def halfvec_3072_from_the_large_model_answers_through_hnsw():
     got = nearest(query.arrays[0], "large", "halfvec")
     check_nearest([(g.encode("utf-8"), d) for g, d in got], want, "halfvec(3072)")
     DB.query("RESET enable_seqscan")
+
+
+EXAMPLES = os.path.join(ROOT, "examples", "postgres")
+EX_DIMS = 16
+
+
+def example_sql(name, **values):
+    """The statements of examples/postgres/NAME with psql's :name and
+    :'name' variables filled in."""
+    with open(os.path.join(EXAMPLES, name), encoding="utf-8") as f:
+        text = f.read()
+    for k, v in values.items():
+        text = text.replace(":'%s'" % k, "'%s'" % v).replace(":%s" % k, str(v))
+    # Their comments may hold semicolons; their SQL holds no "--".
+    body = re.sub(r"--[^\n]*", "", text)
+    return [st.strip() for st in body.split(";") if st.strip()]
+
+
+@test
+def example_halfvec_schema_loads_binary_and_nearest_sql_answers():
+    for statement in example_sql("schema-halfvec.sql", dims=EX_DIMS):
+        DB.query(statement)
+    d = tmpdir("example")
+    sections = os.path.join(ROOT, "examples", "sections.jsonl")
+    with Server() as srv:
+        # The schema's own load command, in binary.
+        r = run(base_args(srv, EX_DIMS, "-q", "--format", "binary", "--vector", "halfvec",
+                          "--carry", "meta.url", "--columns", "id,embedding,meta.url,tokens,model",
+                          "--", sections))
+        check(r.rc == 2, "embedpipe exit %d (2: the example has rejected records)" % r.rc)
+        ref = run(base_args(srv, EX_DIMS, "-q", "--", sections))
+    path = write(d, "items.bin", r.out)
+    DB.query("COPY items(id, embedding, url, tokens, model) FROM '/dev/blob' WITH (FORMAT binary)",
+             blob=path)
+    vectors = {}
+    for line in ref.lines:
+        id_text, arr, _ = harness.split_output_line(line)
+        values = [float(t) for t in arr[1:-1].split(",")]
+        vectors[str(id_value(id_text))] = struct.unpack(
+            ">%de" % EX_DIMS, halves(struct.pack(">%df" % EX_DIMS, *values)))
+    eq(sorted(r[0] for r in DB.query("SELECT id FROM items")), sorted(vectors), "ids loaded")
+    (statement,) = example_sql("nearest.sql", id="intro-1")
+    got = [(row[0], row[2]) for row in DB.query(statement)]
+    ranked = sorted((cosine_distance(v, vectors["intro-1"]), k)
+                    for k, v in vectors.items() if k != "intro-1")
+    eq([g[0] for g in got], [k for _, k in ranked[:5]], "nearest.sql: ids in order")
+    for (k, gd), (wd, _) in zip(got, ranked):
+        check(abs(gd - wd) < 1e-5, "nearest.sql: distance of %r: %r, want %r" % (k, gd, wd))
 
 
 if __name__ == "__main__":
