@@ -137,7 +137,10 @@ def compare(rows, ids, vectors, what):
 
 def load(table, column_type, path, fmt):
     """COPY of embedpipe's output `path` into a new table; its rows, in load
-    order, as (id bytes, vector bytes) exported with COPY BINARY."""
+    order, as (id bytes, vector bytes) exported with COPY BINARY. (A test
+    that failed half way leaves its tables; the next to need them redoes
+    the load.)"""
+    DB.query("DROP TABLE IF EXISTS %s" % table)
     DB.query("CREATE TABLE %s (seq serial, id text, e %s)" % (table, column_type))
     DB.query("COPY %s(id, e) FROM '/dev/blob'%s" % (table, COPY_OPTION[fmt]), blob=path)
     export = os.path.join(os.path.dirname(path), table + ".export")
@@ -201,7 +204,8 @@ def reference(srv):
 
 def vector_tables():
     """The 2,000 records in each format, loaded into vector(1536) and checked
-    (once per run of this file): {format: table}, and the reference."""
+    (once per run of this file): ({format: table}, the Reference, and the
+    Reference of a query text)."""
     if "vector" not in _state:
         d = tmpdir("pgvector")
         tables = {}
