@@ -95,7 +95,7 @@ TEST_CASE("FloatToHalf refuses what a half cannot hold") {
   CHECK(!Fits(std::numeric_limits<float>::quiet_NaN()));
 }
 
-TEST_CASE("FloatToHalf matches the compiler's binary16 at every rounding edge") {
+TEST_CASE("FloatToHalf matches the compiler's binary16 at each rounding edge") {
   // For every finite half: the float32 values at, just below and just
   // above the midpoint to the next half up (where rounding decides), and
   // the half itself, both signs. Then a sweep over all float32 bits.

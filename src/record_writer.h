@@ -97,8 +97,8 @@ std::unique_ptr<RecordWriter> NewJsonlWriter();
 std::unique_ptr<RecordWriter> NewJsonlWriter(const OutputLayout& layout);
 
 /// Appends `dims` floats, each as AppendFloat prints it, joined by commas,
-/// in [..] (json, pgvector, halfvec) or {..} (pgarray). The text needs no escaping
-/// in JSON or text COPY; in CSV it needs quotes (it holds commas).
+/// in [..] (json, pgvector, halfvec) or {..} (pgarray). The text needs no
+/// escaping in JSON or text COPY; in CSV it needs quotes (it holds commas).
 void AppendVectorText(VectorStyle style, const float* vector, size_t dims,
                       std::string* out);
 
