@@ -8,7 +8,8 @@
 # Environment:
 #   PGHOST, PGPORT, PGUSER, PGDATABASE, ...  where psql connects
 #   OPENAI_API_KEY, OPENAI_BASE_URL          what embedpipe uses
-#   VECTOR    pgvector (default: vector(N) column, schema-pgvector.sql) or
+#   VECTOR    pgvector (default: vector(N) column, schema-pgvector.sql),
+#             halfvec (halfvec(N) column, schema-halfvec.sql) or
 #             pgarray (real[] column, schema-real.sql)
 #   DIMS      vector length (default 1536)
 #   EMBEDPIPE the binary (default: embedpipe on PATH)
@@ -19,8 +20,9 @@ vector=${VECTOR:-pgvector}
 dims=${DIMS:-1536}
 case $vector in
   pgvector) schema=schema-pgvector.sql ;;
+  halfvec) schema=schema-halfvec.sql ;;
   pgarray) schema=schema-real.sql ;;
-  *) echo "load.sh: VECTOR must be pgvector or pgarray" >&2; exit 1 ;;
+  *) echo "load.sh: VECTOR must be pgvector, halfvec or pgarray" >&2; exit 1 ;;
 esac
 [ $# -gt 0 ] || { echo "usage: load.sh FILE..." >&2; exit 1; }
 

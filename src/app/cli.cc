@@ -285,12 +285,12 @@ bool ParseCommandLine(int argc, const char* const* argv, Options* o,
       ->group(kOutput)->capture_default_str()
       ->check(CLI::IsMember({"jsonl", "tsv", "csv", "binary"}));
   app.add_option("--vector", o->vector,
-                 "Vector spelling: json, pgvector ([..], vector(N)) or "
-                 "pgarray ({..}, real[]); default: json for jsonl, else "
-                 "pgvector")
+                 "Vector spelling: json, pgvector ([..], vector(N)), "
+                 "pgarray ({..}, real[]) or halfvec ([..], halfvec(N); "
+                 "binary: halves); default: json for jsonl, else pgvector")
       ->type_name("STYLE")
       ->group(kOutput)
-      ->check(CLI::IsMember({"json", "pgvector", "pgarray"}));
+      ->check(CLI::IsMember({"json", "pgvector", "pgarray", "halfvec"}));
   app.add_option("--columns", o->columns,
                  "Output columns in order, comma-separated: id, embedding, "
                  "carried, tokens, model, key (the content key), or a --carry "

@@ -62,8 +62,9 @@ struct Options {
   // Output.
   std::string errors_path;              ///< Empty: error records go to stderr.
   std::string format = "jsonl";         ///< jsonl | tsv | csv | binary
-  std::string vector;                   ///< json | pgvector | pgarray; empty:
-                                        ///< json for jsonl, else pgvector.
+  std::string vector;                   ///< json | pgvector | pgarray |
+                                        ///< halfvec; empty: json for
+                                        ///< jsonl, else pgvector.
   std::string columns = "id,embedding,carried";  ///< See OutputConfig.
 
   bool count_tokens = false;            ///< Write counts; send nothing.

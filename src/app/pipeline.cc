@@ -181,6 +181,7 @@ class Pipeline {
   bool WriteStatsFile(int status);
   void CollectResults();
   bool WriteReleased();
+  void WriteError(const RecordError& error);
   bool FlushOutputs();
   bool WantInput(size_t output_bytes) const;
   int Finish();
@@ -960,26 +961,43 @@ bool Pipeline::FlushOutputs() {
   return !output_->failed();
 }
 
+// Counts a rejected record and describes it on the errors output (or, for
+// the first few, on stderr).
+void Pipeline::WriteError(const RecordError& error) {
+  ++stats_.rejected;
+  if (errors_out_) {
+    AppendErrorJson(error, &errors_out_->buffer());
+    errors_out_->MaybeFlush();
+  } else if (error.reason == unanswered_reason_) {
+    ++unanswered_;  // counted in one line at the end
+  } else if (++error_messages_ <= kMaxErrorMessages) {
+    diag::Error(FormatErrorMessage(error));
+  }
+}
+
 bool Pipeline::WriteReleased() {
   reorder_.Release([this](const Released& item) {
     if (item.record) {
+      held_bytes_ -= OutputBytes(*item.record, item.dims);
+      const Record& r = *item.record;
+      if (!writer_->AcceptsVector(item.vector, item.dims, &field_, &reason_)) {
+        // Its line becomes an error record, in the same place.
+        RecordError e;
+        e.seq = r.seq;
+        e.line = r.line;
+        e.source = options_.inputs[r.source];
+        e.id_json = r.id_json;
+        e.field = field_;
+        e.reason = reason_;
+        WriteError(e);
+        return true;
+      }
       if (!options_.dry_run)
         output_->Add(item.owner, item.record, item.vector, item.dims);
-      held_bytes_ -= OutputBytes(*item.record, item.dims);
       ++stats_.embedded;
       return true;
     }
-    if (item.error) {
-      ++stats_.rejected;
-      if (errors_out_) {
-        AppendErrorJson(*item.error, &errors_out_->buffer());
-        errors_out_->MaybeFlush();
-      } else if (item.error->reason == unanswered_reason_) {
-        ++unanswered_;
-      } else if (++error_messages_ <= kMaxErrorMessages) {
-        diag::Error(FormatErrorMessage(*item.error));
-      }
-    }
+    if (item.error) WriteError(*item.error);
     return true;
   });
   output_->Send();

@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "output/half_float.h"
+
 namespace {
 
 // PostgreSQL's pg_type OID of float4, which an array's header must name.
@@ -65,29 +67,46 @@ class CopyBinaryWriter : public CopyWriter {
 
  private:
   void AppendVector(const float* vector, size_t dims, std::string* out) const {
-    if (layout_.vector == VectorStyle::kPgvector) {
-      // pgvector's vector_send: int16 dimensions, int16 unused, the floats.
-      // (pgvector allows at most 16000 dimensions; it checks, not us.)
-      Put32(static_cast<uint32_t>(4 + 4 * dims), out);
-      Put16(static_cast<uint16_t>(dims), out);
-      Put16(0, out);
-    } else {
-      // array_send for a one-dimensional float4[] without NULLs: ndim,
-      // has-nulls flag, element type, then (length, lower bound) per
-      // dimension, then each element with its own length.
-      Put32(static_cast<uint32_t>(20 + 8 * dims), out);
-      Put32(1, out);
-      Put32(0, out);
-      Put32(kFloat4Oid, out);
-      Put32(static_cast<uint32_t>(dims), out);
-      Put32(1, out);
-    }
-    for (size_t i = 0; i < dims; ++i) {
-      if (layout_.vector == VectorStyle::kPgarray) Put32(4, out);
-      PutFloat(vector[i], out);
+    switch (layout_.vector) {
+      case VectorStyle::kPgvector:
+        // pgvector's vector_send: int16 dimensions, int16 unused, the
+        // floats. (pgvector allows at most 16000 dimensions; it checks,
+        // not us.)
+        Put32(static_cast<uint32_t>(4 + 4 * dims), out);
+        Put16(static_cast<uint16_t>(dims), out);
+        Put16(0, out);
+        for (size_t i = 0; i < dims; ++i) PutFloat(vector[i], out);
+        return;
+      case VectorStyle::kHalfvec:
+        // halfvec_send: the same header, then each value as its binary16
+        // bits. AcceptsVector refused the vectors with a value too large.
+        Put32(static_cast<uint32_t>(4 + 2 * dims), out);
+        Put16(static_cast<uint16_t>(dims), out);
+        Put16(0, out);
+        for (size_t i = 0; i < dims; ++i) {
+          uint16_t half;
+          FloatToHalf(vector[i], &half);
+          Put16(half, out);
+        }
+        return;
+      case VectorStyle::kPgarray:
+      case VectorStyle::kJson:  // refused by ParseOutputLayout
+        // array_send for a one-dimensional float4[] without NULLs: ndim,
+        // has-nulls flag, element type, then (length, lower bound) per
+        // dimension, then each element with its own length.
+        Put32(static_cast<uint32_t>(20 + 8 * dims), out);
+        Put32(1, out);
+        Put32(0, out);
+        Put32(kFloat4Oid, out);
+        Put32(static_cast<uint32_t>(dims), out);
+        Put32(1, out);
+        for (size_t i = 0; i < dims; ++i) {
+          Put32(4, out);
+          PutFloat(vector[i], out);
+        }
+        return;
     }
   }
-
 };
 
 }  // namespace

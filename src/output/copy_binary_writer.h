@@ -5,7 +5,7 @@
 // fast. Each column has a fixed SQL type here, since binary COPY does not
 // convert: id, model and carried fields text (a carried non-string as its
 // compact JSON text), tokens integer (int4), the embedding pgvector's vector
-// or real[] (float4[]).
+// or halfvec, or real[] (float4[]).
 #pragma once
 
 #include <memory>
@@ -14,5 +14,5 @@
 #include "output/output_layout.h"
 #include "output/record_writer.h"
 
-/// The writer for `layout` (format kBinary; vector kPgvector or kPgarray).
+/// The writer for `layout` (format kBinary; any vector style but kJson).
 std::unique_ptr<RecordWriter> NewCopyBinaryWriter(const OutputLayout& layout);

@@ -68,3 +68,19 @@ TEST_CASE("COPY BINARY tuple: text, int4, NULL, pgvector and float4[]") {
                       0, 0, 0, 4, 0xC0, 0, 0, 0,
                       0, 0, 0, 1, '7'}));
 }
+
+TEST_CASE("COPY BINARY tuple: halfvec, each value rounded to binary16") {
+  // halfvec_recv reads int16 dimensions, int16 unused (0), then each value
+  // as its 16 bits, big-endian.
+  Record r;
+  r.id_json = R"("h")";
+  // 1 + 2^-11 is halfway between two halves: it goes to the even one, 1.
+  float v[] = {1.0f, -2.0f, 65504.0f, 1.00048828125f, 5.9604645e-08f};
+  std::string out;
+  Writer("halfvec", "id,embedding")->Write(r, v, 5, &out);
+  CHECK(out == Bytes({0, 2,
+                      0, 0, 0, 1, 'h',
+                      0, 0, 0, 14, 0, 5, 0, 0,           // 4 + 2 * 5
+                      0x3C, 0x00, 0xC0, 0x00, 0x7B, 0xFF,
+                      0x3C, 0x00, 0x00, 0x01}));
+}

@@ -44,16 +44,19 @@ bool ParseOutputLayout(const OutputConfig& config, OutputLayout* layout,
     parsed.vector = VectorStyle::kPgvector;
   } else if (vector == "pgarray") {
     parsed.vector = VectorStyle::kPgarray;
+  } else if (vector == "halfvec") {
+    parsed.vector = VectorStyle::kHalfvec;
   } else {
     *err = fmt::format(
-        "unknown --vector \"{}\" (want json, pgvector or pgarray)", vector);
+        "unknown --vector \"{}\" (want json, pgvector, pgarray or halfvec)",
+        vector);
     return false;
   }
   if (parsed.format == OutputFormat::kBinary &&
       parsed.vector == VectorStyle::kJson) {
     // COPY BINARY carries a type's own binary form; a JSON array has none
     // that a vector or real[] column would take.
-    *err = "--format binary needs --vector pgvector or pgarray";
+    *err = "--format binary needs --vector pgvector, pgarray or halfvec";
     return false;
   }
   parsed.carry_fields = config.carry_fields;

@@ -24,6 +24,10 @@ enum class VectorStyle {
   kJson,      ///< [f,...] as a JSON array (a JSON string in no format).
   kPgvector,  ///< [f,...] as pgvector's vector type reads it.
   kPgarray,   ///< {f,...} as PostgreSQL reads real[] / float4[].
+  /// [f,...] as pgvector's halfvec reads it, which rounds each float to
+  /// half precision (half_float.h); in binary, halfvec's own form, rounded
+  /// here.
+  kHalfvec,
 };
 
 struct OutputColumn {
@@ -35,7 +39,8 @@ struct OutputColumn {
 /// The flags as given; see ParseOutputLayout.
 struct OutputConfig {
   std::string format = "jsonl";  ///< jsonl | tsv | csv | binary
-  /// json | pgvector | pgarray; empty: json for jsonl, pgvector otherwise.
+  /// json | pgvector | pgarray | halfvec; empty: json for jsonl, pgvector
+  /// otherwise.
   std::string vector;
   std::string columns = "id,embedding,carried";
   std::vector<std::string> carry_fields;  ///< The --carry paths, in order.

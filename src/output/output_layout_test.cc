@@ -64,15 +64,20 @@ TEST_CASE("Output layout: formats, default vector styles, columns") {
 
   REQUIRE(ParseOutputLayout(Config("binary", "", "id,embedding"), &l, &err));
   CHECK(l.vector == VectorStyle::kPgvector);
+  for (const char* format : {"jsonl", "tsv", "csv", "binary"}) {
+    REQUIRE(ParseOutputLayout(Config(format, "halfvec", "id,embedding"), &l,
+                              &err));
+    CHECK(l.vector == VectorStyle::kHalfvec);
+  }
 }
 
 TEST_CASE("Output layout: bad flags are refused with the flag named") {
   CHECK(ErrorOf(Config("xml", "", "id,embedding")) ==
         "unknown --format \"xml\" (want jsonl, tsv, csv or binary)");
   CHECK(ErrorOf(Config("tsv", "bytes", "id,embedding")) ==
-        "unknown --vector \"bytes\" (want json, pgvector or pgarray)");
+        "unknown --vector \"bytes\" (want json, pgvector, pgarray or halfvec)");
   CHECK(ErrorOf(Config("binary", "json", "id,embedding")) ==
-        "--format binary needs --vector pgvector or pgarray");
+        "--format binary needs --vector pgvector, pgarray or halfvec");
   CHECK(ErrorOf(Config("tsv", "", "id")) == "--columns must include embedding");
   CHECK(ErrorOf(Config("tsv", "", "id,embedding,id")) ==
         "--columns names \"id\" twice");

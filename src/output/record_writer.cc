@@ -15,6 +15,7 @@
 #include "output/copy_binary_writer.h"
 #include "output/copy_text_writer.h"
 #include "output/csv_writer.h"
+#include "output/half_float.h"
 
 namespace {
 
@@ -22,6 +23,11 @@ class JsonlWriter : public RecordWriter {
  public:
   explicit JsonlWriter(OutputLayout layout)
       : layout_(std::move(layout)), columns_(&layout_) {}
+
+  bool AcceptsVector(const float* vector, size_t dims, std::string* field,
+                     std::string* reason) const override {
+    return VectorStorable(layout_, vector, dims, field, reason);
+  }
 
   void Write(const Record& record, const float* vector, size_t dims,
              std::string* out) const override {
@@ -50,8 +56,8 @@ class JsonlWriter : public RecordWriter {
           break;
         case OutputColumn::kEmbedding: {
           name("\"embedding\":");
-          // pgvector and pgarray literals travel as JSON strings, for a
-          // staging json column and a cast on the way in.
+          // pgvector, pgarray and halfvec literals travel as JSON strings,
+          // for a staging json column and a cast on the way in.
           bool quoted = layout_.vector != VectorStyle::kJson;
           if (quoted) out->push_back('"');
           AppendVectorText(layout_.vector, vector, dims, out);
@@ -272,6 +278,24 @@ void AppendFloat(float value, std::string* out) {
   char buf[kFloatRoom];
   char* end = WriteFloat(value, buf);
   out->append(buf, static_cast<size_t>(end - buf));
+}
+
+bool VectorStorable(const OutputLayout& layout, const float* vector,
+                    size_t dims, std::string* field, std::string* reason) {
+  if (layout.vector != VectorStyle::kHalfvec) return true;
+  for (size_t i = 0; i < dims; ++i) {
+    uint16_t half;
+    if (FloatToHalf(vector[i], &half)) continue;
+    std::string value;
+    AppendFloat(vector[i], &value);
+    *field = "embedding";
+    *reason = fmt::format(
+        "embedding value {} (number {} of {}) is out of range for halfvec, "
+        "whose largest value is {}",
+        value, i + 1, dims, kHalfMax);
+    return false;
+  }
+  return true;
 }
 
 void AppendErrorJson(const RecordError& error, std::string* out) {

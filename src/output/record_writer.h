@@ -32,6 +32,16 @@ class RecordWriter {
     (void)record, (void)field, (void)reason;
     return true;
   }
+  /// Whether the `dims` floats at `vector` can be written so that the
+  /// output's vector type stores them: VectorStorable for the writer's
+  /// layout. Only known once the vector has arrived, so the pipeline asks
+  /// as it releases each record, and a refused one becomes an error record
+  /// in its place; Write is called only for accepted vectors.
+  virtual bool AcceptsVector(const float* vector, size_t dims,
+                             std::string* field, std::string* reason) const {
+    (void)vector, (void)dims, (void)field, (void)reason;
+    return true;
+  }
   /// Appends the line for `record` and its vector of `dims` floats to *out.
   virtual void Write(const Record& record, const float* vector, size_t dims,
                      std::string* out) const = 0;
@@ -40,9 +50,17 @@ class RecordWriter {
   virtual void AppendTrailer(std::string* out) const { (void)out; }
 };
 
+/// Whether `layout`'s vector type can store the `dims` floats at `vector`.
+/// Only a halfvec can fail: false, with *field "embedding" and *reason
+/// naming the first float whose nearest half is infinite (|f| >= 65520),
+/// which pgvector refuses, failing the whole COPY (or, from JSONL, the
+/// cast).
+bool VectorStorable(const OutputLayout& layout, const float* vector,
+                    size_t dims, std::string* field, std::string* reason);
+
 /// What every PostgreSQL COPY writer (text, CSV, binary) shares: its column
 /// layout, the record's column values, and refusing a record whose values no
-/// PostgreSQL text column can store.
+/// PostgreSQL text column can store, or whose vector its column cannot.
 class CopyWriter : public RecordWriter {
  public:
   explicit CopyWriter(OutputLayout layout)
@@ -51,6 +69,10 @@ class CopyWriter : public RecordWriter {
                std::string* reason) const override {
     columns_.Reset(record);
     return columns_.Storable(field, reason);
+  }
+  bool AcceptsVector(const float* vector, size_t dims, std::string* field,
+                     std::string* reason) const override {
+    return VectorStorable(layout_, vector, dims, field, reason);
   }
 
  protected:
@@ -70,13 +92,13 @@ std::unique_ptr<RecordWriter> NewJsonlWriter();
 
 /// JSONL with any layout: the columns in order as "id":<id as given>,
 /// "embedding":<vector>, "<path>":<value as given> (omitted when the record
-/// lacks it), "tokens":N, "model":"<name>". A vector in pgvector or pgarray
-/// style is a JSON string holding the literal.
+/// lacks it), "tokens":N, "model":"<name>". A vector in pgvector, pgarray
+/// or halfvec style is a JSON string holding the literal.
 std::unique_ptr<RecordWriter> NewJsonlWriter(const OutputLayout& layout);
 
 /// Appends `dims` floats, each as AppendFloat prints it, joined by commas,
-/// in [..] (json, pgvector) or {..} (pgarray). The text needs no escaping
-/// in JSON or text COPY; in CSV it needs quotes (it holds commas).
+/// in [..] (json, pgvector, halfvec) or {..} (pgarray). The text needs no
+/// escaping in JSON or text COPY; in CSV it needs quotes (it holds commas).
 void AppendVectorText(VectorStyle style, const float* vector, size_t dims,
                       std::string* out);
 

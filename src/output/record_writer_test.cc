@@ -278,3 +278,47 @@ TEST_CASE("A refused record leaves the writer ready for the next one") {
   w->Write(good, v, 1, &out);
   CHECK(out == "y\tok\t{1.5}\n");
 }
+
+TEST_CASE("halfvec: the [..] literal, and a value no half holds is refused") {
+  // pgvector rounds the float32 decimals of the text literal itself; a
+  // value whose nearest half is infinite (from 65520 on) makes it refuse
+  // the whole COPY, so every format refuses that vector instead.
+  float fits[] = {0.25f, -65519.996f, 1e-30f};
+  float big[] = {0.5f, 1.0f, -65520.0f, 1e30f};
+  std::string out, field, reason;
+  for (const char* format : {"jsonl", "tsv", "csv", "binary"}) {
+    CAPTURE(format);
+    OutputConfig c;
+    c.format = format;
+    c.vector = "halfvec";
+    c.columns = "embedding";
+    std::string err;
+    std::unique_ptr<RecordWriter> w = NewRecordWriter(c, &err);
+    REQUIRE_MESSAGE(w, err);
+    field = reason = "";
+    CHECK(w->AcceptsVector(fits, 3, &field, &reason));
+    CHECK(!w->AcceptsVector(big, 4, &field, &reason));
+    CHECK(field == "embedding");
+    CHECK(reason ==
+          "embedding value -65520 (number 3 of 4) is out of range for "
+          "halfvec, whose largest value is 65504");
+    // Other styles store every finite float.
+    c.vector = format == std::string("jsonl") ? "json" : "pgvector";
+    CHECK(NewRecordWriter(c, &err)->AcceptsVector(big, 4, &field, &reason));
+    c.vector = "pgarray";
+    CHECK(NewRecordWriter(c, &err)->AcceptsVector(big, 4, &field, &reason));
+  }
+  OutputConfig c;
+  c.vector = "halfvec";
+  c.columns = "embedding";
+  std::string err;
+  NewRecordWriter(c, &err)->Write(Record(), fits, 3, &out);
+  CHECK(out == "{\"embedding\":\"[0.25,-65519.996,1e-30]\"}\n");
+  for (const char* format : {"tsv", "csv"}) {
+    c.format = format;
+    out.clear();
+    NewRecordWriter(c, &err)->Write(Record(), fits, 2, &out);
+    CHECK(out == (c.format == "tsv" ? "[0.25,-65519.996]\n"
+                                    : "\"[0.25,-65519.996]\"\n"));
+  }
+}

@@ -34,6 +34,7 @@ from harness import (MODEL, ROOT, Server, base_args, check, clean_env, eq,  # no
                      gencorpus, main, run, spawn, test, tmpdir, verify)
 import harness  # noqa: E402
 import fakevec  # noqa: E402
+from copy_ids import all_id_texts, id_value  # noqa: E402
 from pgcluster import Cluster  # noqa: E402
 
 DIMS = 12
@@ -62,23 +63,15 @@ def fresh_db(c):
 
 
 # --------------------------------------------------------------------------
-# Input with every character COPY and CSV treat specially.
+# Input with every character COPY and CSV treat specially (copy_ids.py).
 
-STRING_IDS = [
-    "plain", "back\\slash", "two\\\\back", "tab\there", "new\nline", "cr\rhere", "crlf\r\n",
-    'quote"d', "it's", "comma,sep", "caf\u00e9 \u6771\u4eac \U0001f469\u200d\U0001f4bb",
-    "\\N", "\\.", "", " spaced ", "semi;colon", "{brace,s}", "[x]", "\\t literal",
-    "\u2028line sep", '"\\",\t\n\r all', "\x01\x1f ctrl", "\\", "NULL",
-]
-NUMBER_IDS = ["42", "1.50", "-0", "12345678901234567890", "1e3"]
 CARRY = ["m.s", "m.o", "m.z", "m.n"]
 
 
 def input_records():
     """(input bytes, [id JSON text], [normalized text], [carried pairs text])."""
     lines, ids, texts, carries = [], [], [], []
-    all_ids = [json.dumps(s, ensure_ascii=False) for s in STRING_IDS] + NUMBER_IDS
-    for i, id_text in enumerate(all_ids):
+    for i, id_text in enumerate(all_id_texts()):
         text = "section %d: \u00e9t\u00e9 \"q\" \\ back" % i
         m = {}
         if i % 3 != 2:
@@ -109,11 +102,6 @@ def carry_args():
     for path in CARRY:
         a += ["--carry", path]
     return a
-
-
-def id_value(id_text):
-    """The id as PostgreSQL must store it: a string's text, a number's text."""
-    return json.loads(id_text) if id_text.startswith('"') else id_text
 
 
 def hexu(s):
@@ -431,7 +419,7 @@ FORMATS = [(f, v) for f in ("tsv", "csv", "binary", "jsonl") for v in ("json", "
 def binary_with_json_vector_and_bad_columns_are_usage_errors():
     for args, msg in (
             (["--format", "binary", "--vector", "json"],
-             "embedpipe: error: --format binary needs --vector pgvector or pgarray\n"),
+             "embedpipe: error: --format binary needs --vector pgvector, pgarray or halfvec\n"),
             (["--format", "tsv", "--columns", "id,url"],
              'embedpipe: error: --columns: unknown column "url" (want id, embedding, tokens, '
              'model, key, carried, or a field given with --carry)\n'),

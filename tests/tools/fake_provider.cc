@@ -83,7 +83,7 @@ A loopback fake of the OpenAI embeddings API: POST /v1/embeddings or /embeddings
                             comes); first matching rule wins. KIND: 429 429body
                             429reset quota 403 500 500noretry 502 503
                             400retry reset truncate stall hang badjson
-                            wrongcount dupindex wrongdims nan; hostile:
+                            wrongcount dupindex wrongdims nan big; hostile:
                             huge endless deep deeperror hugenum negindex
                             slow redirect
   --redirect-url URL        Location of the redirect fault (default
@@ -110,11 +110,12 @@ in 50ms" in the message. 429body: no retry-after headers; the message says
 "Please try again in 1.2s". 429reset: neither; x-ratelimit-remaining-requests
 0 and x-ratelimit-reset-requests 1.3s. 500noretry: a 500 with x-should-retry:
 false. 400retry: a 400 with x-should-retry: true. 403: OpenAI's "unsupported
-country" refusal. badjson wrongcount dupindex wrongdims nan corrupt only a
-response that would have been 200 (nan: a bare NaN in float format, a NaN
-float32 in base64). reset, truncate and stall send the head and half the
-body, then a TCP reset, a normal close, or nothing more until the client
-hangs up.
+country" refusal. badjson wrongcount dupindex wrongdims nan big corrupt only
+a response that would have been 200 (nan: a bare NaN in float format, a NaN
+float32 in base64; big: the first vector's first value is 65520, a valid
+float32 but the smallest that no half-precision float holds). reset,
+truncate and stall send the head and half the body, then a TCP reset, a
+normal close, or nothing more until the client hangs up.
 Hostile faults apply to a request that would have succeeded, in any dialect
 (endless keeps the dialect's shape; the others are OpenAI's): huge: a 200
 whose Content-Length says 2 GiB, then spaces until the client hangs up.
@@ -148,7 +149,7 @@ constexpr const char* kModels[] = {"text-embedding-3-small",
 enum class Fault {
   kNone, k429, k429Body, k429Reset, kQuota, k403, k500, k500NoRetry, k502,
   k503, k400Retry, kReset, kTruncate, kStall, kHang, kBadJson, kWrongCount,
-  kDupIndex, kWrongDims, kNan,
+  kDupIndex, kWrongDims, kNan, kBig,
   // Hostile servers (SendHostile).
   kHuge, kEndless, kDeep, kDeepError, kHugeNum, kNegIndex, kSlow, kRedirect,
 };
@@ -167,7 +168,7 @@ constexpr FaultName kFaultNames[] = {
     {Fault::kStall, "stall"},       {Fault::kHang, "hang"},
     {Fault::kBadJson, "badjson"},   {Fault::kWrongCount, "wrongcount"},
     {Fault::kDupIndex, "dupindex"}, {Fault::kWrongDims, "wrongdims"},
-    {Fault::kNan, "nan"},
+    {Fault::kNan, "nan"},           {Fault::kBig, "big"},
     {Fault::kHuge, "huge"},         {Fault::kEndless, "endless"},
     {Fault::kDeep, "deep"},         {Fault::kDeepError, "deeperror"},
     {Fault::kHugeNum, "hugenum"},   {Fault::kNegIndex, "negindex"},
@@ -194,7 +195,8 @@ bool ReplacesResponse(Fault f) {
 // it is.
 bool CorruptsSuccess(Fault f) {
   return f == Fault::kBadJson || f == Fault::kWrongCount ||
-         f == Fault::kDupIndex || f == Fault::kWrongDims || f == Fault::kNan;
+         f == Fault::kDupIndex || f == Fault::kWrongDims || f == Fault::kNan ||
+         f == Fault::kBig;
 }
 
 struct FaultRule {
@@ -1280,6 +1282,7 @@ class Provider {
         else --count;
       }
       bool nan = j == 0 && fault == Fault::kNan;
+      if (j == 0 && fault == Fault::kBig) v[0] = 65520.0f;
       if (j > 0) *out++ = ',';
       out = Put(out, "{\"object\":\"embedding\",\"index\":");
       out = fmt::format_to(out, FMT_COMPILE("{}"), it.index);
