@@ -27,8 +27,8 @@ import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (MODEL, ROOT, Server, base_args, check, eq, gencorpus, main,  # noqa: E402
-                     run, test, tmpdir, verify)
+from harness import (MODEL, ROOT, Server, base_args, check, eq, gencorpus, jsonl,  # noqa: E402
+                     main, run, test, tmpdir, verify)
 import harness  # noqa: E402
 from copy_ids import all_id_texts, id_value  # noqa: E402
 from pglite import PGlite, node_missing  # noqa: E402
@@ -364,6 +364,80 @@ def example_halfvec_schema_loads_binary_and_nearest_sql_answers():
     eq([g[0] for g in got], [k for _, k in ranked[:5]], "nearest.sql: ids in order")
     for (k, gd), (wd, _) in zip(got, ranked):
         check(abs(gd - wd) < 1e-5, "nearest.sql: distance of %r: %r, want %r" % (k, gd, wd))
+
+
+def sync_export(table, d):
+    """Every row of `table` (id, key, vector) as COPY BINARY bytes, by id."""
+    path = os.path.join(d, table + ".export")
+    DB.query("COPY (SELECT id, key, e FROM %s ORDER BY id COLLATE \"C\") TO '/dev/blob' "
+             "WITH (FORMAT binary)" % table, out=path)
+    with open(path, "rb") as f:
+        return f.read()
+
+
+@test
+def incremental_sync_into_vector_equals_a_fresh_load():
+    """Three runs of the nightly job (issue 21) into a vector column: export
+    (id, key), run with --known --deleted --format binary, upsert and delete.
+    After each, the table equals, byte for byte, a fresh load of the corpus;
+    only new and changed texts reach the server (a renamed id's text comes
+    from the checkpoint)."""
+    d = tmpdir("sync")
+    ids = ["tab\there", "new\nline", "back\\slash", "caf\u00e9", "\\N", "\\.", 7, "plain"]
+    v1 = [{"id": i, "text": "sync section %d" % n} for n, i in enumerate(ids)]
+    v2 = [dict(r, text=r["text"] + " edited") if r["id"] in ("new\nline", 7) else r
+          for r in v1 if r["id"] != "\\."] + [{"id": "added", "text": "an added section"}]
+    v3 = [dict(r, id="renamed") if r["id"] == "plain" else r for r in v2] + \
+        [{"id": "twice", "text": "first take"}, {"id": "twice", "text": "second take"}]
+    columns = ["--format", "binary", "--columns", "id,key,embedding"]
+    create = "CREATE TABLE %s (id text PRIMARY KEY, key text, e vector(" + str(EX_DIMS) + "))"
+    DB.query("DROP TABLE IF EXISTS synced")
+    DB.query(create % "synced")
+    with Server() as srv:
+        for n, (recs, want_sent) in enumerate((
+                (v1, {r["text"] for r in v1}),
+                (v2, {"sync section 1 edited", "sync section 6 edited", "an added section"}),
+                (v3, {"first take", "second take"}))):
+            known, deleted = os.path.join(d, "known%d" % n), os.path.join(d, "deleted%d" % n)
+            DB.query("COPY (SELECT id, key FROM synced) TO '/dev/blob'", out=known)
+            base = len(srv.wait_for(lambda e: True) if n else [])
+            r = run(base_args(srv, EX_DIMS, *columns, "--known", known, "--deleted", deleted,
+                              "--checkpoint", os.path.join(d, "journal")),
+                    stdin=jsonl(*recs))
+            r.expect_rc(0)
+            sent = {t for e in srv.wait_for(lambda e: True)[base:] for t in e["texts"]}
+            eq(sent, want_sent, "run %d: texts sent" % (n + 1))
+            changed = write(d, "changed%d.bin" % n, r.out)
+            for statement in (
+                    "BEGIN",
+                    "CREATE TEMP TABLE changed (seq serial, id text, key text, e vector(%d))"
+                    % EX_DIMS,
+                    ("COPY changed(id, key, e) FROM '/dev/blob' WITH (FORMAT binary)", changed),
+                    "INSERT INTO synced SELECT DISTINCT ON (id) id, key, e FROM changed "
+                    "ORDER BY id, seq DESC ON CONFLICT (id) DO UPDATE SET key = excluded.key, "
+                    "e = excluded.e",
+                    "CREATE TEMP TABLE gone (id text)",
+                    ("COPY gone FROM '/dev/blob'", deleted),
+                    "DELETE FROM synced USING gone WHERE synced.id = gone.id",
+                    "DROP TABLE changed, gone",
+                    "COMMIT"):
+                if isinstance(statement, tuple):
+                    DB.query(statement[0], blob=statement[1])
+                else:
+                    DB.query(statement)
+            # A fresh load of the same corpus: the last line of an id wins.
+            last = {}
+            for rec in recs:
+                last.pop(json.dumps(rec["id"]), None)
+                last[json.dumps(rec["id"])] = rec
+            full = run(base_args(srv, EX_DIMS, *columns), stdin=jsonl(*last.values()))
+            full.expect_rc(0)
+            DB.query("DROP TABLE IF EXISTS fresh")
+            DB.query(create % "fresh")
+            DB.query("COPY fresh FROM '/dev/blob' WITH (FORMAT binary)",
+                     blob=write(d, "full%d.bin" % n, full.out))
+            eq(sync_export("synced", d), sync_export("fresh", d),
+               "run %d: the synced table against a fresh load" % (n + 1))
 
 
 if __name__ == "__main__":

@@ -37,7 +37,9 @@ for await (const line of lines) {
     const result = await db.query(request.sql, request.params || [], options);
     const ms = performance.now() - start;
     if (request.out) {
-      fs.writeFileSync(request.out, Buffer.from(await result.blob.arrayBuffer()));
+      // A COPY of no rows gives no blob at all: the file is then empty.
+      const bytes = result.blob ? await result.blob.arrayBuffer() : new ArrayBuffer(0);
+      fs.writeFileSync(request.out, Buffer.from(bytes));
     }
     say({ rows: result.rows, ms });
   } catch (e) {
