@@ -8,12 +8,14 @@ keep their ids; shards list only their own; the last line of an id wins."""
 
 import os
 import re
+import signal
+import subprocess
 import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Server, base_args, check, eq, jsonl, main, run,  # noqa: E402
-                     test, tmpdir)
+                     spawn, test, tmpdir)
 
 DIMS = 4
 COLS = ["--format", "tsv", "--columns", "id,key,embedding"]
@@ -194,6 +196,39 @@ def a_run_that_stops_early_writes_no_deletions():
     with open(deleted) as f:
         eq(f.read(), "", "--deleted")
     eq(r.stats["known"]["deletions_withheld"], "the run did not finish", "withheld")
+
+
+@test
+def an_interrupted_run_writes_no_deletions():
+    d = tmpdir()
+    known, deleted = os.path.join(d, "known"), os.path.join(d, "deleted")
+    recs = [{"id": "r%d" % i, "text": "text %d" % i} for i in range(30)]
+    with Server() as srv:
+        first = run(base_args(srv, DIMS, *COLS), stdin=jsonl(*recs))
+        known_file(known, first.out)
+    # r0..r9 gone, the rest changed; the batch holding "text 12" hangs and
+    # SIGTERM comes once it is at the server.
+    path = os.path.join(d, "in.jsonl")
+    with open(path, "wb") as f:
+        f.write(jsonl(*[dict(x, text=x["text"] + "!") for x in recs[10:]]))
+    with Server("--faults", "text:text 12!:hang") as srv:
+        p = spawn(base_args(srv, DIMS, *COLS, "--known", known, "--deleted", deleted,
+                            "--batch-inputs", "5", "-j", "2", path),
+                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            srv.wait_for(lambda e: any("text 12!" in t for x in e for t in x["texts"]),
+                         what="the hanging request")
+            p.send_signal(signal.SIGTERM)
+            out, err = p.communicate(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    eq(p.returncode, 130, "exit status (stderr %r)" % err[-500:])
+    with open(deleted) as f:
+        eq(f.read(), "", "--deleted")
+    check(b"no deletions written to %s: the run did not finish" % deleted.encode() in err,
+          "stderr says why: %r" % err[-500:])
 
 
 @test
