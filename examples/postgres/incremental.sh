@@ -53,13 +53,18 @@ case $status in
   *) exit "$status" ;;
 esac
 
-# One transaction: readers see the old rows or the new ones. The changed
-# rows go through a temporary table, where a later line with the same id
-# wins over an earlier one (ON CONFLICT may touch a row only once).
-# embedpipe left deleted.tsv empty unless every id was read and the run
-# finished, so a rejected or unreadable line never drops a row.
+# One transaction: readers see the old rows or the new ones. embedpipe left
+# deleted.tsv empty unless every id was read and the run finished, so a
+# rejected or unreadable line never drops a row. The deletions go first: an
+# id the table spells otherwise than the input (a column type that rewrites
+# it) is then listed gone and written new, and costs a rewrite, not the row.
+# The changed rows go through a temporary table, where a later line with the
+# same id wins over an earlier one (ON CONFLICT may touch a row only once).
 psql -X -q -v ON_ERROR_STOP=1 <<SQL
 BEGIN;
+CREATE TEMP TABLE items_gone (id text) ON COMMIT DROP;
+\\copy items_gone FROM '$work/deleted.tsv'
+DELETE FROM items USING items_gone WHERE items.id = items_gone.id;
 CREATE TEMP TABLE items_new (LIKE items INCLUDING DEFAULTS, seq bigserial)
   ON COMMIT DROP;
 \\copy items_new(id, key, embedding, url, tokens, model) FROM '$work/items.bin' WITH (FORMAT binary)
@@ -71,9 +76,6 @@ ON CONFLICT (id) DO UPDATE
       tokens = excluded.tokens, model = excluded.model, loaded_at = now()
   WHERE (i.key, i.url, i.model) IS DISTINCT FROM
         (excluded.key, excluded.url, excluded.model);
-CREATE TEMP TABLE items_gone (id text) ON COMMIT DROP;
-\\copy items_gone FROM '$work/deleted.tsv'
-DELETE FROM items USING items_gone WHERE items.id = items_gone.id;
 COMMIT;
 SQL
 echo "incremental.sh: $(wc -l < "$work/deleted.tsv") deleted" >&2

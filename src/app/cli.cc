@@ -1,6 +1,7 @@
 #include "app/cli.h"
 
 #include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
@@ -43,9 +44,12 @@ bool UsageError(const std::string& message, int* exit_code) {
 std::string CheckNumber(const std::string& value, bool whole) {
   const char* begin = value.c_str();
   char* end = nullptr;
-  std::strtod(begin, &end);
+  double parsed = std::strtod(begin, &end);
+  // strtod also reads "nan" and "inf", which no range check refuses (every
+  // comparison with NaN is false) and which no setting can mean.
   bool number = !value.empty() && end == begin + value.size() &&
-                !std::isspace(static_cast<unsigned char>(value[0]));
+                !std::isspace(static_cast<unsigned char>(value[0])) &&
+                std::isfinite(parsed);
   if (!number) return fmt::format("'{}' is not a number", value);
   if (whole && value.find_first_not_of("+-0123456789") != std::string::npos)
     return fmt::format("'{}' is not a whole number", value);

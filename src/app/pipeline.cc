@@ -156,7 +156,7 @@ class Pipeline {
   void ResolvePiece(const Record& part, const float* vector, size_t dims,
                     const std::string* error);
   bool AnswerWithoutRequest(Record* record);
-  size_t NoteKnownId(uint64_t line_number);
+  size_t NoteKnownId(ParseStatus status, uint64_t line_number);
   bool LeaveUnchanged(size_t known_entry, const Record& record);
   bool OwnsKnownId(size_t known_entry);
   bool Finished() const;
@@ -237,6 +237,10 @@ class Pipeline {
   int deleted_fd_ = -1;
   std::string id_text_;       // The line's id as the output writes it.
   bool numeric_ids_ = false;  // Some input id was a JSON number.
+  bool ids_unreadable_ = false;  // Some line's id could not be read.
+  // Why an input was not read to its end (gone, or a read error); its
+  // unread lines may carry any id and any text.
+  std::string unread_input_;
   std::unique_ptr<Journal> journal_;
   bool journal_dirty_ = false;  // Appended since the last Sync.
   // Texts sent and not yet answered, with the records of identical texts
@@ -268,6 +272,18 @@ class Pipeline {
 
 bool Pipeline::Setup() {
   std::string err;
+  if (!options_.deleted_path.empty()) {
+    // Emptied first, so that a list left by an earlier run is never taken
+    // for this run's when this one writes none, however it ends.
+    deleted_fd_ = open(options_.deleted_path.c_str(),
+                       O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (deleted_fd_ < 0) {
+      diag::Error(fmt::format("cannot write {}: {}", options_.deleted_path,
+                              std::strerror(errno)));
+      return false;
+    }
+    stats_.list_deleted = true;
+  }
   RecordParserConfig parser_config;
   parser_config.id_field = options_.id_field;
   parser_config.text_field = options_.text_field;
@@ -380,18 +396,6 @@ bool Pipeline::Setup() {
     }
     stats_.known = true;
   }
-  if (!options_.deleted_path.empty()) {
-    // Emptied now, so that a list left by an earlier run is never taken
-    // for this run's when this one writes none.
-    deleted_fd_ = open(options_.deleted_path.c_str(),
-                       O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (deleted_fd_ < 0) {
-      diag::Error(fmt::format("cannot write {}: {}", options_.deleted_path,
-                              std::strerror(errno)));
-      return false;
-    }
-    stats_.list_deleted = true;
-  }
   stats_.dry_run = options_.dry_run;
   stats_.checkpoint = !options_.checkpoint.empty();
   stats_.model = options_.model;
@@ -437,8 +441,10 @@ bool Pipeline::OpenNextInput() {
     input_fd_ = open(input_name_.c_str(), O_RDONLY | O_CLOEXEC);
     if (input_fd_ < 0) {
       // Checked readable at start; it went away since. Say so and go on.
-      diag::Error(fmt::format("cannot read {}: {}", input_name_,
-                              std::strerror(errno)));
+      if (unread_input_.empty())
+        unread_input_ = fmt::format("cannot read {}: {}", input_name_,
+                                    std::strerror(errno));
+      diag::Error(unread_input_);
       ++stats_.rejected;
       return OpenNextInput();
     }
@@ -475,7 +481,9 @@ void Pipeline::ReadInput() {
   while (!input_done_ && !stopping_ && reader_->NextLine(&line, &line_number))
     HandleLine(line, line_number);
   if (status == LineReader::ReadStatus::kError) {
-    diag::Error(fmt::format("error reading {}: {}", input_name_, err));
+    std::string message = fmt::format("error reading {}: {}", input_name_, err);
+    if (unread_input_.empty()) unread_input_ = message;
+    diag::Error(message);
     ++stats_.rejected;
   }
   if (!input_done_ && (status == LineReader::ReadStatus::kEof ||
@@ -509,7 +517,8 @@ void Pipeline::HandleLine(std::string_view line, uint64_t line_number) {
     return;
   }
   // Before the shard's choice: a line of any shard may carry any id.
-  size_t known_entry = known_ ? NoteKnownId(line_number) : KnownIds::kNotKnown;
+  size_t known_entry =
+      known_ ? NoteKnownId(status, line_number) : KnownIds::kNotKnown;
   if (!shard_.all() && !(parsed_.id_json.empty()
                              ? shard_.OwnsLine(seq)
                              : shard_.OwnsId(parsed_.id_json))) {
@@ -595,9 +604,12 @@ void Pipeline::HandleLine(std::string_view line, uint64_t line_number) {
 
 // --known: marks the line's id seen, so that it is never listed deleted
 // whatever becomes of the line, and returns its entry. A line whose id
-// cannot be read may be carrying any id: deletions are then withheld.
-size_t Pipeline::NoteKnownId(uint64_t line_number) {
-  if (parsed_.id_json.empty()) {
+// cannot be read (or only with U+FFFD for bytes that were not UTF-8) may be
+// carrying any id: deletions are then withheld.
+size_t Pipeline::NoteKnownId(ParseStatus status, uint64_t line_number) {
+  if (parsed_.id_json.empty() ||
+      (status == ParseStatus::kError && field_ == options_.id_field)) {
+    ids_unreadable_ = true;
     if (stats_.deletions_withheld.empty())
       stats_.deletions_withheld = fmt::format(
           "the id of {}:{} could not be read", input_name_, line_number);
@@ -683,7 +695,8 @@ void Pipeline::Truncate(Record* record, uint32_t cap) {
   CutByTokens(*counter_, record->text, cap, true, &pieces_, &piece_tokens_);
   record->text.resize(pieces_[0].size());
   record->tokens = piece_tokens_[0];
-  ++stats_.truncated;
+  if (!record->truncated) ++stats_.truncated;
+  record->truncated = true;
 }
 
 // The server refused `record` as over its context length, though embedpipe
@@ -1165,11 +1178,12 @@ void Pipeline::EndOutput() {
   if (errors_out_) errors_out_->Flush();
 }
 
-// Whether the whole input was read and handled: no fatal API error, no
-// interrupt, no --overlong fail.
+// Whether the whole input was read and handled: every input read to its
+// end, no fatal API error, no interrupt, no --overlong fail.
 bool Pipeline::Finished() const {
-  return input_done_ && stop_message_.empty() && !scheduler_.fatal() &&
-         !(batch_api_ && batch_api_->fatal()) && !InterruptSignal();
+  return input_done_ && unread_input_.empty() && stop_message_.empty() &&
+         !scheduler_.fatal() && !(batch_api_ && batch_api_->fatal()) &&
+         !InterruptSignal();
 }
 
 // Whether this shard lists known id `known_entry` as deleted. The table
@@ -1189,7 +1203,12 @@ bool Pipeline::OwnsKnownId(size_t known_entry) {
 // listed unless the run read every line to the end and could read every
 // line's id. False on a write error.
 bool Pipeline::WriteDeleted() {
-  if (!Finished() || output_->broken_pipe())
+  bool output_whole = !output_->broken_pipe() && output_->error().empty() &&
+                      !(errors_out_ && !errors_out_->error().empty()) &&
+                      io_error_.empty();
+  if (stats_.deletions_withheld.empty() && !unread_input_.empty())
+    stats_.deletions_withheld = unread_input_;
+  if (stats_.deletions_withheld.empty() && (!Finished() || !output_whole))
     stats_.deletions_withheld = "the run did not finish";
   if (!stats_.deletions_withheld.empty()) {
     diag::Warning(fmt::format("no deletions written to {}: {}",
@@ -1219,6 +1238,9 @@ bool Pipeline::WriteDeleted() {
 // Writes the summary; says why the run ended if it ended early. Returns the
 // exit status: when several things went wrong, the most severe (MoreSevere).
 int Pipeline::Conclude() {
+  // First, so that --stats says why no deletions were written whatever
+  // ends the run below.
+  if (deleted_fd_ >= 0 && !WriteDeleted()) return kExitIoError;
   if (output_->broken_pipe()) return kExitSuccess;  // the reader went away
   if (!output_->error().empty()) {
     diag::Error("cannot write output: " + output_->error());
@@ -1233,7 +1255,6 @@ int Pipeline::Conclude() {
     diag::Error(io_error_ + "; output stops at the last saved record");
     return kExitIoError;
   }
-  if (deleted_fd_ >= 0 && !WriteDeleted()) return kExitIoError;
   if (options_.count_tokens) {
     diag::Info(fmt::format("{} counted, {} rejected; {:.1f} s",
                            GroupThousands(stats_.embedded),
@@ -1268,6 +1289,9 @@ int Pipeline::Conclude() {
                                 ? batch_api_->fatal_message()
                                 : scheduler_.fatal_message();
   int status = stats_.rejected > 0 ? kExitRejected : kExitSuccess;
+  // Deletions withheld for a line whose id could not be read, even one
+  // left to another shard, are something rejected.
+  if (deleted_fd_ >= 0 && ids_unreadable_) status = MoreSevere(status, kExitRejected);
   if (!fatal.empty()) {
     std::string hint;
     if (fatal.rfind("HTTP 401", 0) == 0)

@@ -24,6 +24,7 @@ struct Record {
   /// Truncated again after the server refused it as too long: a second
   /// refusal rejects it.
   bool recut = false;
+  bool truncated = false;  ///< Cut to a token cap, once or twice: counted once.
   /// SHA-256 of the normalized text under the run's settings (journal.h):
   /// the journal's key, and how identical texts in one run are found.
   std::array<uint8_t, 32> key{};

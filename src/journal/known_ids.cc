@@ -125,18 +125,29 @@ bool KnownIds::AddLine(std::string_view line, const std::string& name,
   return true;
 }
 
+bool KnownIds::AddLines(std::string_view* data, bool at_end,
+                        const std::string& name, size_t* line_number,
+                        bool* ended, std::string* err) {
+  while (!*ended && !data->empty()) {
+    size_t end = data->find('\n');
+    if (end == std::string_view::npos && !at_end) break;  // a partial line
+    std::string_view line = data->substr(0, end);
+    data->remove_prefix(end == std::string_view::npos ? data->size() : end + 1);
+    if (line == "\\.") {  // COPY's end-of-data marker
+      *ended = true;
+    } else if (!AddLine(line, name, ++*line_number, err)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 bool KnownIds::Parse(std::string_view content, const std::string& name,
                      std::string* err) {
   Reserve(content.size());
   size_t line_number = 0;
-  while (!content.empty()) {
-    size_t end = content.find('\n');
-    std::string_view line = content.substr(0, end);
-    content.remove_prefix(end == std::string_view::npos ? content.size() : end + 1);
-    if (line == "\\.") break;  // COPY's end-of-data marker
-    if (!AddLine(line, name, ++line_number, err)) return false;
-  }
-  return true;
+  bool ended = false;
+  return AddLines(&content, true, name, &line_number, &ended, err);
 }
 
 bool KnownIds::Load(const std::string& path, std::string* err) {
@@ -151,7 +162,7 @@ bool KnownIds::Load(const std::string& path, std::string* err) {
   // Read in chunks: the file is as large as the index again, and need not
   // be held whole.
   std::string buffer;
-  size_t line_number = 0, begin = 0;
+  size_t line_number = 0;
   bool ended = false, ok = true;
   char chunk[1 << 16];
   while (ok && !ended) {
@@ -162,22 +173,11 @@ bool KnownIds::Load(const std::string& path, std::string* err) {
       ok = false;
       break;
     }
-    if (n == 0) {
-      if (begin < buffer.size()) buffer.push_back('\n');  // a last line without one
-      ended = true;
-    } else {
-      buffer.append(chunk, static_cast<size_t>(n));
-    }
-    for (size_t end; ok && (end = buffer.find('\n', begin)) != std::string::npos; begin = end + 1) {
-      std::string_view line(buffer.data() + begin, end - begin);
-      if (line == "\\.") {
-        ended = true;
-        break;
-      }
-      ok = AddLine(line, path, ++line_number, err);
-    }
-    buffer.erase(0, begin);
-    begin = 0;
+    buffer.append(chunk, static_cast<size_t>(n));
+    std::string_view data(buffer);
+    ok = AddLines(&data, n == 0, path, &line_number, &ended, err);
+    buffer.erase(0, buffer.size() - data.size());
+    if (n == 0) ended = true;
   }
   close(fd);
   return ok;

@@ -68,6 +68,11 @@ class KnownIds {
   size_t SlotOf(std::string_view id) const;
   void Reserve(size_t file_bytes);
   void Grow();
+  /// Adds the whole lines at the front of *data, and removes them; at the
+  /// end of the file (`at_end`) a last line without a newline too. Sets
+  /// *ended at COPY's end-of-data marker. False on a malformed line.
+  bool AddLines(std::string_view* data, bool at_end, const std::string& name,
+                size_t* line_number, bool* ended, std::string* err);
   /// Adds one line; `name` and `line_number` say where it is, for *err.
   bool AddLine(std::string_view line, const std::string& name,
                size_t line_number, std::string* err);

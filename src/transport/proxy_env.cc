@@ -38,12 +38,14 @@ bool Listed(std::string_view list, std::string_view host) {
   return false;
 }
 
-// `url` without "user:password@" before its host.
+// `url` without "user:password@" before its host. Up to the last '@' of
+// the whole value, not of the authority alone: a password with an
+// unencoded '/', '?' or '#' in it (which libcurl then cannot parse) must
+// not be taken for the path and printed.
 std::string WithoutCredentials(std::string_view url) {
   size_t start = url.find("://");
   start = start == std::string_view::npos ? 0 : start + 3;
-  size_t end = url.find_first_of("/?#", start);
-  size_t at = url.substr(0, end).rfind('@');
+  size_t at = url.rfind('@');
   if (at == std::string_view::npos || at < start) return std::string(url);
   return std::string(url.substr(0, start)) + std::string(url.substr(at + 1));
 }

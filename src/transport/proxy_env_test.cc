@@ -40,6 +40,10 @@ TEST_CASE("FindEnvProxy leaves out a user name and password") {
         "http_proxy http://p:3128");
   CHECK(Pick("http://h/v1", {{"http_proxy", "user:s3cret@p:3128/"}}) ==
         "http_proxy p:3128/");
+  // A password with an unencoded '/', '?' or '#': libcurl cannot parse the
+  // value, and the message must still not show it.
+  for (const char* proxy : {"http://bob:pa/ss@p:3128", "http://bob:p?a#s@p:3128"})
+    CHECK(Pick("http://h/v1", {{"http_proxy", proxy}}) == "http_proxy http://p:3128");
 }
 
 TEST_CASE("FindEnvProxy honors no_proxy") {

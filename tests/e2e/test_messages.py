@@ -129,6 +129,8 @@ def a_number_flag_given_text_says_it_is_not_a_number():
         (["--concurrency=1.5"], "--concurrency: '1.5' is not a whole number"),
         (["--batch-inputs", "x1"], "--batch-inputs: 'x1' is not a number"),
         (["--timeout", "soon"], "--timeout: 'soon' is not a number"),
+        (["--timeout", "nan"], "--timeout: 'nan' is not a number"),
+        (["--price", "inf"], "--price: 'inf' is not a number"),
         # A number out of range still says so.
         (["-j", "0"], "--concurrency: Value 0 not in range 1 to 1000"),
     ]

@@ -214,6 +214,19 @@ def a_text_the_server_finds_too_long_is_truncated_below_its_limit():
 
 
 @test
+def a_record_truncated_twice_counts_once():
+    """Cut to --max-input-tokens 3300 here, then refused at the server's
+    3,000 and cut again: one record truncated, not two."""
+    with Server("--max-input-tokens", "3000") as srv:
+        r = run(base_args(srv, DIMS, "--overlong", "truncate", "--max-input-tokens", "3300"),
+                stdin=jsonl({"id": "mid-11", "text": long_text(11, 1700)}))
+        log = sorted(srv.requests(), key=lambda e: e["n"])
+    r.expect_rc(0)
+    eq([e["status"] for e in log], [400, 200], "request statuses")
+    eq(r.stats["records"]["truncated"], 1, "records truncated")
+
+
+@test
 def a_text_the_server_finds_too_long_stops_the_run_under_fail():
     r, log, recs = refused_by_a_smaller_window("fail")
     r.expect_rc(2)

@@ -343,12 +343,12 @@ def example_halfvec_schema_loads_binary_and_nearest_sql_answers():
     with Server() as srv:
         # The schema's own load command, in binary.
         r = run(base_args(srv, EX_DIMS, "-q", "--format", "binary", "--vector", "halfvec",
-                          "--carry", "meta.url", "--columns", "id,embedding,meta.url,tokens,model",
+                          "--carry", "meta.url", "--columns", "id,key,embedding,meta.url,tokens,model",
                           "--", sections))
         check(r.rc == 2, "embedpipe exit %d (2: the example has rejected records)" % r.rc)
         ref = run(base_args(srv, EX_DIMS, "-q", "--", sections))
     path = write(d, "items.bin", r.out)
-    DB.query("COPY items(id, embedding, url, tokens, model) FROM '/dev/blob' WITH (FORMAT binary)",
+    DB.query("COPY items(id, key, embedding, url, tokens, model) FROM '/dev/blob' WITH (FORMAT binary)",
              blob=path)
     vectors = {}
     for line in ref.lines:
@@ -410,15 +410,15 @@ def incremental_sync_into_vector_equals_a_fresh_load():
             changed = write(d, "changed%d.bin" % n, r.out)
             for statement in (
                     "BEGIN",
+                    "CREATE TEMP TABLE gone (id text)",
+                    ("COPY gone FROM '/dev/blob'", deleted),
+                    "DELETE FROM synced USING gone WHERE synced.id = gone.id",
                     "CREATE TEMP TABLE changed (seq serial, id text, key text, e vector(%d))"
                     % EX_DIMS,
                     ("COPY changed(id, key, e) FROM '/dev/blob' WITH (FORMAT binary)", changed),
                     "INSERT INTO synced SELECT DISTINCT ON (id) id, key, e FROM changed "
                     "ORDER BY id, seq DESC ON CONFLICT (id) DO UPDATE SET key = excluded.key, "
                     "e = excluded.e",
-                    "CREATE TEMP TABLE gone (id text)",
-                    ("COPY gone FROM '/dev/blob'", deleted),
-                    "DELETE FROM synced USING gone WHERE synced.id = gone.id",
                     "DROP TABLE changed, gone",
                     "COMMIT"):
                 if isinstance(statement, tuple):

@@ -180,6 +180,23 @@ def a_line_without_a_readable_id_withholds_every_deletion():
 
 
 @test
+def an_id_that_is_not_utf8_withholds_every_deletion():
+    """Its bytes read back as U+FFFD, which may be another id's spelling."""
+    d = tmpdir()
+    known, deleted = os.path.join(d, "known"), os.path.join(d, "deleted")
+    with Server() as srv:
+        first = run(base_args(srv, DIMS, *COLS), stdin=jsonl(
+            {"id": "a", "text": "kept"}, {"id": "b", "text": "left"}))
+        known_file(known, first.out)
+        r = run(base_args(srv, DIMS, *COLS, "--known", known, "--deleted", deleted),
+                stdin=jsonl({"id": "a", "text": "kept"}) + b'{"id":"b\xff","text":"x"}\n')
+    r.expect_rc(2)
+    with open(deleted) as f:
+        eq(f.read(), "", "--deleted")
+    eq(r.stats["known"]["deletions_withheld"], "the id of -:2 could not be read", "withheld")
+
+
+@test
 def a_run_that_stops_early_writes_no_deletions():
     d = tmpdir()
     known, deleted = os.path.join(d, "known"), os.path.join(d, "deleted")
@@ -229,6 +246,44 @@ def an_interrupted_run_writes_no_deletions():
         eq(f.read(), "", "--deleted")
     check(b"no deletions written to %s: the run did not finish" % deleted.encode() in err,
           "stderr says why: %r" % err[-500:])
+
+
+@test
+def an_input_that_cannot_be_read_withholds_every_deletion():
+    """Two inputs; the second is removed after the start-up checks, while
+    embedpipe reads the first (a FIFO the test feeds). Its ids were never
+    read: none may be listed, and --compact must keep their vectors."""
+    d = tmpdir()
+    known, deleted = os.path.join(d, "known"), os.path.join(d, "deleted")
+    journal = os.path.join(d, "journal")
+    a = [{"id": "a%d" % i, "text": "first file %d" % i} for i in range(3)]
+    b = [{"id": "b%d" % i, "text": "second file %d" % i} for i in range(3)]
+    fifo, second = os.path.join(d, "a.fifo"), os.path.join(d, "b.jsonl")
+    with Server() as srv:
+        first = run(base_args(srv, DIMS, *COLS, "--checkpoint", journal), stdin=jsonl(*a, *b))
+        known_file(known, first.out)
+        os.mkfifo(fifo)
+        with open(second, "wb") as f:
+            f.write(jsonl(*b))
+        p = spawn(base_args(srv, DIMS, *COLS, "--known", known, "--deleted", deleted,
+                            "--checkpoint", journal, "--compact", fifo, second),
+                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            with open(fifo, "wb") as f:  # opens once embedpipe reads it
+                os.remove(second)
+                f.write(jsonl(*a))
+            out, err = p.communicate(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    eq(p.returncode, 2, "exit status (stderr %r)" % err[-500:])
+    with open(deleted) as f:
+        eq(f.read(), "", "--deleted")
+    why = "cannot read %s: No such file or directory" % second
+    check(("warning: no deletions written to %s: %s" % (deleted, why)).encode() in err,
+          "stderr says why: %r" % err[-600:])
+    check(b"checkpoint not compacted" in err, "the journal keeps every vector: %r" % err[-600:])
 
 
 @test
