@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <utility>
 
@@ -642,8 +643,12 @@ void BatchApiRunner::SaveState() {
     if (!job.stored.file_id.empty()) stored.push_back(job.stored);
   std::string text = FormatStoredJobs(stored);
   std::string tmp = config_.state_path + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  bool ok = fd >= 0;
+  // Mode 0600 as the journal's: it is part of the same checkpoint, naming
+  // the files that hold the input's texts. A stale temporary file keeps its
+  // old mode through O_TRUNC, hence the fchmod.
+  int fd = open(tmp.c_str(),
+                O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  bool ok = fd >= 0 && fchmod(fd, 0600) == 0;
   for (size_t done = 0; ok && done < text.size();) {
     ssize_t n = write(fd, text.data() + done, text.size() - done);
     if (n < 0 && errno == EINTR) continue;
@@ -661,9 +666,12 @@ void BatchApiRunner::SaveState() {
     ok = dfd >= 0 && fsync(dfd) == 0;
     if (dfd >= 0) close(dfd);
   }
-  if (!ok)
+  if (!ok) {
     fatal_message_ = fmt::format("cannot write {}: {}", config_.state_path,
                                  std::strerror(errno));
+    // The last whole sidecar stays; a half-written temporary file goes.
+    unlink(tmp.c_str());
+  }
 }
 
 bool BatchApiRunner::Forget(std::string* err) {

@@ -1,6 +1,9 @@
 #include "providers/batch_api.h"
 
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -440,4 +443,40 @@ TEST_CASE("BatchApiRunner: a refused call stops the run, a 5xx is retried") {
     CHECK(runner.fatal());
     CHECK(runner.fatal_message() == "HTTP 401: nope");
   }
+}
+
+TEST_CASE("BatchApiRunner: the sidecar is 0600 and a torn write leaves the last one") {
+  TempDir dir;
+  std::string state = dir.path + "/ck.batch";
+  FakeClock clock;
+  FakeBatchApi api;
+  FakeTransport transport(&clock, [&api](const HttpRequest& r) { return api(r); });
+  OpenAiCodec codec(OpenAiTestConfig());
+  BatchApiRunner runner(&transport, &clock, &codec, RunnerConfig(state));
+  runner.Submit(MakeBatch(0, {"a"}));
+  runner.EndInput();
+  bool ready;
+  for (int i = 0; i < 20 && access(state.c_str(), F_OK) != 0; ++i)
+    runner.Step(200, -1, &ready);
+  std::string uploaded = Slurp(state);  // the file is up, the job not yet
+  REQUIRE(uploaded.find("\"batch_id\":\"\"") != std::string::npos);
+  struct stat st;
+  REQUIRE(stat(state.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+
+  // The next sidecar (with the job's id) is cut short by the file size
+  // limit, as by a full disk: the one on disk must stay whole.
+  struct rlimit old_limit, limit;
+  REQUIRE(getrlimit(RLIMIT_FSIZE, &old_limit) == 0);
+  limit = old_limit;
+  limit.rlim_cur = uploaded.size() + 3;
+  auto old_handler = signal(SIGXFSZ, SIG_IGN);
+  REQUIRE(setrlimit(RLIMIT_FSIZE, &limit) == 0);
+  for (int i = 0; i < 20 && !runner.fatal(); ++i) runner.Step(200, -1, &ready);
+  setrlimit(RLIMIT_FSIZE, &old_limit);
+  signal(SIGXFSZ, old_handler);
+  CHECK(api.creations == 1);
+  CHECK(runner.fatal_message().starts_with("cannot write " + state));
+  CHECK(Slurp(state) == uploaded);
+  CHECK(access((state + ".tmp").c_str(), F_OK) != 0);
 }
