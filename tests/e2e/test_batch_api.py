@@ -52,6 +52,9 @@ def batch_mode_writes_what_a_normal_run_writes():
     eq(batch.stats["cost"]["usd_per_million_tokens"],
        normal.stats["cost"]["usd_per_million_tokens"] / 2, "Batch API price")
     check("(Batch API: half the list price)" in batch.err_text, batch.err_text[-600:])
+    requests = calls(log, "create")[0]["requests"]
+    check("1 batch job (1 completed), {0:,} of {0:,} requests completed, 0 failed".format(
+        requests) in batch.err_text, batch.err_text[-600:])
     eq((batch.stats["cost"]["batch_api"], normal.stats["cost"]["batch_api"]), (True, False),
        "cost.batch_api in --stats")
     # A rerun answers everything from the checkpoint and uploads nothing.
@@ -82,6 +85,7 @@ def an_interrupted_poll_resumes_without_a_second_upload():
             stored = [json.loads(l) for l in f]
         eq(len(stored), 1, "jobs kept")
         eq(stored[0]["batch_id"], calls(srv.entries, "create")[0]["batch_id"], "job id kept")
+        eq(os.stat(ckpt + ".batch").st_mode & 0o777, 0o600, "mode of the job-id sidecar")
         resumed = run(base_args(srv, 32, *args))
         log = srv.stop()
     resumed.expect_rc(0)
