@@ -626,9 +626,10 @@ void BatchApiRunner::ReportEnd(const Job& job) const {
   const BatchJobStatus& s = job.status;
   if (s.status == "completed") return;
   if (s.status == "failed") {
-    diag::Error(fmt::format("batch {} failed{}{}: its {} rejected", s.id,
-                            s.errors.empty() ? "" : ": ", s.errors,
-                            CountNoun(job.wanted, "request is", "requests are")));
+    diag::Error(fmt::format(
+        "batch {} failed{}{}: its {} rejected", s.id,
+        s.errors.empty() ? "" : ": ", s.errors,
+        CountNoun(job.wanted, "request is", "requests are")));
     return;
   }
   // embedpipe never cancels a job: a cancelled one was cancelled elsewhere
@@ -636,7 +637,8 @@ void BatchApiRunner::ReportEnd(const Job& job) const {
   diag::Warning(fmt::format(
       "batch {} {} with {} of {} requests completed; the others are rejected, "
       "and the same command with the same --checkpoint sends only those",
-      s.id, s.status == "expired" ? "expired" : "was cancelled (not by embedpipe)",
+      s.id,
+      s.status == "expired" ? "expired" : "was cancelled (not by embedpipe)",
       GroupThousands(s.completed), GroupThousands(s.total)));
 }
 
@@ -654,7 +656,8 @@ BatchJobCounts BatchApiRunner::JobCounts() const {
     // of its requests is left alone.
     if (job.stored.batch_id.empty() || job.wanted == 0) continue;
     ++counts.jobs;
-    std::string status = job.status.status.empty() ? "resumed" : job.status.status;
+    std::string status =
+        job.status.status.empty() ? "resumed" : job.status.status;
     auto at = std::find_if(counts.states.begin(), counts.states.end(),
                            [&](const auto& s) { return s.first == status; });
     if (at == counts.states.end()) at = counts.states.emplace(at, status, 0);
