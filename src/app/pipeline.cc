@@ -1113,6 +1113,7 @@ void Pipeline::RefreshStats() {
   stats_.tokens_unsent = sends ? tokens_formed_ - s.tokens_went_out : 0;
   stats_.in_flight =
       batch_api_ ? batch_api_->in_flight() : scheduler_.in_flight();
+  if (batch_api_) stats_.batch_jobs = batch_api_->JobCounts();
   stats_.endpoints.clear();
   const EndpointPool& pool = scheduler_.endpoints();
   for (size_t i = 0; pool.size() > 1 && i < pool.size(); ++i)

@@ -93,6 +93,9 @@ std::string ProgressMeter::Line(const RunStats& s) {
                         GroupThousands(s.retries.total()),
                         GroupThousands(s.retries.rate_limited));
   if (s.rejected) line += fmt::format(", {} rejected", GroupThousands(s.rejected));
+  // Under --batch-api records are done only once the jobs end: their
+  // progress is the API's.
+  if (s.batch_jobs.jobs) line += "; " + BatchJobsText(s.batch_jobs);
   if (expected > done && rate > 0)
     line += ", " +
             FormatDuration(static_cast<int64_t>((expected - done) / rate + 0.5)) +

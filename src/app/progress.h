@@ -32,7 +32,8 @@ class ProgressMeter {
   /// program name or a newline. Rates are over the last 20 seconds. When
   /// the input's size is known, the records to expect are estimated from
   /// the records read and the share of bytes read (exact once all is read),
-  /// and the share and time left are of those.
+  /// and the share and time left are of those. Batch API jobs, if any,
+  /// follow with their states and request counts.
   std::string Line(const RunStats& stats);
 
   ProgressMode mode() const { return mode_; }

@@ -80,6 +80,20 @@ TEST_CASE("ProgressMeter line: log mode has no bar; unknown size no share") {
   CHECK(pipe.Line(s) == "[1:05] 10 records, 0 tokens, 0 in flight");
 }
 
+TEST_CASE("ProgressMeter line: Batch API jobs as the API reports them") {
+  ProgressMeter log(ProgressMode::kLog, 1000);
+  RunStats s;
+  s.read = 40;
+  s.elapsed_ms = 65000;
+  s.batch_jobs.jobs = 1;
+  s.batch_jobs.states = {{"in_progress", 1}};
+  s.batch_jobs.total = 40;
+  s.batch_jobs.completed = 25;
+  CHECK(log.Line(s) ==
+        "[1:05] 0 records, 0 tokens, 0 in flight; 1 batch job (1 "
+        "in_progress), 25 of 40 requests completed, 0 failed");
+}
+
 TEST_CASE("ShortCount and FormatDuration") {
   CHECK(ShortCount(0) == "0");
   CHECK(ShortCount(9999) == "9999");

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 struct RetryCounts {
@@ -23,6 +24,16 @@ struct EndpointCounts {
   uint64_t requests = 0;   ///< Started.
   uint64_t failures = 0;   ///< No answer, or a 5xx.
   uint64_t set_aside = 0;  ///< Times set aside for failing in a row.
+};
+
+/// --batch-api: the jobs created (by this run or an earlier one it
+/// resumes), as the API last reported them.
+struct BatchJobCounts {
+  uint64_t jobs = 0;
+  /// Jobs by status, in the order a job goes through them.
+  std::vector<std::pair<std::string, uint64_t>> states;
+  /// Their request_counts, summed.
+  uint64_t total = 0, completed = 0, failed = 0;
 };
 
 struct RunStats {
@@ -66,6 +77,7 @@ struct RunStats {
   uint64_t in_flight = 0;     ///< Requests under way (progress only).
   /// Per --base-url, when there are several; empty otherwise.
   std::vector<EndpointCounts> endpoints;
+  BatchJobCounts batch_jobs;
 
   // Tokens.
   /// Counted by embedpipe, in the requests sent, retries included: what

@@ -77,6 +77,16 @@ std::string GroupThousands(uint64_t n) {
   return out;
 }
 
+std::string BatchJobsText(const BatchJobCounts& b) {
+  std::string states;
+  for (const auto& [status, n] : b.states)
+    states += fmt::format("{}{} {}", states.empty() ? "" : ", ", n, status);
+  return fmt::format("{} ({}), {} of {} requests completed, {} failed",
+                     CountNoun(b.jobs, "batch job", "batch jobs"), states,
+                     GroupThousands(b.completed), GroupThousands(b.total),
+                     GroupThousands(b.failed));
+}
+
 std::vector<std::string> FormatSummary(const RunStats& s) {
   std::vector<std::string> out;
   const char* dry = s.dry_run ? "dry run: " : "";
@@ -121,6 +131,7 @@ std::vector<std::string> FormatSummary(const RunStats& s) {
         RetryDetail(s.retries), gave_up, GroupThousands(s.billed_tokens()),
         CostText(s)));
   }
+  if (s.batch_jobs.jobs) out.push_back(BatchJobsText(s.batch_jobs));
   if (!s.endpoints.empty()) {
     std::string line = "endpoints:";
     for (const EndpointCounts& e : s.endpoints) {

@@ -16,6 +16,10 @@ std::vector<std::string> FormatSummary(const RunStats& stats);
 /// its fields. `exit_status` is the status the run ends with.
 std::string FormatStatsJson(const RunStats& stats, int exit_status);
 
+/// "2 batch jobs (1 in_progress, 1 completed), 1,200 of 2,400 requests
+/// completed, 3 failed": the jobs' states and request_counts.
+std::string BatchJobsText(const BatchJobCounts& jobs);
+
 /// `n` with thousands separated by commas: 19207 -> "19,207". Every count
 /// a message shows is written this way.
 std::string GroupThousands(uint64_t n);

@@ -51,6 +51,20 @@ TEST_CASE("FormatSummary names every outcome, cause and the cost") {
   CHECK(FormatSummary(Sample()) == want);
 }
 
+TEST_CASE("FormatSummary gives the Batch API jobs by state and their counts") {
+  RunStats s = Sample();
+  s.batch_jobs.jobs = 3;
+  s.batch_jobs.states = {{"completed", 2}, {"expired", 1}};
+  s.batch_jobs.total = 48000;
+  s.batch_jobs.completed = 47000;
+  s.batch_jobs.failed = 12;
+  std::vector<std::string> lines = FormatSummary(s);
+  REQUIRE(lines.size() == 4);
+  CHECK(lines[2] ==
+        "3 batch jobs (2 completed, 1 expired), 47,000 of 48,000 requests "
+        "completed, 12 failed");
+}
+
 TEST_CASE("FormatSummary names the lines left to other shards") {
   RunStats s = Sample();
   s.other_shards = 57621;

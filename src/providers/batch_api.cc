@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <utility>
 
@@ -542,8 +543,12 @@ bool BatchApiRunner::Advance(Job* job, const std::string& body,
             status.status, GroupThousands(status.completed),
             GroupThousands(status.total), GroupThousands(status.failed)));
       job->status = std::move(status);
-      if (job->status.Ended()) job->stage = Stage::kOutput;
-      else job->not_before_ms = now + PollDelayMs(++job->polls);
+      if (job->status.Ended()) {
+        ReportEnd(*job);
+        job->stage = Stage::kOutput;
+      } else {
+        job->not_before_ms = now + PollDelayMs(++job->polls);
+      }
       return true;
     }
     case Stage::kOutput:
@@ -592,9 +597,12 @@ void BatchApiRunner::Collect(Job* job, const std::string& content,
       }
     } else {
       // A lone record's refusal is about its text; a request of several
-      // says nothing about which one.
-      result.status = result.batch.records.size() == 1 ? BatchResult::kRejected
-                                                       : BatchResult::kFailed;
+      // says nothing about which one, and a line with no response (the job
+      // expired or was cancelled first, the call timed out) about none.
+      result.status =
+          result.batch.records.size() == 1 && line.status_code != 0
+              ? BatchResult::kRejected
+              : BatchResult::kFailed;
       result.error = !line.error.empty() ? line.error
                      : line.status_code
                          ? fmt::format("HTTP {} in batch {}", line.status_code, job->status.id)
@@ -608,6 +616,58 @@ void BatchApiRunner::Collect(Job* job, const std::string& content,
         "{} in the {} file of batch {}",
         CountNoun(unreadable, "unreadable line", "unreadable lines"),
         error_file ? "error" : "output", job->status.id));
+}
+
+// Says how a job that did not complete ended, and what became of its
+// requests. The rule for an expired or cancelled job: what it finished is
+// kept (journaled and written), the rest is rejected, and the same command
+// with the same --checkpoint sends only the rest, in a new job.
+void BatchApiRunner::ReportEnd(const Job& job) const {
+  const BatchJobStatus& s = job.status;
+  if (s.status == "completed") return;
+  if (s.status == "failed") {
+    diag::Error(fmt::format(
+        "batch {} failed{}{}: its {} rejected", s.id,
+        s.errors.empty() ? "" : ": ", s.errors,
+        CountNoun(job.wanted, "request is", "requests are")));
+    return;
+  }
+  // embedpipe never cancels a job: a cancelled one was cancelled elsewhere
+  // (the dashboard, another client).
+  diag::Warning(fmt::format(
+      "batch {} {} with {} of {} requests completed; the others are rejected, "
+      "and the same command with the same --checkpoint sends only those",
+      s.id,
+      s.status == "expired" ? "expired" : "was cancelled (not by embedpipe)",
+      GroupThousands(s.completed), GroupThousands(s.total)));
+}
+
+BatchJobCounts BatchApiRunner::JobCounts() const {
+  BatchJobCounts counts;
+  // Every status, in the order a job goes through them; one the API adds
+  // later goes at the end. "resumed": kept from an earlier run, not yet
+  // polled.
+  for (const char* status :
+       {"resumed", "validating", "in_progress", "finalizing", "cancelling",
+        "completed", "failed", "expired", "cancelled"})
+    counts.states.emplace_back(status, 0);
+  for (const Job& job : jobs_) {
+    // Only jobs this run acts on; a job of an earlier run that holds none
+    // of its requests is left alone.
+    if (job.stored.batch_id.empty() || job.wanted == 0) continue;
+    ++counts.jobs;
+    std::string status =
+        job.status.status.empty() ? "resumed" : job.status.status;
+    auto at = std::find_if(counts.states.begin(), counts.states.end(),
+                           [&](const auto& s) { return s.first == status; });
+    if (at == counts.states.end()) at = counts.states.emplace(at, status, 0);
+    ++at->second;
+    counts.total += job.status.total;
+    counts.completed += job.status.completed;
+    counts.failed += job.status.failed;
+  }
+  std::erase_if(counts.states, [](const auto& s) { return s.second == 0; });
+  return counts;
 }
 
 // Requests of `job` that neither file answered fail with the job's status.
@@ -642,8 +702,12 @@ void BatchApiRunner::SaveState() {
     if (!job.stored.file_id.empty()) stored.push_back(job.stored);
   std::string text = FormatStoredJobs(stored);
   std::string tmp = config_.state_path + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  bool ok = fd >= 0;
+  // Mode 0600 as the journal's: it is part of the same checkpoint, naming
+  // the files that hold the input's texts. A stale temporary file keeps its
+  // old mode through O_TRUNC, hence the fchmod.
+  int fd = open(tmp.c_str(),
+                O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  bool ok = fd >= 0 && fchmod(fd, 0600) == 0;
   for (size_t done = 0; ok && done < text.size();) {
     ssize_t n = write(fd, text.data() + done, text.size() - done);
     if (n < 0 && errno == EINTR) continue;
@@ -661,9 +725,12 @@ void BatchApiRunner::SaveState() {
     ok = dfd >= 0 && fsync(dfd) == 0;
     if (dfd >= 0) close(dfd);
   }
-  if (!ok)
+  if (!ok) {
     fatal_message_ = fmt::format("cannot write {}: {}", config_.state_path,
                                  std::strerror(errno));
+    // The last whole sidecar stays; a half-written temporary file goes.
+    unlink(tmp.c_str());
+  }
 }
 
 bool BatchApiRunner::Forget(std::string* err) {

@@ -13,6 +13,14 @@
 // its requests onto the stored jobs by custom_id and polls those instead of
 // uploading again; only requests no stored job holds go into new files.
 //
+// How a job ends. completed: every request's line is read from the output
+// and error files; a line with a non-200 response or an `error` rejects its
+// records. failed (the file did not validate): every request is rejected
+// with the job's `errors`. expired, or cancelled (by someone else: the
+// runner never cancels a job): the requests the job finished are read as
+// for completed, the rest rejected with the API's reason, so a rerun with
+// the same checkpoint sends only those, in a new job.
+//
 // Why a sidecar and not a record in the journal: the journal is an
 // append-only log of vectors that compaction rewrites to what one run used
 // and that other processes read under a shared lock; job ids are a little
@@ -29,6 +37,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "app/run_stats.h"
 #include "transport/clock.h"
 #include "providers/codec.h"
 #include "input/record.h"
@@ -176,6 +185,8 @@ class BatchApiRunner {
   const std::string& fatal_message() const { return fatal_message_; }
   uint64_t requests() const { return http_requests_; }
   uint64_t uploads() const { return uploads_; }
+  /// The jobs created, by status, with their request_counts as last polled.
+  BatchJobCounts JobCounts() const;
 
   /// Every job's results were handed out and journaled: the sidecar goes.
   bool Forget(std::string* err);
@@ -201,6 +212,7 @@ class BatchApiRunner {
   void Finished(size_t index, const HttpResponse& response);
   bool Advance(Job* job, const std::string& body, std::string* err);
   void Collect(Job* job, const std::string& content, bool error_file);
+  void ReportEnd(const Job& job) const;
   void EndJob(Job* job);
   void SaveState();
   int64_t NextDueMs() const;

@@ -1,6 +1,9 @@
 #include "providers/batch_api.h"
 
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -43,10 +46,12 @@ Batch MakeBatch(uint64_t number, std::vector<std::string> texts) {
 // A scripted Batch API: stores the uploaded file, and once polled
 // `polls_to_finish` times answers every request with vectors [i, n] for
 // input i of n, in reverse line order; `fail_line` (1-based) goes to the
-// error file instead.
+// error file instead: a 400 response, or with `expire`, an expired job's
+// batch_expired line.
 struct FakeBatchApi {
   int polls_to_finish = 2;
   int fail_line = 0;
+  bool expire = false;
   int uploads = 0, creations = 0, polls = 0;
   std::string uploaded, content_type;
 
@@ -63,7 +68,9 @@ struct FakeBatchApi {
       ++creations;
       r.body = Batch("validating");
     } else if (req.url.ends_with("/batches/batch_1") && req.method == "GET") {
-      r.body = Batch(++polls >= polls_to_finish ? "completed" : "in_progress");
+      r.body = Batch(++polls < polls_to_finish ? "in_progress"
+                     : expire                  ? "expired"
+                                               : "completed");
     } else if (req.url.ends_with("/files/file-out/content")) {
       r.body = Results(false);
     } else if (req.url.ends_with("/files/file-err/content")) {
@@ -75,7 +82,8 @@ struct FakeBatchApi {
   }
 
   std::string Batch(const char* status) const {
-    bool done = std::string(status) == "completed";
+    bool done = std::string(status) != "in_progress" &&
+                std::string(status) != "validating";
     return fmt::format(
         R"({{"id":"batch_1","object":"batch","status":"{}","output_file_id":{},)"
         R"("error_file_id":{},"request_counts":{{"total":3,"completed":0,"failed":0}}}})",
@@ -95,6 +103,13 @@ struct FakeBatchApi {
       doc.Parse(line.data(), line.size());
       std::string id = doc["custom_id"].GetString();
       if ((n == fail_line) != errors) continue;
+      if (errors && expire) {
+        lines.push_back(fmt::format(
+            R"({{"id":"x","custom_id":"{}","response":null,"error":{{"code":)"
+            R"("batch_expired","message":"expired first"}}}})",
+            id));
+        continue;
+      }
       if (errors) {
         lines.push_back(fmt::format(
             R"({{"id":"x","custom_id":"{}","response":{{"status_code":400,"body":)"
@@ -440,4 +455,69 @@ TEST_CASE("BatchApiRunner: a refused call stops the run, a 5xx is retried") {
     CHECK(runner.fatal());
     CHECK(runner.fatal_message() == "HTTP 401: nope");
   }
+}
+
+TEST_CASE("BatchApiRunner: the sidecar is 0600 and a torn write leaves the last one") {
+  TempDir dir;
+  std::string state = dir.path + "/ck.batch";
+  FakeClock clock;
+  FakeBatchApi api;
+  FakeTransport transport(&clock, [&api](const HttpRequest& r) { return api(r); });
+  OpenAiCodec codec(OpenAiTestConfig());
+  BatchApiRunner runner(&transport, &clock, &codec, RunnerConfig(state));
+  runner.Submit(MakeBatch(0, {"a"}));
+  runner.EndInput();
+  bool ready;
+  for (int i = 0; i < 20 && access(state.c_str(), F_OK) != 0; ++i)
+    runner.Step(200, -1, &ready);
+  std::string uploaded = Slurp(state);  // the file is up, the job not yet
+  REQUIRE(uploaded.find("\"batch_id\":\"\"") != std::string::npos);
+  struct stat st;
+  REQUIRE(stat(state.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+
+  // The next sidecar (with the job's id) is cut short by the file size
+  // limit, as by a full disk: the one on disk must stay whole.
+  struct rlimit old_limit, limit;
+  REQUIRE(getrlimit(RLIMIT_FSIZE, &old_limit) == 0);
+  limit = old_limit;
+  limit.rlim_cur = uploaded.size() + 3;
+  auto old_handler = signal(SIGXFSZ, SIG_IGN);
+  REQUIRE(setrlimit(RLIMIT_FSIZE, &limit) == 0);
+  for (int i = 0; i < 20 && !runner.fatal(); ++i) runner.Step(200, -1, &ready);
+  setrlimit(RLIMIT_FSIZE, &old_limit);
+  signal(SIGXFSZ, old_handler);
+  CHECK(api.creations == 1);
+  CHECK(runner.fatal_message().starts_with("cannot write " + state));
+  CHECK(Slurp(state) == uploaded);
+  CHECK(access((state + ".tmp").c_str(), F_OK) != 0);
+}
+
+TEST_CASE("BatchApiRunner: an expired job's unrun requests fail, not their texts") {
+  TempDir dir;
+  FakeClock clock;
+  FakeBatchApi api;
+  api.fail_line = 2;
+  api.expire = true;
+  FakeTransport transport(&clock, [&api](const HttpRequest& r) { return api(r); });
+  OpenAiCodec codec(OpenAiTestConfig());
+  BatchApiRunner runner(&transport, &clock, &codec, RunnerConfig(dir.path + "/s"));
+  runner.Submit(MakeBatch(0, {"a", "b"}));
+  runner.Submit(MakeBatch(1, {"c"}));
+  runner.EndInput();
+  std::vector<BatchResult> results = RunAll(&runner);
+  REQUIRE(results.size() == 2);
+  std::sort(results.begin(), results.end(),
+            [](const BatchResult& x, const BatchResult& y) {
+              return x.batch.number < y.batch.number;
+            });
+  CHECK(results[0].status == BatchResult::kEmbedded);
+  // One record, yet not rejected for its text: the job ran out of time.
+  CHECK(results[1].status == BatchResult::kFailed);
+  CHECK(results[1].error == "expired first");
+  BatchJobCounts counts = runner.JobCounts();
+  CHECK(counts.jobs == 1);
+  CHECK(counts.states ==
+        std::vector<std::pair<std::string, uint64_t>>{{"expired", 1}});
+  CHECK(counts.total == 3);
 }

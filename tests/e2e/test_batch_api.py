@@ -12,8 +12,8 @@ import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Server, base_args, check, corpus, eq, main, run, spawn,  # noqa: E402
-                     test, tmpdir, verify)
+from harness import (Server, base_args, check, corpus, eq, jsonl, main, run,  # noqa: E402
+                     spawn, test, tmpdir, verify)
 
 
 def calls(entries, what):
@@ -52,6 +52,9 @@ def batch_mode_writes_what_a_normal_run_writes():
     eq(batch.stats["cost"]["usd_per_million_tokens"],
        normal.stats["cost"]["usd_per_million_tokens"] / 2, "Batch API price")
     check("(Batch API: half the list price)" in batch.err_text, batch.err_text[-600:])
+    requests = calls(log, "create")[0]["requests"]
+    check("1 batch job (1 completed), {0:,} of {0:,} requests completed, 0 failed".format(
+        requests) in batch.err_text, batch.err_text[-600:])
     eq((batch.stats["cost"]["batch_api"], normal.stats["cost"]["batch_api"]), (True, False),
        "cost.batch_api in --stats")
     # A rerun answers everything from the checkpoint and uploads nothing.
@@ -82,6 +85,7 @@ def an_interrupted_poll_resumes_without_a_second_upload():
             stored = [json.loads(l) for l in f]
         eq(len(stored), 1, "jobs kept")
         eq(stored[0]["batch_id"], calls(srv.entries, "create")[0]["batch_id"], "job id kept")
+        eq(os.stat(ckpt + ".batch").st_mode & 0o777, 0o600, "mode of the job-id sidecar")
         resumed = run(base_args(srv, 32, *args))
         log = srv.stop()
     resumed.expect_rc(0)
@@ -114,6 +118,147 @@ def failed_requests_are_rejected_and_a_rerun_sends_only_them():
     second.expect_rc(0)
     eq(calls(log, "create")[0]["requests"], failed, "requests in the rerun's file")
     verify(second.out, good_items(c), 16)
+
+
+def small_corpus(n=20):
+    """n records of distinct texts: with --batch-inputs 1, request k of the
+    job's file is record k."""
+    d = tmpdir()
+    path = os.path.join(d, "in.jsonl")
+    with open(path, "wb") as f:
+        f.write(jsonl(*({"id": i, "text": "section %d on the subject of %d" % (i, i * 37)}
+                        for i in range(1, n + 1))))
+    return path
+
+
+def normal_lines(srv_args, path):
+    """The output of a run without --batch-api, line by line."""
+    with Server(*srv_args) as srv:
+        r = run(base_args(srv, 8, "--batch-inputs", "1", path))
+    r.expect_rc(0)
+    return r.lines
+
+
+def error_line(path, n, reason, field=None):
+    """The --errors line of record n of small_corpus (its line n)."""
+    e = {"line": n, "source": path, "id": n}
+    if field:
+        e["field"] = field
+    e["error"] = reason
+    return json.dumps(e, separators=(",", ":"))
+
+
+def batch_run(srv, path, d, *more):
+    return run(base_args(srv, 8, "--batch-inputs", "1", "--batch-api", "--checkpoint",
+                         os.path.join(d, "ckpt"), "--errors", os.path.join(d, "err"),
+                         *more, path))
+
+
+EXPIRED = "This request could not be executed before the completion window expired."
+CANCELLED = "This request was not executed because the batch was cancelled."
+
+
+def check_partial_end(end, reason, summary):
+    """A job that ends `end` with the first half of its requests answered:
+    those are written, the rest rejected; a rerun sends only the rest."""
+    path = small_corpus(20)
+    normal = normal_lines([], path)
+    d = tmpdir()
+    with Server("--batch-delay-ms", "20", "--batch-end", end) as srv:
+        first = batch_run(srv, path, d)
+        log = srv.stop()
+    first.expect_rc(2)
+    eq(first.lines, normal[:10], "output: the requests the job finished")
+    eq([l for l, _ in first.errors()],
+       [error_line(path, n, reason) for n in range(11, 21)], "--errors")
+    check(summary in first.err_text, first.err_text[-800:])
+    check("the same command with the same --checkpoint sends only those" in first.err_text,
+          first.err_text[-800:])
+    eq(calls(log, "retrieve")[-1]["status"], end, "the job's last status")
+    check(not os.path.exists(os.path.join(d, "ckpt.batch")), "job ids dropped")
+    # Nothing lost: the rerun sends the other half only, and writes all.
+    with Server("--batch-delay-ms", "20") as srv:
+        second = batch_run(srv, path, d)
+        log = srv.stop()
+    second.expect_rc(0)
+    eq(second.lines, normal, "output of the rerun")
+    eq([c["requests"] for c in calls(log, "create")], [10], "requests in the rerun's job")
+    return first
+
+
+@test
+def an_expired_job_keeps_what_it_finished_and_rejects_the_rest():
+    check_partial_end("expired", EXPIRED,
+                      "1 batch job (1 expired), 10 of 20 requests completed, 0 failed")
+
+
+@test
+def a_job_cancelled_elsewhere_keeps_what_it_finished_and_rejects_the_rest():
+    first = check_partial_end(
+        "cancelled", CANCELLED,
+        "1 batch job (1 cancelled), 10 of 20 requests completed, 0 failed")
+    check("batch_fake000001: cancelling" in first.err_text, first.err_text[-800:])
+    check("was cancelled (not by embedpipe)" in first.err_text, first.err_text[-800:])
+
+
+@test
+def a_job_that_fails_validation_rejects_every_record_with_its_errors():
+    path = small_corpus(6)
+    d = tmpdir()
+    with Server("--batch-delay-ms", "20", "--batch-end", "failed") as srv:
+        r = batch_run(srv, path, d)
+    r.expect_rc(2)
+    eq(r.out, b"", "output")
+    why = "fake_provider failed this batch's validation on purpose"
+    eq([l for l, _ in r.errors()],
+       [error_line(path, n, "batch batch_fake000001 ended failed without an answer: " + why)
+        for n in range(1, 7)], "--errors")
+    check("batch batch_fake000001 failed: %s: its 6 requests are rejected" % why in r.err_text,
+          r.err_text[-800:])
+    check("1 batch job (1 failed), 0 of 0 requests completed, 0 failed" in r.err_text,
+          r.err_text[-800:])
+
+
+@test
+def result_lines_with_an_error_or_a_refusal_go_to_errors_the_rest_is_written():
+    path = small_corpus(20)
+    normal = normal_lines([], path)
+    d = tmpdir()
+    # Request n: n % 4 == 0 an error line (no response), else n % 3 == 0
+    # a 400 response; both in the error file.
+    with Server("--batch-delay-ms", "20", "--batch-error-every", "4",
+                "--batch-fail-every", "3") as srv:
+        r = batch_run(srv, path, d)
+    r.expect_rc(2)
+    timeout = "The underlying call to the model timed out."
+    refused = "fake_provider failed this request on purpose"
+    want_errors, want_out = [], []
+    for n in range(1, 21):
+        if n % 4 == 0:
+            want_errors.append(error_line(path, n, timeout))
+        elif n % 3 == 0:
+            want_errors.append(error_line(path, n, refused, field="text"))
+        else:
+            want_out.append(normal[n - 1])
+    eq(r.lines, want_out, "output")
+    eq([l for l, _ in r.errors()], want_errors, "--errors")
+    check("1 batch job (1 completed), 10 of 20 requests completed, 10 failed" in r.err_text,
+          r.err_text[-800:])
+
+
+@test
+def progress_log_lines_give_the_jobs_states_and_counts():
+    path = small_corpus(20)
+    d = tmpdir()
+    with Server("--batch-delay-ms", "1500") as srv:
+        r = batch_run(srv, path, d, "--progress", "log", "--progress-interval", "0.2")
+    r.expect_rc(0)
+    progress = [l for l in r.err_text.splitlines() if l.startswith("embedpipe: [")]
+    check(any(l.endswith("; 1 batch job (1 validating), 0 of 0 requests completed, 0 failed")
+              for l in progress), "\n".join(progress))
+    check(any("; 1 batch job (1 in_progress), " in l for l in progress), "\n".join(progress))
+    check("1 batch job (1 completed), 20 of 20 requests completed, 0 failed" in r.err_text,
+          r.err_text[-800:])
 
 
 @test

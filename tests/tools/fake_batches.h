@@ -4,7 +4,17 @@
 // in_progress -> completed on a fast clock (--batch-delay-ms per stage);
 // its output file holds one line per request in a shuffled order, each body
 // made by the provider's own /embeddings answer, so vectors verify as usual;
-// --batch-fail-every N moves every Nth request of a file to the error file.
+// --batch-fail-every N moves every Nth request of a file to the error file
+// (a 400 response), --batch-error-every N every Nth as a line with no
+// response and an `error` (request_timeout).
+//
+// --batch-end picks the job's end state, with the API's shapes: "failed"
+// (validating -> failed, errors.data filled, no files), "expired"
+// (in_progress -> expired), "cancelled" (in_progress -> cancelling, for one
+// retrieve -> cancelled, as when someone cancels it in the dashboard). An expired or
+// cancelled job answers the first half of its file's requests (in file
+// order, so a test knows which) and writes the rest to the error file as
+// batch_expired or batch_cancelled lines, as the API does.
 // Every call is logged as {"batch_api": what, ...}, so tests can count
 // uploads and job creations.
 #pragma once
@@ -34,6 +44,8 @@ namespace fake_batches {
 struct Config {
   uint64_t delay_ms = 200;  ///< Time in validating, then in in_progress.
   uint64_t fail_every = 0;  ///< Every Nth request fails; 0: none.
+  uint64_t error_every = 0; ///< Every Nth request has no response; 0: none.
+  std::string end = "completed";  ///< How every job ends (KnownEnd).
   uint64_t seed = 1;        ///< For the order of output lines.
 };
 
@@ -47,6 +59,11 @@ class Batches {
  public:
   Batches(Config config, EmbedFn embed, LogFn log)
       : config_(config), embed_(std::move(embed)), log_(std::move(log)) {}
+
+  static bool KnownEnd(std::string_view end) {
+    return end == "completed" || end == "failed" || end == "expired" ||
+           end == "cancelled";
+  }
 
   /// True for the paths these endpoints answer (with or without /v1).
   static bool Owns(std::string_view path) {
@@ -83,8 +100,10 @@ class Batches {
     std::string errors;  // a failed job's errors.data, as JSON
     int64_t created = 0;
     std::chrono::steady_clock::time_point start;
-    uint64_t total = 0, failed = 0;
+    uint64_t total = 0, completed = 0, failed = 0;
     bool done = false;
+    bool cancelling_seen = false;
+    int64_t ended = 0;  // when it reached its end state (epoch seconds)
   };
 
   static int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
@@ -194,12 +213,15 @@ class Batches {
     job.created = Now();
     job.start = std::chrono::steady_clock::now();
     job.errors = Validate(file->second.content, &job.total);
+    if (job.errors.empty() && config_.end == "failed")
+      job.errors = "[{\"code\":\"invalid_request\",\"message\":\"fake_provider "
+                   "failed this batch's validation on purpose\",\"param\":null,\"line\":1}]";
     std::string id = fmt::format("batch_fake{:06}", ++batch_count_);
     jobs_[id] = std::move(job);
     Log(fmt::format("{{\"batch_api\":\"create\",\"batch_id\":\"{}\",\"input_file_id\":\"{}\","
                     "\"requests\":{},\"creations\":{}}}",
                     id, input, jobs_[id].total, batch_count_));
-    resp->body = BatchJson(id, jobs_[id]);
+    resp->body = BatchJson(id, jobs_[id], Status(jobs_[id]));
   }
 
   // What the API checks before running a file: each line a POST to
@@ -240,17 +262,31 @@ class Batches {
   }
 
   std::string Status(Job& job) {
-    if (!job.errors.empty()) return "failed";
     auto elapsed = std::chrono::steady_clock::now() - job.start;
     auto stage = std::chrono::milliseconds(config_.delay_ms);
     if (elapsed < stage) return "validating";
+    if (!job.errors.empty()) return End(&job, "failed");
     if (elapsed < 2 * stage) return "in_progress";
+    // Once seen cancelling, so that a client sees the state whatever its
+    // polling times.
+    if (config_.end == "cancelled" && !job.cancelling_seen) {
+      job.cancelling_seen = true;
+      return "cancelling";
+    }
     if (!job.done) Run(&job);
-    return "completed";
+    return End(&job, config_.end == "failed" ? "completed" : config_.end);
   }
 
-  // Answers every request of the job's file, in a shuffled order.
+  static std::string End(Job* job, std::string status) {
+    if (!job->ended) job->ended = Now();
+    return status;
+  }
+
+  // Answers every request of the job's file, in a shuffled order; an expired
+  // or cancelled job only the first half of them.
   void Run(Job* job) {
+    bool cut = config_.end == "expired" || config_.end == "cancelled";
+    uint64_t finished = cut ? (job->total + 1) / 2 : job->total;
     std::vector<std::string> out, errors;
     const std::string& content = files_[job->input_file_id].content;
     uint64_t n = 0;
@@ -267,6 +303,21 @@ class Batches {
       ++n;
       std::string body;
       int status;
+      if (n > finished || (config_.error_every && n % config_.error_every == 0)) {
+        bool expired = config_.end == "expired";
+        std::string_view code = n <= finished ? "request_timeout"
+                                : expired     ? "batch_expired"
+                                              : "batch_cancelled";
+        std::string_view message =
+            n <= finished ? "The underlying call to the model timed out."
+            : expired     ? "This request could not be executed before the completion window expired."
+                          : "This request was not executed because the batch was cancelled.";
+        errors.push_back(fmt::format(
+            "{{\"id\":\"batch_req_{:06}\",\"custom_id\":\"{}\",\"response\":null,"
+            "\"error\":{{\"code\":\"{}\",\"message\":\"{}\"}}}}\n",
+            n, custom_id, code, message));
+        continue;
+      }
       if (config_.fail_every && n % config_.fail_every == 0) {
         status = 400;
         body = "{\"error\":{\"message\":\"fake_provider failed this request on purpose\","
@@ -282,7 +333,8 @@ class Batches {
     }
     std::mt19937_64 random(config_.seed);
     std::shuffle(out.begin(), out.end(), random);
-    job->failed = errors.size();
+    job->completed = out.size();
+    job->failed = errors.size() - (n - std::min(n, finished));
     std::string joined;
     for (const std::string& s : out) joined += s;
     if (!out.empty()) job->output_file_id = StoreFile("batch_output.jsonl", "batch_output", std::move(joined));
@@ -295,31 +347,39 @@ class Batches {
   void Retrieve(const std::string& id, http::Response* resp) {
     auto it = jobs_.find(id);
     if (it == jobs_.end()) return Error(404, "No such Batch object: " + id, resp);
-    resp->body = BatchJson(id, it->second);
+    // Status() moves the job on: once per call.
+    std::string status = Status(it->second);
+    resp->body = BatchJson(id, it->second, status);
     Log(fmt::format("{{\"batch_api\":\"retrieve\",\"batch_id\":\"{}\",\"status\":\"{}\"}}", id,
-                    Status(it->second)));
+                    status));
   }
 
-  std::string BatchJson(const std::string& id, Job& job) {
-    std::string status = Status(job);
+  std::string BatchJson(const std::string& id, const Job& job, const std::string& status) {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                   std::chrono::steady_clock::now() - job.start).count();
+    bool ended = status == "completed" || status == "expired" || status == "cancelled";
     uint64_t completed =
-        status == "completed" ? job.total - job.failed
+        ended ? job.completed
         : status == "in_progress"
             ? job.total * static_cast<uint64_t>(ms - static_cast<int64_t>(config_.delay_ms)) /
                   std::max<uint64_t>(config_.delay_ms, 1)
             : 0;
     auto opt = [](const std::string& s) { return s.empty() ? std::string("null") : "\"" + s + "\""; };
+    auto at = [&job](bool set) { return set ? std::to_string(job.ended ? job.ended : Now()) : "null"; };
     return fmt::format(
         "{{\"id\":\"{}\",\"object\":\"batch\",\"endpoint\":\"/v1/embeddings\",\"errors\":{},"
         "\"input_file_id\":\"{}\",\"completion_window\":\"24h\",\"status\":\"{}\","
         "\"output_file_id\":{},\"error_file_id\":{},\"created_at\":{},"
+        "\"failed_at\":{},\"expired_at\":{},\"cancelling_at\":{},\"cancelled_at\":{},"
+        "\"completed_at\":{},"
         "\"request_counts\":{{\"total\":{},\"completed\":{},\"failed\":{}}},\"metadata\":null}}",
         id, job.errors.empty() ? "null" : "{\"object\":\"list\",\"data\":" + job.errors + "}",
         job.input_file_id, status, opt(job.output_file_id), opt(job.error_file_id), job.created,
-        status == "validating" ? 0 : job.total, std::min(completed, job.total),
-        status == "completed" ? job.failed : 0);
+        at(status == "failed"), at(status == "expired"),
+        at(status == "cancelling" || status == "cancelled"), at(status == "cancelled"),
+        at(status == "completed"),
+        status == "validating" || status == "failed" ? 0 : job.total,
+        std::min(completed, job.total), ended ? job.failed : 0);
   }
 
   Config config_;

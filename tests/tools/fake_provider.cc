@@ -101,9 +101,16 @@ A loopback fake of the OpenAI embeddings API: POST /v1/embeddings or /embeddings
                             429 500 502 503 use the dialect's error body.
   --served-model NAME       tei's model (default BAAI/bge-small-en-v1.5)
   --batch-delay-ms MS       Batch API jobs spend MS validating, then MS
-                            in_progress, then complete (default 200)
+                            in_progress, then end (default 200)
   --batch-fail-every N      every Nth request of a batch file fails (400) and
                             goes to the job's error file
+  --batch-error-every N     every Nth request of a batch file gets no response:
+                            an error line (request_timeout) in the error file
+  --batch-end STATE         how every job ends: completed (default); failed
+                            (validation: errors.data, no files); expired or
+                            cancelled (after cancelling), each with the first
+                            half of the file's requests answered and the rest
+                            as batch_expired or batch_cancelled error lines
 Faults 429 429body 429reset quota 403 500 500noretry 502 503 400retry hang
 replace any response. 429: retry-after 1, retry-after-ms 50, and "try again
 in 50ms" in the message. 429body: no retry-after headers; the message says
@@ -398,6 +405,14 @@ bool ParseArgs(int argc, char** argv, Options* o, bool* help, std::string* err) 
       if (!take_uint(86400000, &o->batches.delay_ms)) return false;
     } else if (arg == "--batch-fail-every") {
       if (!take_uint(UINT64_MAX, &o->batches.fail_every)) return false;
+    } else if (arg == "--batch-error-every") {
+      if (!take_uint(UINT64_MAX, &o->batches.error_every)) return false;
+    } else if (arg == "--batch-end") {
+      if (!take(&o->batches.end)) return false;
+      if (!fake_batches::Batches::KnownEnd(o->batches.end)) {
+        *err = "--batch-end: unknown state " + o->batches.end;
+        return false;
+      }
     } else if (arg == "--redirect-url") {
       if (!take(&o->redirect_url)) return false;
     } else {
@@ -638,7 +653,11 @@ class Provider {
   explicit Provider(Options options)
       : o_(std::move(options)), limiter_(o_.rpm, o_.tpm),
         batches_(
-            fake_batches::Config{o_.batches.delay_ms, o_.batches.fail_every, o_.seed},
+            [this] {
+              fake_batches::Config c = o_.batches;
+              c.seed = o_.seed;
+              return c;
+            }(),
             [this](const std::string& body, std::string* out) { return Embed(body, out); },
             [this](const std::string& line) { LogLine(line); }) {}
 
