@@ -10,12 +10,12 @@
 
 #include "app/api_key.h"
 #include "app/cli.h"
-#include "transport/curl_transport.h"
 #include "app/diag.h"
 #include "app/exit_status.h"
 #include "app/interrupt.h"
 #include "app/pipeline.h"
 #include "providers/provider.h"
+#include "transport/curl_transport.h"
 #include "transport/redact.h"
 #include "version.h"
 

@@ -8,9 +8,9 @@
 
 #include <string>
 
-#include "transport/clock.h"
 #include "app/options.h"
 #include "app/progress.h"
+#include "transport/clock.h"
 #include "transport/transport.h"
 
 /// Runs the job `options` describes, writing embeddings to `out_fd`.

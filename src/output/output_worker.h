@@ -16,8 +16,8 @@
 #include <thread>
 #include <vector>
 
-#include "output/output.h"
 #include "input/record.h"
+#include "output/output.h"
 #include "output/record_writer.h"
 
 class OutputWorker {

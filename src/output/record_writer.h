@@ -9,8 +9,8 @@
 #include <string>
 #include <utility>
 
-#include "output/output_layout.h"
 #include "input/record.h"
+#include "output/output_layout.h"
 
 class RecordWriter {
  public:

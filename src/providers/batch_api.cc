@@ -13,10 +13,10 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include "providers/codec_json.h"
 #include "app/diag.h"
-#include "journal/digest.h"
 #include "app/summary.h"
+#include "journal/digest.h"
+#include "providers/codec_json.h"
 
 namespace {
 

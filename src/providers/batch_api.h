@@ -38,9 +38,9 @@
 #include <vector>
 
 #include "app/run_stats.h"
-#include "transport/clock.h"
-#include "providers/codec.h"
 #include "input/record.h"
+#include "providers/codec.h"
+#include "transport/clock.h"
 #include "transport/scheduler.h"
 #include "transport/transport.h"
 

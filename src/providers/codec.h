@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "transport/http.h"
 #include "input/record.h"
+#include "transport/http.h"
 
 /// The longest vector a codec accepts: the journal's limit (journal.h
 /// kJournalMaxDims). A longer one is a broken or hostile server, and would

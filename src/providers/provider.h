@@ -12,8 +12,8 @@
 #include <utility>
 #include <vector>
 
-#include "providers/codec.h"
 #include "app/options.h"
+#include "providers/codec.h"
 
 struct ProviderInfo {
   const char* name;             ///< As --provider takes it.

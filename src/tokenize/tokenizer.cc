@@ -4,8 +4,8 @@
 #include <memory>
 #include <mutex>
 
-#include "tokenize/bpe.h"
 #include "app/diag.h"
+#include "tokenize/bpe.h"
 #include "tokenize/piece_count_cache.h"
 #include "tokenize/vocab_data.h"
 

@@ -20,12 +20,12 @@
 #include <unordered_map>
 #include <vector>
 
-#include "transport/clock.h"
-#include "providers/codec.h"
-#include "transport/endpoint_pool.h"
-#include "input/record.h"
-#include "transport/retry_policy.h"
 #include "app/run_stats.h"
+#include "input/record.h"
+#include "providers/codec.h"
+#include "transport/clock.h"
+#include "transport/endpoint_pool.h"
+#include "transport/retry_policy.h"
 #include "transport/transport.h"
 
 /// A server requests go to.
