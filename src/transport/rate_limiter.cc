@@ -16,6 +16,11 @@ namespace {
 constexpr double kMarginMs = 250;
 constexpr double kMsPerMinute = 60000.0;
 constexpr int64_t kMinuteMs = 60000;
+// Slices of a tokens-per-minute budget a request carries at most: fine
+// enough that N processes sharing a key (8 or 16 are common) each get
+// several per minute and a race between them costs one slice, coarse enough
+// that a request still amortizes its round trip.
+constexpr double kSlicesPerBudget = 64;
 
 int64_t HeaderInt(const HttpResponse& response, std::string_view name) {
   const std::string* v = response.Header(name);
@@ -159,6 +164,14 @@ int64_t RateLimiter::EarliestStart(int64_t now_ms, uint64_t tokens) const {
 
 bool RateLimiter::TooLarge(uint64_t tokens) const {
   return tokens_.capacity > 0 && static_cast<double>(tokens) > tokens_.capacity;
+}
+
+uint64_t RateLimiter::Slice() const {
+  if (tokens_.capacity <= 0) return 0;
+  double slice = tokens_.capacity / kSlicesPerBudget;
+  if (requests_.capacity > 0)
+    slice = std::max(slice, 2 * tokens_.capacity / requests_.capacity);
+  return static_cast<uint64_t>(std::ceil(slice));
 }
 
 void RateLimiter::Started(uint64_t id, int64_t now_ms, uint64_t tokens) {

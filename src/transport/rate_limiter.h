@@ -58,6 +58,13 @@ class RateLimiter {
   /// no amount of waiting lets the request through.
   bool TooLarge(uint64_t tokens) const;
 
+  /// The most tokens one request should carry, 0 while no tokens-per-minute
+  /// limit is in force: 1/64 of the budget, so that processes sharing the
+  /// key split it finely and a refused request costs little, but never so
+  /// little that the requests-per-minute limit binds first (twice the
+  /// tokens per request the two limits allow together).
+  uint64_t Slice() const;
+
   /// Request `id` (increasing with start order) of `tokens` started now.
   void Started(uint64_t id, int64_t now_ms, uint64_t tokens);
 
