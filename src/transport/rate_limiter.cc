@@ -21,6 +21,9 @@ constexpr int64_t kMinuteMs = 60000;
 // several per minute and a race between them costs one slice, coarse enough
 // that a request still amortizes its round trip.
 constexpr double kSlicesPerBudget = 64;
+// How fast others' spending is forgotten while the figures show them idle:
+// by e for each ten seconds without a sign of them.
+constexpr double kIdleDecayMs = 10000;
 
 int64_t HeaderInt(const HttpResponse& response, std::string_view name) {
   const std::string* v = response.Header(name);
@@ -139,7 +142,16 @@ void RateLimiter::Bucket::Learn(int64_t now_ms, int64_t limit,
   // while the figure is ambiguous by the requests in flight.
   level = first ? lower : std::max(lower, std::min(level, upper));
   // The figure is below even its likely bound: someone else spent that.
-  if (alone > upper) others.push_back(Spend{now_ms, alone - upper});
+  // Or it shows no one else spent since the last figure: their spending
+  // before counts for less, as they may have finished, so that the share
+  // grows back in seconds rather than in a minute.
+  if (alone > upper) {
+    others.push_back(Spend{now_ms, alone - upper});
+  } else {
+    double keep = std::exp(-static_cast<double>(now_ms - learned_ms) /
+                           kIdleDecayMs);
+    for (Spend& s : others) s.amount *= keep;
+  }
   shown = level;
   learned_ms = now_ms;
 }

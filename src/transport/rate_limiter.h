@@ -20,7 +20,8 @@
 // of the budget as the server last showed it, and of its refill since, the
 // rest is left to the others. So processes that see each other split the
 // budget instead of each taking all of it, and one takes more as the
-// others' spending ages out of the minute (alone, all of it is its share).
+// others' spending ages out of the minute, or fades while the figures show
+// none (alone, all of it is its share).
 #pragma once
 
 #include <cstdint>

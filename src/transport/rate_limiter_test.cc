@@ -292,3 +292,18 @@ TEST_CASE("RateLimiter: a client joining a key in use waits for room") {
   CHECK(run.refused <= 6);
   CHECK(run.end_ms <= 126000);
 }
+
+TEST_CASE("RateLimiter: others' spending counts for less once the figures "
+          "show them idle") {
+  RateLimiter l(0, 0);  // 60,000 a minute, learned: 1,000 a second
+  l.Started(1, 0, 1000);
+  // Others spent 30,000 before our first answer.
+  l.Finished(1, 0, TokenHeaders(200, 60000, 29000));
+  // Twenty seconds on, the figure is just what we expect alone: they
+  // spent nothing since, and may have finished.
+  l.Started(2, 20000, 1000);
+  l.Finished(2, 20000, TokenHeaders(200, 60000, 48000));
+  // Counted whole for the minute, their 30,000 would leave us 28,000 of
+  // the 48,000; forgotten by e every 10 s, nearly all of it is ours.
+  CHECK(l.EarliestStart(20000, 40000) == 20000);
+}
