@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "app/run_stats.h"
 #include "transport/http.h"
 #include "transport/rate_limiter.h"
-#include "app/run_stats.h"
 
 class EndpointPool {
  public:
