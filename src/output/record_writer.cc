@@ -8,9 +8,8 @@
 
 #include <fmt/compile.h>
 #include <fmt/format.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
+#include "input/json_text.h"
 #include "journal/digest.h"
 #include "output/copy_binary_writer.h"
 #include "output/copy_text_writer.h"
@@ -214,18 +213,11 @@ inline void WriteDigits(uint32_t v, int size, char* out) {
   return out + size;
 }
 
-void AppendJsonString(std::string_view s, std::string* out) {
-  rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
-  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-  out->append(buffer.GetString(), buffer.GetSize());
-}
-
 }  // namespace
 
 std::string JsonlWriter::JsonString(std::string_view s) {
   std::string out;
-  AppendJsonString(s, &out);
+  AppendJsonString(&out, s);
   return out;
 }
 
@@ -301,17 +293,17 @@ bool VectorStorable(const OutputLayout& layout, const float* vector,
 void AppendErrorJson(const RecordError& error, std::string* out) {
   fmt::format_to(std::back_inserter(*out), "{{\"line\":{},\"source\":",
                  error.line);
-  AppendJsonString(error.source, out);
+  AppendJsonString(out, error.source);
   if (!error.id_json.empty()) {
     out->append(",\"id\":");
     out->append(error.id_json);
   }
   if (!error.field.empty()) {
     out->append(",\"field\":");
-    AppendJsonString(error.field, out);
+    AppendJsonString(out, error.field);
   }
   out->append(",\"error\":");
-  AppendJsonString(error.reason, out);
+  AppendJsonString(out, error.reason);
   out->append("}\n");
 }
 

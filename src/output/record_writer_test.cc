@@ -169,6 +169,19 @@ TEST_CASE("Error records name line, source, id, field and reason") {
         "after normalization\"}\n");
 }
 
+TEST_CASE("An error line stays valid JSON whatever bytes its source holds") {
+  // A file name need not be UTF-8; the errors output must still parse.
+  RecordError e;
+  e.line = 3;
+  e.source = "caf\xe9\x1b.jsonl";
+  e.reason = "not JSON";
+  std::string out;
+  AppendErrorJson(e, &out);
+  CHECK(out ==
+        "{\"line\":3,\"source\":\"caf\xef\xbf\xbd\\u001b.jsonl\","
+        "\"error\":\"not JSON\"}\n");
+}
+
 TEST_CASE("JSONL writer follows --columns and --vector") {
   OutputConfig c;
   c.columns = "model,tokens,b,embedding,id";
