@@ -12,6 +12,7 @@
 #include "providers/openai_codec.h"
 #include "providers/tei_codec.h"
 #include "providers/voyage_codec.h"
+#include "transport/redact.h"
 
 namespace {
 
@@ -209,6 +210,8 @@ bool ApplyProvider(const ProviderFlagsGiven& given,
 
 bool CheckBaseUrl(std::string_view url, std::string_view origin,
                   std::string* err) {
+  // Messages repeat the URL, but never a password in it.
+  std::string shown = WithoutCredentials(url);
   size_t colon = url.find("://");
   std::string_view scheme = url.substr(0, colon);
   bool scheme_ok =
@@ -225,7 +228,7 @@ bool CheckBaseUrl(std::string_view url, std::string_view origin,
   if (scheme_ok && lower != "http" && lower != "https") {
     *err = fmt::format("{} {}: the scheme is {}; embedpipe speaks http and "
                        "https only",
-                       origin, url, scheme);
+                       origin, shown, scheme);
     return false;
   }
   std::string_view authority =
@@ -236,7 +239,7 @@ bool CheckBaseUrl(std::string_view url, std::string_view origin,
   if (!scheme_ok || host.empty() || host[0] == ':') {
     *err = fmt::format("{} {} is not a URL: give http:// or https://, a host "
                        "and a path, as in https://api.openai.com/v1",
-                       origin, url);
+                       origin, shown);
     return false;
   }
   return true;

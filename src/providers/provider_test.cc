@@ -234,6 +234,11 @@ TEST_CASE("CheckBaseUrl takes http and https URLs with a host only") {
                         "host and a path, as in https://api.openai.com/v1"},
       {"1http://x", "--base-url 1http://x is not a URL: give http:// or https://, a host and "
                     "a path, as in https://api.openai.com/v1"},
+      // A user name and password in the URL are never repeated.
+      {"ftp://me:s3cret@x/v1", "--base-url ftp://x/v1: the scheme is ftp; embedpipe speaks "
+                               "http and https only"},
+      {"ftp://me:s3c/ret@x", "--base-url ftp://x: the scheme is ftp; embedpipe speaks http "
+                             "and https only"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.url);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "transport/redact.h"
+
 namespace {
 
 // Failures in a row that set an endpoint aside: one is a blip, three with
@@ -21,7 +23,8 @@ EndpointPool::EndpointPool(const std::vector<std::string>& urls,
     : concurrency_(static_cast<size_t>(std::max(1, concurrency))),
       limits_given_(rpm > 0 && tpm > 0) {
   for (const std::string& url : urls) {
-    Endpoint e{EndpointCounts{url}, RateLimiter(rpm, tpm)};
+    // The counts are printed; the URL may hold a password.
+    Endpoint e{EndpointCounts{WithoutCredentials(url)}, RateLimiter(rpm, tpm)};
     e.cooldown_ms = kFirstCooldownMs;
     endpoints_.push_back(std::move(e));
   }

@@ -118,6 +118,13 @@ TEST_CASE("EndpointPool sets a failing endpoint aside, then tries it again") {
   CHECK(pool.Pick(10000, 1, -1, &earliest) == 0);
 }
 
+TEST_CASE("EndpointPool counts each endpoint under its URL without credentials") {
+  // The counts are printed (summary, --stats).
+  EndpointPool pool({"http://a/v1", "https://me:s3cret@b:8443/v1"}, 1, 0, 0);
+  CHECK(pool.counts(0).url == "http://a/v1");
+  CHECK(pool.counts(1).url == "https://b:8443/v1");
+}
+
 TEST_CASE("EndpointPool never sets its only endpoint aside") {
   EndpointPool pool({"http://a"}, 2, 0, 0);
   for (uint64_t tag = 0; tag < 10; ++tag) {

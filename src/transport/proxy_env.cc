@@ -3,6 +3,8 @@
 #include <cctype>
 #include <vector>
 
+#include "transport/redact.h"
+
 namespace {
 
 std::string Lower(std::string_view s) {
@@ -36,18 +38,6 @@ bool Listed(std::string_view list, std::string_view host) {
       return true;
   }
   return false;
-}
-
-// `url` without "user:password@" before its host. Up to the last '@' of
-// the whole value, not of the authority alone: a password with an
-// unencoded '/', '?' or '#' in it (which libcurl then cannot parse) must
-// not be taken for the path and printed.
-std::string WithoutCredentials(std::string_view url) {
-  size_t start = url.find("://");
-  start = start == std::string_view::npos ? 0 : start + 3;
-  size_t at = url.rfind('@');
-  if (at == std::string_view::npos || at < start) return std::string(url);
-  return std::string(url.substr(0, start)) + std::string(url.substr(at + 1));
 }
 
 }  // namespace

@@ -89,3 +89,11 @@ std::unique_ptr<Transport> NewRedactingTransport(
     std::unique_ptr<Transport> inner, std::string_view secret) {
   return std::make_unique<RedactingTransport>(std::move(inner), secret);
 }
+
+std::string WithoutCredentials(std::string_view url) {
+  size_t start = url.find("://");
+  start = start == std::string_view::npos ? 0 : start + 3;
+  size_t at = url.rfind('@');
+  if (at == std::string_view::npos || at < start) return std::string(url);
+  return std::string(url.substr(0, start)) + std::string(url.substr(at + 1));
+}

@@ -3,7 +3,8 @@
 // sk-..."), whole or partly masked as OpenAI does; every message, --errors
 // reason, --stats field and progress line that holds server text takes it
 // from a response, so responses are scrubbed where they arrive: the
-// transport every request goes through is wrapped once (main.cc).
+// transport every request goes through is wrapped once (main.cc). URLs the
+// user gives (base URLs, proxies) may hold a password: printed without it.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +14,12 @@
 #include <vector>
 
 #include "transport/transport.h"
+
+/// `url` without the "user:password@" before its host, for messages.
+/// Everything up to the last '@' goes, not only within the authority: a
+/// password with an unencoded '/', '?' or '#' in it (which libcurl then
+/// cannot parse) must not be taken for the path and printed.
+std::string WithoutCredentials(std::string_view url);
 
 /// Replaces a secret, and every run of kMinRun or more consecutive
 /// characters of it, in text; a secret shorter than that, only whole.

@@ -84,3 +84,10 @@ TEST_CASE("The redacting transport scrubs what may become a message") {
   // The key still goes out in the request.
   CHECK(fake->sent[0].headers == request.headers);
 }
+
+TEST_CASE("WithoutCredentials drops everything before the last '@'") {
+  CHECK(WithoutCredentials("https://me:pw@host:8443/v1") == "https://host:8443/v1");
+  CHECK(WithoutCredentials("http://me:p/w?#@host/v1") == "http://host/v1");
+  CHECK(WithoutCredentials("me:pw@proxy:3128") == "proxy:3128");
+  CHECK(WithoutCredentials("https://host/v1") == "https://host/v1");
+}
