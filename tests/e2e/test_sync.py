@@ -43,6 +43,21 @@ def known_file(path, out):
             f.write("%s\t%s\n" % (r[0], r[1]))
 
 
+def loaded(srv, recs, d, *more):
+    """Runs over `recs` and writes the known file that `\\copy` would export
+    after loading the output; returns its path."""
+    first = run(base_args(srv, DIMS, *COLS, *more), stdin=jsonl(*recs))
+    first.expect_rc(0)
+    known = os.path.join(d, "known")
+    known_file(known, first.out)
+    return known
+
+
+def deleted_list(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
 def sent(log):
     return [t for e in log if e["status"] == 200 for t in e["texts"]]
 
@@ -109,8 +124,7 @@ def known_writes_only_new_and_changed_and_lists_the_deleted():
     want = [line for line in full.out.decode().splitlines(True)
             if line.split("\t")[0] in {copy_text(str(x["id"])) for x in written}]
     eq(r.out.decode(), "".join(want), "output of the --known run")
-    with open(deleted, encoding="utf-8") as f:
-        eq(f.read(), "back\\\\slash\n\\\\.\n4\n", "--deleted")
+    eq(deleted_list(deleted), "back\\\\slash\n\\\\.\n4\n", "--deleted")
     eq(r.stats["known"], {"unchanged": len(new) - 4, "changed": 2, "new": 2, "deleted": 3,
                           "deletions_withheld": None}, "--stats known")
     check("--known: %d unchanged, 2 changed, 2 new; 3 deleted" % (len(new) - 4) in r.err_text,
@@ -120,11 +134,8 @@ def known_writes_only_new_and_changed_and_lists_the_deleted():
 @test
 def the_last_line_of_a_repeated_id_is_the_one_written_last():
     d = tmpdir()
-    known = os.path.join(d, "known")
     with Server() as srv:
-        first = run(base_args(srv, DIMS, *COLS), stdin=jsonl({"id": "x", "text": "one"},
-                                                            {"id": "y", "text": "two"}))
-        known_file(known, first.out)
+        known = loaded(srv, [{"id": "x", "text": "one"}, {"id": "y", "text": "two"}], d)
         # x: unchanged, then changed: only the changed line. y: changed,
         # then unchanged again: both, so that the last one loaded is the
         # input's last, as a full load would have it.
@@ -143,27 +154,22 @@ def the_last_line_of_a_repeated_id_is_the_one_written_last():
 @test
 def a_rejected_record_keeps_its_id_out_of_the_deleted():
     d = tmpdir()
-    known, deleted = os.path.join(d, "known"), os.path.join(d, "deleted")
+    deleted = os.path.join(d, "deleted")
     with Server() as srv:
-        first = run(base_args(srv, DIMS, *COLS), stdin=jsonl(
-            {"id": "keep", "text": "kept"}, {"id": "bad", "text": "was fine"},
-            {"id": "gone", "text": "left"}))
-        known_file(known, first.out)
+        known = loaded(srv, [{"id": "keep", "text": "kept"}, {"id": "bad", "text": "was fine"},
+                             {"id": "gone", "text": "left"}], d)
         r = run(base_args(srv, DIMS, *COLS, "--known", known, "--deleted", deleted),
                 stdin=jsonl({"id": "keep", "text": "kept"}, {"id": "bad", "text": ""}))
     r.expect_rc(2)
-    with open(deleted) as f:
-        eq(f.read(), "gone\n", "--deleted")
+    eq(deleted_list(deleted), "gone\n", "--deleted")
 
 
 @test
 def a_line_without_a_readable_id_withholds_every_deletion():
     d = tmpdir()
-    known, deleted = os.path.join(d, "known"), os.path.join(d, "deleted")
+    deleted = os.path.join(d, "deleted")
     with Server() as srv:
-        first = run(base_args(srv, DIMS, *COLS), stdin=jsonl(
-            {"id": "a", "text": "kept"}, {"id": "b", "text": "left"}))
-        known_file(known, first.out)
+        known = loaded(srv, [{"id": "a", "text": "kept"}, {"id": "b", "text": "left"}], d)
         with open(deleted, "w") as f:
             f.write("stale\n")  # an earlier run's list must not survive
         stdin = jsonl({"id": "a", "text": "kept"}) + b'{"id": "b", "text": "cut off\n' + \
@@ -171,8 +177,7 @@ def a_line_without_a_readable_id_withholds_every_deletion():
         r = run(base_args(srv, DIMS, *COLS, "--known", known, "--deleted", deleted),
                 stdin=stdin)
     r.expect_rc(2)
-    with open(deleted) as f:
-        eq(f.read(), "", "--deleted")
+    eq(deleted_list(deleted), "", "--deleted")
     check("warning: no deletions written to %s: the id of -:2 could not be read" % deleted
           in r.err_text, "stderr says why: %s" % r.err_text)
     eq(r.stats["known"]["deletions_withheld"], "the id of -:2 could not be read",
@@ -183,46 +188,40 @@ def a_line_without_a_readable_id_withholds_every_deletion():
 def an_id_that_is_not_utf8_withholds_every_deletion():
     """Its bytes read back as U+FFFD, which may be another id's spelling."""
     d = tmpdir()
-    known, deleted = os.path.join(d, "known"), os.path.join(d, "deleted")
+    deleted = os.path.join(d, "deleted")
     with Server() as srv:
-        first = run(base_args(srv, DIMS, *COLS), stdin=jsonl(
-            {"id": "a", "text": "kept"}, {"id": "b", "text": "left"}))
-        known_file(known, first.out)
+        known = loaded(srv, [{"id": "a", "text": "kept"}, {"id": "b", "text": "left"}], d)
         r = run(base_args(srv, DIMS, *COLS, "--known", known, "--deleted", deleted),
                 stdin=jsonl({"id": "a", "text": "kept"}) + b'{"id":"b\xff","text":"x"}\n')
     r.expect_rc(2)
-    with open(deleted) as f:
-        eq(f.read(), "", "--deleted")
+    eq(deleted_list(deleted), "", "--deleted")
     eq(r.stats["known"]["deletions_withheld"], "the id of -:2 could not be read", "withheld")
 
 
 @test
 def a_run_that_stops_early_writes_no_deletions():
     d = tmpdir()
-    known, deleted = os.path.join(d, "known"), os.path.join(d, "deleted")
+    deleted = os.path.join(d, "deleted")
     recs = [{"id": "r%d" % i, "text": "text %d" % i} for i in range(40)]
     with Server() as srv:
-        first = run(base_args(srv, DIMS, *COLS), stdin=jsonl(*recs))
-        known_file(known, first.out)
+        known = loaded(srv, recs, d)
     # Half the corpus, all changed, and the API refuses the key: nothing
     # the run did not finish reading may be taken as gone.
     with Server("--faults", "every:1:403") as srv:
         r = run(base_args(srv, DIMS, *COLS, "--known", known, "--deleted", deleted),
                 stdin=jsonl(*[dict(x, text=x["text"] + "!") for x in recs[:20]]))
     r.expect_rc(3)
-    with open(deleted) as f:
-        eq(f.read(), "", "--deleted")
+    eq(deleted_list(deleted), "", "--deleted")
     eq(r.stats["known"]["deletions_withheld"], "the run did not finish", "withheld")
 
 
 @test
 def an_interrupted_run_writes_no_deletions():
     d = tmpdir()
-    known, deleted = os.path.join(d, "known"), os.path.join(d, "deleted")
+    deleted = os.path.join(d, "deleted")
     recs = [{"id": "r%d" % i, "text": "text %d" % i} for i in range(30)]
     with Server() as srv:
-        first = run(base_args(srv, DIMS, *COLS), stdin=jsonl(*recs))
-        known_file(known, first.out)
+        known = loaded(srv, recs, d)
     # r0..r9 gone, the rest changed; the batch holding "text 12" hangs and
     # SIGTERM comes once it is at the server.
     path = os.path.join(d, "in.jsonl")
@@ -242,8 +241,7 @@ def an_interrupted_run_writes_no_deletions():
                 p.kill()
                 p.wait()
     eq(p.returncode, 130, "exit status (stderr %r)" % err[-500:])
-    with open(deleted) as f:
-        eq(f.read(), "", "--deleted")
+    eq(deleted_list(deleted), "", "--deleted")
     check(b"no deletions written to %s: the run did not finish" % deleted.encode() in err,
           "stderr says why: %r" % err[-500:])
 
@@ -254,14 +252,13 @@ def an_input_that_cannot_be_read_withholds_every_deletion():
     embedpipe reads the first (a FIFO the test feeds). Its ids were never
     read: none may be listed, and --compact must keep their vectors."""
     d = tmpdir()
-    known, deleted = os.path.join(d, "known"), os.path.join(d, "deleted")
+    deleted = os.path.join(d, "deleted")
     journal = os.path.join(d, "journal")
     a = [{"id": "a%d" % i, "text": "first file %d" % i} for i in range(3)]
     b = [{"id": "b%d" % i, "text": "second file %d" % i} for i in range(3)]
     fifo, second = os.path.join(d, "a.fifo"), os.path.join(d, "b.jsonl")
     with Server() as srv:
-        first = run(base_args(srv, DIMS, *COLS, "--checkpoint", journal), stdin=jsonl(*a, *b))
-        known_file(known, first.out)
+        known = loaded(srv, a + b, d, "--checkpoint", journal)
         os.mkfifo(fifo)
         with open(second, "wb") as f:
             f.write(jsonl(*b))
@@ -278,8 +275,7 @@ def an_input_that_cannot_be_read_withholds_every_deletion():
                 p.kill()
                 p.wait()
     eq(p.returncode, 2, "exit status (stderr %r)" % err[-500:])
-    with open(deleted) as f:
-        eq(f.read(), "", "--deleted")
+    eq(deleted_list(deleted), "", "--deleted")
     why = "cannot read %s: No such file or directory" % second
     check(("warning: no deletions written to %s: %s" % (deleted, why)).encode() in err,
           "stderr says why: %r" % err[-600:])
@@ -289,14 +285,12 @@ def an_input_that_cannot_be_read_withholds_every_deletion():
 @test
 def shards_list_only_their_own_known_ids():
     d = tmpdir()
-    known = os.path.join(d, "known")
     recs = [{"id": "s%d" % i, "text": "text %d" % i} for i in range(60)]
     nums = [{"id": i, "text": "number %d" % i} for i in range(60)]
     gone = {"s3", "s17", "s40", "s59"}
     with Server() as srv:
         for corpus_, name in ((recs, "strings"), (nums, "numbers")):
-            first = run(base_args(srv, DIMS, *COLS), stdin=jsonl(*corpus_))
-            known_file(known, first.out)
+            known = loaded(srv, corpus_, d)
             lost = gone if name == "strings" else {3, 17, 40, 59}
             listed = []
             for k in (1, 2, 3):
