@@ -477,6 +477,13 @@ class Embedpipe(subprocess.Popen):
         if self.stderr:
             self.stderr = _Tap(self.stderr, self._seen)
 
+    def __exit__(self, *exc):
+        """`with spawn(...) as p:` ends a run the test left going (it
+        failed, or wanted the process gone) before closing its pipes."""
+        if self.poll() is None:
+            self.kill()
+        return super().__exit__(*exc)
+
     def communicate(self, *a, **k):
         out, err = super().communicate(*a, **k)
         self._seen += [out, err]

@@ -81,16 +81,11 @@ def interrupted_run(sig):
     err_path = os.path.join(d, "err.txt")
     with Server("--latency-ms", "300") as srv:
         with open(c.path, "rb") as fin, open(out_path, "wb") as fout, open(err_path, "wb") as ferr:
-            p = spawn(base_args(srv, DIMS, "--batch-inputs", "10", "-j", "2"),
-                      stdin=fin, stdout=fout, stderr=ferr)
-            try:
+            with spawn(base_args(srv, DIMS, "--batch-inputs", "10", "-j", "2"),
+                       stdin=fin, stdout=fout, stderr=ferr) as p:
                 srv.wait_for(lambda entries: len(entries) >= 1, what="the first request")
                 p.send_signal(sig)
                 rc = p.wait(timeout=30)
-            finally:
-                if p.poll() is None:
-                    p.kill()
-                    p.wait()
         log = srv.requests()
     with open(out_path, "rb") as f:
         out = f.read()
@@ -134,16 +129,11 @@ def answers_after_a_gap(sig):
     with open(os.path.join(d, "in.jsonl"), "wb") as f:
         f.write(stdin)
     with Server("--faults", "text:record 12:hang") as srv:
-        p = spawn(base_args(srv, DIMS, "--batch-inputs", "10", "-j", "3", "--errors", errors,
-                            f.name), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
+        with spawn(base_args(srv, DIMS, "--batch-inputs", "10", "-j", "3", "--errors", errors,
+                             f.name), stdout=subprocess.PIPE, stderr=subprocess.PIPE) as p:
             srv.wait_for(lambda entries: len(entries) >= 3, what="three requests")
             p.send_signal(sig)
             out, err = p.communicate(timeout=30)
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
         log = srv.requests()
     eq(p.returncode, 130, "exit status (stderr %r)" % err[-500:])
     eq(sorted((e["texts"][0], e["status"]) for e in log),
@@ -173,9 +163,8 @@ def second_signal_ends_at_once():
     # Every request hangs; a hang is logged as soon as it arrives, so the log
     # tells when a request is in flight.
     with Server("--faults", "every:1:hang") as srv:
-        p = spawn(base_args(srv, DIMS, "-q", c.path), stdout=subprocess.PIPE,
-                  stderr=subprocess.PIPE)
-        try:
+        with spawn(base_args(srv, DIMS, "-q", c.path), stdout=subprocess.PIPE,
+                   stderr=subprocess.PIPE) as p:
             srv.wait_for(lambda entries: len(entries) >= 1, what="a hanging request")
             p.send_signal(signal.SIGTERM)
             # Two signals sent at once may merge into one delivery: send the
@@ -191,10 +180,6 @@ def second_signal_ends_at_once():
                 p.send_signal(signal.SIGTERM)
             rc = p.wait(timeout=30)
             elapsed = time.monotonic() - start
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
             p.stdout.close()
             p.stderr.close()
     eq(rc, -signal.SIGTERM, "exit by the second SIGTERM")
@@ -220,16 +205,11 @@ def one_signal_with_a_hanging_request_gives_up_on_it():
     # must abandon it and end with 130: communicate() would time out if not.
     c = corpus(50, seed=5)
     with Server("--faults", "every:1:hang") as srv:
-        p = spawn(base_args(srv, DIMS, "-j", "1", c.path), stdout=subprocess.PIPE,
-                  stderr=subprocess.PIPE)
-        try:
+        with spawn(base_args(srv, DIMS, "-j", "1", c.path), stdout=subprocess.PIPE,
+                   stderr=subprocess.PIPE) as p:
             srv.wait_for(lambda entries: len(entries) >= 1, what="a hanging request")
             p.send_signal(signal.SIGTERM)
             out, err = p.communicate(timeout=30)
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
         log = srv.requests()
     eq(p.returncode, 130, "exit status (stderr %r)" % err[-300:])
     eq(out, b"", "stdout")
@@ -243,9 +223,8 @@ def trickling_input_is_sent_before_stdin_closes():
     # a full batch.
     records = [{"id": i, "text": "record %d" % i} for i in range(3)]
     with Server() as srv:
-        p = spawn(base_args(srv, DIMS, "-q"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                  stderr=subprocess.PIPE)
-        try:
+        with spawn(base_args(srv, DIMS, "-q"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                   stderr=subprocess.PIPE) as p:
             for r in records:
                 p.stdin.write((json.dumps(r) + "\n").encode())
             p.stdin.flush()
@@ -263,10 +242,6 @@ def trickling_input_is_sent_before_stdin_closes():
             p.stdin.close()
             rest = p.stdout.read()
             rc = p.wait(timeout=30)
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
     eq(rc, 0, "exit status")
     eq(rest, b"", "nothing more after stdin closed")
     verify(out, [(str(r["id"]), r["text"]) for r in records], DIMS)

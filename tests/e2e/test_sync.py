@@ -228,18 +228,13 @@ def an_interrupted_run_writes_no_deletions():
     with open(path, "wb") as f:
         f.write(jsonl(*[dict(x, text=x["text"] + "!") for x in recs[10:]]))
     with Server("--faults", "text:text 12!:hang") as srv:
-        p = spawn(base_args(srv, DIMS, *COLS, "--known", known, "--deleted", deleted,
-                            "--batch-inputs", "5", "-j", "2", path),
-                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
+        with spawn(base_args(srv, DIMS, *COLS, "--known", known, "--deleted", deleted,
+                             "--batch-inputs", "5", "-j", "2", path),
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE) as p:
             srv.wait_for(lambda e: any("text 12!" in t for x in e for t in x["texts"]),
                          what="the hanging request")
             p.send_signal(signal.SIGTERM)
             out, err = p.communicate(timeout=30)
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
     eq(p.returncode, 130, "exit status (stderr %r)" % err[-500:])
     eq(deleted_list(deleted), "", "--deleted")
     check(b"no deletions written to %s: the run did not finish" % deleted.encode() in err,
@@ -262,18 +257,13 @@ def an_input_that_cannot_be_read_withholds_every_deletion():
         os.mkfifo(fifo)
         with open(second, "wb") as f:
             f.write(jsonl(*b))
-        p = spawn(base_args(srv, DIMS, *COLS, "--known", known, "--deleted", deleted,
-                            "--checkpoint", journal, "--compact", fifo, second),
-                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
+        with spawn(base_args(srv, DIMS, *COLS, "--known", known, "--deleted", deleted,
+                             "--checkpoint", journal, "--compact", fifo, second),
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE) as p:
             with open(fifo, "wb") as f:  # opens once embedpipe reads it
                 os.remove(second)
                 f.write(jsonl(*a))
             out, err = p.communicate(timeout=30)
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
     eq(p.returncode, 2, "exit status (stderr %r)" % err[-500:])
     eq(deleted_list(deleted), "", "--deleted")
     why = "cannot read %s: No such file or directory" % second
