@@ -16,11 +16,14 @@
 // order, so a test knows which) and writes the rest to the error file as
 // batch_expired or batch_cancelled lines, as the API does.
 // Every call is logged as {"batch_api": what, ...}, so tests can count
-// uploads and job creations.
+// uploads and job creations. Gate holds calls on a test's request (POST
+// /fake/hold/CALL/N, /fake/freeze, /fake/release), to kill a client at a
+// chosen phase.
 #pragma once
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -71,19 +74,34 @@ class Batches {
     return path.substr(0, 6) == "/files" || path.substr(0, 8) == "/batches";
   }
 
+  /// The call `req` makes, as the log names it: "upload" (POST /files),
+  /// "content" (GET /files/{id}/content), "create" (POST /batches) or
+  /// "retrieve" (GET /batches/{id}); "" for anything else.
+  static std::string_view CallOf(const http::Request& req) {
+    std::string_view path = req.path;
+    if (path.substr(0, 3) == "/v1") path.remove_prefix(3);
+    if (path == "/files" && req.method == "POST") return "upload";
+    if (path.substr(0, 7) == "/files/" && path.size() > 15 &&
+        path.substr(path.size() - 8) == "/content" && req.method == "GET")
+      return "content";
+    if (path == "/batches" && req.method == "POST") return "create";
+    if (path.substr(0, 9) == "/batches/" && req.method == "GET") return "retrieve";
+    return "";
+  }
+
   /// Answers `req`, one of the paths Owns(), into *resp.
   void Handle(const http::Request& req, http::Response* resp) {
     std::string_view path = req.path;
     if (path.substr(0, 3) == "/v1") path.remove_prefix(3);
+    std::string_view call = CallOf(req);
     std::lock_guard<std::mutex> lock(mu_);
-    if (path == "/files" && req.method == "POST") {
+    if (call == "upload") {
       Upload(req, resp);
-    } else if (path.substr(0, 7) == "/files/" && path.size() > 15 &&
-               path.substr(path.size() - 8) == "/content" && req.method == "GET") {
+    } else if (call == "content") {
       Content(std::string(path.substr(7, path.size() - 15)), resp);
-    } else if (path == "/batches" && req.method == "POST") {
+    } else if (call == "create") {
       Create(req, resp);
-    } else if (path.substr(0, 9) == "/batches/" && req.method == "GET") {
+    } else if (call == "retrieve") {
       Retrieve(std::string(path.substr(9)), resp);
     } else {
       Error(404, fmt::format("Invalid URL ({} {})", req.method, req.path), resp);
@@ -389,6 +407,70 @@ class Batches {
   std::map<std::string, File> files_;
   std::map<std::string, Job> jobs_;
   uint64_t file_count_ = 0, batch_count_ = 0, uploads_ = 0;
+};
+
+/// Holds Batch API calls at a test's request, so that it can kill a client
+/// at a chosen phase of its job without depending on timing. Arm(call, n):
+/// the nth call of that kind from then on, and every call after it, of any
+/// kind, is held: left unanswered and without effect until the client goes
+/// away. Freeze(): every call from now on is held. Release(): none is.
+/// The first call held is logged as {"batch_api":"hold",...}, and Freeze()
+/// returns, only once every call let through before has been answered: from
+/// then on what the server did is final, so a client killed at that point
+/// can only have missed an answer it was already sent. Each later one is
+/// logged as {"batch_api":"held",...}.
+class Gate {
+ public:
+  explicit Gate(LogFn log) : log_(std::move(log)) {}
+
+  void Arm(std::string call, uint64_t nth) {
+    std::lock_guard<std::mutex> lock(mu_);
+    armed_ = std::move(call);
+    nth_ = nth;
+    seen_ = 0;
+    frozen_ = false;
+  }
+
+  void Freeze() {
+    std::unique_lock<std::mutex> lock(mu_);
+    frozen_ = true;
+    idle_.wait(lock, [this] { return busy_ == 0; });
+  }
+
+  void Release() { Arm("", 0); }
+
+  /// True: hold this call (the caller waits for the peer to close). False:
+  /// answer it, then call Done().
+  bool Enter(std::string_view call) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!frozen_ && !armed_.empty() && call == armed_ && ++seen_ == nth_) {
+      frozen_ = true;
+      idle_.wait(lock, [this] { return busy_ == 0; });
+      if (log_)
+        log_(fmt::format("{{\"batch_api\":\"hold\",\"call\":\"{}\",\"n\":{}}}", call, nth_));
+      return true;
+    }
+    if (frozen_) {
+      if (log_) log_(fmt::format("{{\"batch_api\":\"held\",\"call\":\"{}\"}}", call));
+      return true;
+    }
+    ++busy_;
+    return false;
+  }
+
+  void Done() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (--busy_ == 0) idle_.notify_all();
+  }
+
+ private:
+  LogFn log_;
+  std::mutex mu_;
+  std::condition_variable idle_;
+  std::string armed_;  // A call as CallOf names it; empty: none.
+  uint64_t nth_ = 0, seen_ = 0;
+  bool frozen_ = false;
+  int busy_ = 0;  // Calls let through and not yet answered.
 };
 
 }  // namespace fake_batches
