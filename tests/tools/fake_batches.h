@@ -1,7 +1,8 @@
 // The Batch API half of fake_provider: POST /v1/files (multipart, purpose
 // "batch"), GET /v1/files/{id}/content, POST /v1/batches (embeddings only,
-// 24h window) and GET /v1/batches/{id}. A job moves validating ->
-// in_progress -> completed on a fast clock (--batch-delay-ms per stage);
+// 24h window), GET /v1/batches (newest first) and GET /v1/batches/{id}. A
+// job moves validating -> in_progress -> completed on a fast clock
+// (--batch-delay-ms per stage);
 // its output file holds one line per request in a shuffled order, each body
 // made by the provider's own /embeddings answer, so vectors verify as usual;
 // --batch-fail-every N moves every Nth request of a file to the error file
@@ -17,14 +18,15 @@
 // batch_expired or batch_cancelled lines, as the API does.
 // Every call is logged as {"batch_api": what, ...}, so tests can count
 // uploads and job creations. Gate holds calls on a test's request (POST
-// /fake/hold/CALL/N, /fake/freeze, /fake/release), to kill a client at a
-// chosen phase.
+// /fake/hold/CALL/N, /fake/lose/CALL/N, /fake/freeze, /fake/release), to
+// kill a client at a chosen phase.
 #pragma once
 
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -75,8 +77,8 @@ class Batches {
   }
 
   /// The call `req` makes, as the log names it: "upload" (POST /files),
-  /// "content" (GET /files/{id}/content), "create" (POST /batches) or
-  /// "retrieve" (GET /batches/{id}); "" for anything else.
+  /// "content" (GET /files/{id}/content), "create" (POST /batches), "list"
+  /// (GET /batches) or "retrieve" (GET /batches/{id}); "" for anything else.
   static std::string_view CallOf(const http::Request& req) {
     std::string_view path = req.path;
     if (path.substr(0, 3) == "/v1") path.remove_prefix(3);
@@ -85,6 +87,7 @@ class Batches {
         path.substr(path.size() - 8) == "/content" && req.method == "GET")
       return "content";
     if (path == "/batches" && req.method == "POST") return "create";
+    if (path == "/batches" && req.method == "GET") return "list";
     if (path.substr(0, 9) == "/batches/" && req.method == "GET") return "retrieve";
     return "";
   }
@@ -101,6 +104,8 @@ class Batches {
       Content(std::string(path.substr(7, path.size() - 15)), resp);
     } else if (call == "create") {
       Create(req, resp);
+    } else if (call == "list") {
+      List(req.target, resp);
     } else if (call == "retrieve") {
       Retrieve(std::string(path.substr(9)), resp);
     } else {
@@ -372,6 +377,20 @@ class Batches {
                     status));
   }
 
+  // Newest first, at most ?limit= (1-100, default 20), as the API lists.
+  void List(const std::string& target, http::Response* resp) {
+    size_t at = target.find("limit=");
+    uint64_t limit = at == std::string::npos ? 20 : std::strtoull(target.c_str() + at + 6, nullptr, 10);
+    if (limit < 1 || limit > 100) return Error(400, "limit must be between 1 and 100", resp);
+    std::string data;
+    uint64_t n = 0;
+    for (auto it = jobs_.rbegin(); it != jobs_.rend() && n < limit; ++it, ++n)
+      data += (n ? "," : "") + BatchJson(it->first, it->second, Status(it->second));
+    resp->body = fmt::format("{{\"object\":\"list\",\"data\":[{}],\"has_more\":{}}}", data,
+                             n < jobs_.size() ? "true" : "false");
+    Log(fmt::format("{{\"batch_api\":\"list\",\"batches\":{}}}", n));
+  }
+
   std::string BatchJson(const std::string& id, const Job& job, const std::string& status) {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                   std::chrono::steady_clock::now() - job.start).count();
@@ -413,20 +432,25 @@ class Batches {
 /// at a chosen phase of its job without depending on timing. Arm(call, n):
 /// the nth call of that kind from then on, and every call after it, of any
 /// kind, is held: left unanswered and without effect until the client goes
-/// away. Freeze(): every call from now on is held. Release(): none is.
-/// The first call held is logged as {"batch_api":"hold",...}, and Freeze()
-/// returns, only once every call let through before has been answered: from
-/// then on what the server did is final, so a client killed at that point
-/// can only have missed an answer it was already sent. Each later one is
-/// logged as {"batch_api":"held",...}.
+/// away; with `lose`, the nth takes effect and only its answer is held (the
+/// client dies before it reads it). Freeze(): every call from now on is
+/// held. Release(): none is. The nth call is logged as
+/// {"batch_api":"hold",...} (with "lost": the id it made, for `lose`), and
+/// Freeze() returns, only once every call let through before has been
+/// answered: from then on what the server did is final, so a client killed
+/// at that point can only have missed answers it was already sent (and the
+/// lost one). Each later call is logged as {"batch_api":"held",...}.
 class Gate {
  public:
+  enum class Verdict { kAnswer, kHold, kLose };
+
   explicit Gate(LogFn log) : log_(std::move(log)) {}
 
-  void Arm(std::string call, uint64_t nth) {
+  void Arm(std::string call, uint64_t nth, bool lose) {
     std::lock_guard<std::mutex> lock(mu_);
     armed_ = std::move(call);
     nth_ = nth;
+    lose_ = lose;
     seen_ = 0;
     frozen_ = false;
   }
@@ -437,25 +461,29 @@ class Gate {
     idle_.wait(lock, [this] { return busy_ == 0; });
   }
 
-  void Release() { Arm("", 0); }
+  void Release() { Arm("", 0, false); }
 
-  /// True: hold this call (the caller waits for the peer to close). False:
-  /// answer it, then call Done().
-  bool Enter(std::string_view call) {
+  /// kHold: hold this call (the caller waits for the peer to close).
+  /// kAnswer: answer it, then call Done(). kLose: carry it out, then call
+  /// Lost() and hold its answer.
+  Verdict Enter(std::string_view call) {
     std::unique_lock<std::mutex> lock(mu_);
     if (!frozen_ && !armed_.empty() && call == armed_ && ++seen_ == nth_) {
       frozen_ = true;
+      if (lose_) {
+        ++busy_;
+        return Verdict::kLose;
+      }
       idle_.wait(lock, [this] { return busy_ == 0; });
-      if (log_)
-        log_(fmt::format("{{\"batch_api\":\"hold\",\"call\":\"{}\",\"n\":{}}}", call, nth_));
-      return true;
+      Log(fmt::format(R"({{"batch_api":"hold","call":"{}","n":{}}})", call, nth_));
+      return Verdict::kHold;
     }
     if (frozen_) {
-      if (log_) log_(fmt::format("{{\"batch_api\":\"held\",\"call\":\"{}\"}}", call));
-      return true;
+      Log(fmt::format(R"({{"batch_api":"held","call":"{}"}})", call));
+      return Verdict::kHold;
     }
     ++busy_;
-    return false;
+    return Verdict::kAnswer;
   }
 
   void Done() {
@@ -463,12 +491,25 @@ class Gate {
     if (--busy_ == 0) idle_.notify_all();
   }
 
+  /// The kLose call made `id` (a file's or a job's).
+  void Lost(std::string_view call, std::string_view id) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (--busy_ == 0) idle_.notify_all();
+    idle_.wait(lock, [this] { return busy_ == 0; });
+    Log(fmt::format(R"({{"batch_api":"hold","call":"{}","n":{},"lost":"{}"}})", call, nth_, id));
+  }
+
  private:
+  void Log(const std::string& line) {
+    if (log_) log_(line);
+  }
+
   LogFn log_;
   std::mutex mu_;
   std::condition_variable idle_;
   std::string armed_;  // A call as CallOf names it; empty: none.
   uint64_t nth_ = 0, seen_ = 0;
+  bool lose_ = false;
   bool frozen_ = false;
   int busy_ = 0;  // Calls let through and not yet answered.
 };

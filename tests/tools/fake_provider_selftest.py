@@ -634,7 +634,20 @@ def batch_calls_held_on_request(t):
     # Held calls had no effect: one upload stored.
     uploads = [e for e in s.log_lines() if e.get("batch_api") == "upload"]
     assert [e["uploads"] for e in uploads] == [1], uploads
+    # A lost one has: only its answer is held.
+    assert s.post(b"", path="/fake/lose/upload/1")[::2] == (200, b"{}")
+    lost = send("upload", 6)
+    log = s.log_lines()
+    assert log[4]["batch_api"] == "upload" and log[4]["uploads"] == 2, log
+    assert log[5] == {"batch_api": "hold", "call": "upload", "n": 1,
+                      "lost": log[4]["file_id"]}, log
+    check_held(s, [lost])
     assert s.post(b"", path="/fake/hold/upload/0")[0] == 404
+    conn = s.connect()
+    conn.request("GET", "/v1/batches?limit=2", headers={"Authorization": "Bearer sk-t"})
+    r = conn.getresponse()
+    assert (r.status, json.loads(r.read())) == (
+        200, {"object": "list", "data": [], "has_more": False})
 
 
 @test
