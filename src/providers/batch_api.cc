@@ -152,10 +152,10 @@ bool ParseFileObject(std::string_view json, std::string* id, std::string* err) {
   return true;
 }
 
-bool ParseBatchObject(std::string_view json, BatchJobStatus* out,
-                      std::string* err) {
-  rapidjson::Document doc;
-  if (!Parse(json, &doc, err)) return false;
+namespace {
+
+bool ReadBatchObject(const rapidjson::Value& doc, BatchJobStatus* out,
+                     std::string* err) {
   *out = BatchJobStatus();
   out->id = GetString(doc, "id");
   out->status = GetString(doc, "status");
@@ -180,6 +180,30 @@ bool ParseBatchObject(std::string_view json, BatchJobStatus* out,
         out->errors += GetString(e, "message");
       }
   }
+  return true;
+}
+
+}  // namespace
+
+bool ParseBatchObject(std::string_view json, BatchJobStatus* out,
+                      std::string* err) {
+  rapidjson::Document doc;
+  return Parse(json, &doc, err) && ReadBatchObject(doc, out, err);
+}
+
+bool FindBatchOfFile(std::string_view list, std::string_view file_id,
+                     BatchJobStatus* out, std::string* err) {
+  rapidjson::Document doc;
+  if (!Parse(list, &doc, err)) return false;
+  auto data = doc.FindMember("data");
+  if (data == doc.MemberEnd() || !data->value.IsArray()) {
+    *err = "batch list without data";
+    return false;
+  }
+  *out = BatchJobStatus();
+  for (const auto& batch : data->value.GetArray())
+    if (GetString(batch, "input_file_id") == file_id)
+      return ReadBatchObject(batch, out, err);
   return true;
 }
 
@@ -316,7 +340,8 @@ bool BatchApiRunner::Load(std::string* err) {
   }
   for (StoredJob& s : stored) {
     Job job;
-    job.stage = s.batch_id.empty() ? Stage::kCreate : Stage::kPoll;
+    // Without a job id, POST /batches may still have reached the server.
+    job.stage = s.batch_id.empty() ? Stage::kFind : Stage::kPoll;
     job.stored = std::move(s);
     for (const std::string& id : job.stored.custom_ids)
       stored_owner_[id] = jobs_.size();
@@ -398,6 +423,11 @@ HttpRequest BatchApiRunner::MakeRequest(const Job& job, size_t index) const {
                              job.content);
       break;
     }
+    case Stage::kFind:
+      // Newest first: a job created moments ago is on the first page.
+      r.method = "GET";
+      r.url = JoinUrl(config_.base_url, "/batches?limit=100");
+      break;
     case Stage::kCreate:
       r.url = JoinUrl(config_.base_url, "/batches");
       r.headers.push_back("Content-Type: application/json");
@@ -491,6 +521,9 @@ void BatchApiRunner::Finished(size_t index, const HttpResponse& response) {
     err = response.status ? fmt::format("HTTP {}", response.status)
                           : response.transport_error;
   }
+  // A POST /batches without a readable answer may have created the job:
+  // look for it before creating another.
+  if (job.stage == Stage::kCreate) job.stage = Stage::kFind;
   if (++job.failures >= config_.max_attempts) {
     fatal_message_ = fmt::format("Batch API call failed {} times: {}",
                                  job.failures, err);
@@ -520,16 +553,25 @@ bool BatchApiRunner::Advance(Job* job, const std::string& body,
       job->stage = Stage::kCreate;
       SaveState();
       return true;
+    case Stage::kFind:
     case Stage::kCreate: {
       BatchJobStatus status;
-      if (!ParseBatchObject(body, &status, err)) return false;
+      if (job->stage == Stage::kFind) {
+        if (!FindBatchOfFile(body, job->stored.file_id, &status, err)) return false;
+        if (status.id.empty()) {
+          job->stage = Stage::kCreate;
+          return true;
+        }
+      } else if (!ParseBatchObject(body, &status, err)) {
+        return false;
+      }
+      const char* how = job->stage == Stage::kFind ? "found" : "created";
       job->stored.batch_id = status.id;
       job->status = status;
       job->stage = Stage::kPoll;
       job->not_before_ms = now + PollDelayMs(0);
       SaveState();
-      diag::Info(fmt::format("batch {} created for {}", status.id,
-                             job->stored.file_id));
+      diag::Info(fmt::format("batch {} {} for {}", status.id, how, job->stored.file_id));
       return true;
     }
     case Stage::kPoll: {

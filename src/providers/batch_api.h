@@ -12,6 +12,10 @@
 // custom_ids they hold, in a sidecar file `<checkpoint>.batch`; a rerun maps
 // its requests onto the stored jobs by custom_id and polls those instead of
 // uploading again; only requests no stored job holds go into new files.
+// A file kept without a job id (killed between the upload and the answer to
+// POST /batches), or a POST /batches whose answer was not read, is looked
+// for among the newest 100 jobs (GET /batches) before a job is created for
+// it, so that a job the server made is polled, not made and paid twice.
 //
 // How a job ends. completed: every request's line is read from the output
 // and error files; a line with a non-200 response or an `error` rejects its
@@ -111,6 +115,12 @@ bool ParseFileObject(std::string_view json, std::string* id, std::string* err);
 bool ParseBatchObject(std::string_view json, BatchJobStatus* out,
                       std::string* err);
 
+/// Finds in a list of Batch objects (GET /batches) the one that runs
+/// `file_id`: *out, or *out with an empty id when there is none. False,
+/// with *err, when the list cannot be read.
+bool FindBatchOfFile(std::string_view list, std::string_view file_id,
+                     BatchJobStatus* out, std::string* err);
+
 /// One line of an output or error file.
 struct ResultLine {
   std::string custom_id;
@@ -192,7 +202,9 @@ class BatchApiRunner {
   bool Forget(std::string* err);
 
  private:
-  enum class Stage { kUpload, kCreate, kPoll, kOutput, kErrors, kDone };
+  // kFind: GET /batches for a job of the file, before POST /batches when
+  // an earlier one may have created it without the answer being read.
+  enum class Stage { kUpload, kFind, kCreate, kPoll, kOutput, kErrors, kDone };
   struct Job {
     StoredJob stored;
     std::string content;  // Until uploaded.

@@ -103,12 +103,14 @@ def poll_until(cond, p, what, timeout=30):
 
 
 class Phase:
-    """hold: the server call whose Nth instance is held, or None. reach:
-    returns once the run is in the phase. left(stored, files): how many
-    calls of that kind the next run is sure to make."""
+    """hold: the server call whose Nth instance is held, or None; with
+    lose, the call takes effect and only its answer is held. reach: returns
+    once the run is in the phase. left(log, files): how many calls of that
+    kind the next run is sure to make, given the server's log."""
 
-    def __init__(self, name, hold, reach, left=lambda stored, files: 1):
+    def __init__(self, name, hold, reach, left=lambda log, files: 1, lose=False):
         self.name, self.hold, self.reach, self.left = name, hold, reach, left
+        self.lose = lose
 
 
 def held(r):
@@ -121,38 +123,51 @@ def written(r):
     r.wait_output()
 
 
+def uploads_left(log, files):
+    return files - len(calls(log, "upload"))
+
+
+def jobs_left(log, files):
+    return files - len(calls(log, "create"))
+
+
 PHASES = [
     # POST /files under way: the server has the body, stores nothing.
-    Phase("upload", "upload", held,
-          lambda stored, files: files - len(stored)),
+    Phase("upload", "upload", held, uploads_left),
     # The file uploaded and kept in the sidecar, POST /batches unanswered.
-    Phase("create", "create", held,
-          lambda stored, files: files - sum(1 for j in stored if j["batch_id"])),
+    Phase("create", "create", held, jobs_left),
+    # The job created, the process killed before it read the answer.
+    Phase("create-lost", "create", held, jobs_left, lose=True),
     Phase("poll", "retrieve", held),
     Phase("download", "content", held),
     Phase("output", None, written),
 ]
 
 
-def schedule(rng):
-    """Chains of kills, each in phase order; every phase KILLS_PER_PHASE
-    times over all."""
+def schedule(rng, files):
+    """Chains of one to three kills, each in phase order, every phase
+    KILLS_PER_PHASE times over all; a phase whose held call takes effect
+    at most once per request file in a chain."""
     kills = [ph for ph in PHASES for _ in range(KILLS_PER_PHASE)]
     rng.shuffle(kills)
-    chains = []
-    while kills:
-        k = rng.randint(1, 3)
-        chains.append(sorted(kills[:k], key=PHASES.index))
-        kills = kills[k:]
-    return chains
+    chains = [[]]
+    size = rng.randint(1, 3)
+    for ph in kills:
+        if len(chains[-1]) == size or (ph.lose and chains[-1].count(ph) == files):
+            chains.append([])
+            size = rng.randint(1, 3)
+        chains[-1].append(ph)
+    return [sorted(chain, key=PHASES.index) for chain in chains]
 
 
-def wait_recorded(srv, sidecar, p):
-    """Until the sidecar names every file uploaded and every job created
-    (the server's state is final: it holds every call now). None is right
-    before the first upload is kept, and after a complete collection."""
-    uploads = {e["file_id"] for e in calls(srv.entries, "upload")}
-    jobs = {e["batch_id"] for e in calls(srv.entries, "create")}
+def wait_recorded(srv, sidecar, p, since):
+    """Until the sidecar names every file uploaded and every job created,
+    but one whose answer the run never got (the server's state is final:
+    it holds every call now). None is right before the first upload is
+    kept, and after a complete collection."""
+    lost = {e["lost"] for e in calls(srv.entries[since:], "hold") if "lost" in e}
+    uploads = {e["file_id"] for e in calls(srv.entries, "upload")} - lost
+    jobs = {e["batch_id"] for e in calls(srv.entries, "create")} - lost
 
     def recorded():
         stored = stored_jobs(sidecar)
@@ -164,16 +179,18 @@ def wait_recorded(srv, sidecar, p):
 
 
 def kill_at(phase, srv, data, args, sidecar, files, rng, d):
-    stored = stored_jobs(sidecar) or []
-    nth = rng.randint(1, max(1, phase.left(stored, files)))
+    nth = rng.randint(1, max(1, phase.left(srv.entries, files)))
     if phase.hold:
-        srv.control("hold/%s/%d" % (phase.hold, nth))
+        srv.control("%s/%s/%d" % ("lose" if phase.lose else "hold", phase.hold, nth))
+    since = len(srv.entries)
     holds_before = len(calls(srv.entries, "hold"))
     with open(os.path.join(d, "stderr-%s" % phase.name), "ab") as err:
         p = spawn(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
     fcntl.fcntl(p.stdout.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
     phase.reach(Run(srv, p, data, holds_before))
-    wait_recorded(srv, sidecar, p)
+    check(len(calls(srv.entries, "upload")) <= files, "a second upload of a request file")
+    check(len(calls(srv.entries, "create")) <= files, "a second job for a request file")
+    wait_recorded(srv, sidecar, p, since)
     p.kill()
     p.stdout.read()
     p.wait()
@@ -203,7 +220,7 @@ def a_run_killed_in_any_phase_resumes_without_a_second_upload_or_job():
     files = len(calls(log, "upload"))
     requests = sum(e["requests"] for e in calls(log, "create"))
 
-    for chain in schedule(rng):
+    for chain in schedule(rng, files):
         e = tmpdir("episode")
         ckpt = os.path.join(e, "ckpt")
         sidecar = ckpt + ".batch"
