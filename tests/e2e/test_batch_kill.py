@@ -142,6 +142,9 @@ PHASES = [
     Phase("download", "content", held),
     Phase("output", None, written),
 ]
+# The file stored, the process killed before it read the answer: a known
+# bug (see its test); once fixed, an entry of PHASES after "upload".
+UPLOAD_LOST = Phase("upload-lost", "upload", held, uploads_left, lose=True)
 
 
 def schedule(rng, files):
@@ -199,56 +202,74 @@ def kill_at(phase, srv, data, args, sidecar, files, rng, d):
     return "%s#%d" % (phase.name, nth)
 
 
+class Reference:
+    """The corpus, the output of a normal run, and the request files and
+    requests of an uninterrupted batch run."""
+
+    def __init__(self):
+        self.corpus = corpus(300, seed=47)
+        with Server(*SERVER_ARGS) as srv:
+            normal = run(base_args(srv, DIMS, *RUN_ARGS, self.corpus.path))
+        normal.expect_rc(0)
+        self.out = normal.out
+        check(len(self.out) > PIPE_BYTES, "output longer than the pipe that holds it")
+        with Server(*SERVER_ARGS) as srv:
+            batch = run(base_args(srv, DIMS, *RUN_ARGS, "--batch-api", "--checkpoint",
+                                  os.path.join(tmpdir(), "ckpt"), self.corpus.path))
+            log = srv.stop()
+        batch.expect_rc(0)
+        eq(batch.out, self.out, "output of an uninterrupted batch run")
+        self.files = len(calls(log, "upload"))
+        self.requests = sum(e["requests"] for e in calls(log, "create"))
+
+
+def episode(ref, chain, rng, seed):
+    """Kills a run at each phase of `chain` in turn against one server,
+    then runs to completion and checks the outcome over all the runs."""
+    e = tmpdir("episode")
+    ckpt = os.path.join(e, "ckpt")
+    sidecar = ckpt + ".batch"
+    done = []
+    try:
+        with Server(*SERVER_ARGS) as srv:
+            args = base_args(srv, DIMS, *RUN_ARGS, "--batch-api", "--checkpoint", ckpt,
+                             "--errors", os.path.join(e, "errors"))
+            for phase in chain:
+                done.append(phase.name)
+                done[-1] = kill_at(phase, srv, ref.corpus.data, args, sidecar, ref.files, rng, e)
+            last = run(args, stdin=ref.corpus.data)
+            log = srv.stop()
+        last.expect_rc(0)
+        eq(last.out, ref.out, "output of the run that completed")
+        eq(last.errors_text, "", "--errors")
+        uploads, jobs = calls(log, "upload"), calls(log, "create")
+        eq(len(uploads), ref.files, "uploads over all runs")
+        eq(len(jobs), ref.files, "jobs created over all runs")
+        eq(sorted(j["input_file_id"] for j in jobs), sorted(u["file_id"] for u in uploads),
+           "the files the jobs run")
+        eq(sum(j["requests"] for j in jobs), ref.requests, "requests in the jobs")
+        check(not any("texts" in x for x in log), "nothing went to /v1/embeddings")
+        check(not os.path.exists(sidecar), "job ids dropped after the run that completed")
+    except AssertionError as ex:
+        raise AssertionError("KILL_SEED=%s, kills %s (files in %s): %s"
+                             % (seed, " ".join(done), e, ex))
+    print("  killed at %s, then completed" % " ".join(done), flush=True)
+
+
 @test
 def a_run_killed_in_any_phase_resumes_without_a_second_upload_or_job():
     seed = int(os.environ.get("KILL_SEED") or random.randrange(1 << 31))
     print("KILL_SEED=%d" % seed, flush=True)
     rng = random.Random(seed)
-    c = corpus(300, seed=47)
-    d = tmpdir()
-    with Server(*SERVER_ARGS) as srv:
-        normal = run(base_args(srv, DIMS, *RUN_ARGS, c.path))
-    normal.expect_rc(0)
-    check(len(normal.out) > PIPE_BYTES, "output longer than the pipe that holds it")
-    # An uninterrupted batch run: how many request files and requests.
-    with Server(*SERVER_ARGS) as srv:
-        ref = run(base_args(srv, DIMS, *RUN_ARGS, "--batch-api", "--checkpoint",
-                            os.path.join(d, "ref"), c.path))
-        log = srv.stop()
-    ref.expect_rc(0)
-    eq(ref.out, normal.out, "output of an uninterrupted batch run")
-    files = len(calls(log, "upload"))
-    requests = sum(e["requests"] for e in calls(log, "create"))
+    ref = Reference()
+    for chain in schedule(rng, ref.files):
+        episode(ref, chain, rng, seed)
 
-    for chain in schedule(rng, files):
-        e = tmpdir("episode")
-        ckpt = os.path.join(e, "ckpt")
-        sidecar = ckpt + ".batch"
-        done = []
-        try:
-            with Server(*SERVER_ARGS) as srv:
-                args = base_args(srv, DIMS, *RUN_ARGS, "--batch-api", "--checkpoint", ckpt,
-                                 "--errors", os.path.join(e, "errors"))
-                for phase in chain:
-                    done.append(phase.name)
-                    done[-1] = kill_at(phase, srv, c.data, args, sidecar, files, rng, e)
-                last = run(args, stdin=c.data)
-                log = srv.stop()
-            last.expect_rc(0)
-            eq(last.out, normal.out, "output of the run that completed")
-            eq(last.errors_text, "", "--errors")
-            uploads, jobs = calls(log, "upload"), calls(log, "create")
-            eq(len(uploads), files, "uploads over all runs")
-            eq(len(jobs), files, "jobs created over all runs")
-            eq(sorted(j["input_file_id"] for j in jobs), sorted(u["file_id"] for u in uploads),
-               "the files the jobs run")
-            eq(sum(j["requests"] for j in jobs), requests, "requests in the jobs")
-            check(not any("texts" in x for x in log), "nothing went to /v1/embeddings")
-            check(not os.path.exists(sidecar), "job ids dropped after the run that completed")
-        except AssertionError as ex:
-            raise AssertionError("KILL_SEED=%d, kills %s (files in %s): %s"
-                                 % (seed, " ".join(done), e, ex))
-        print("  killed at %s, then completed" % " ".join(done), flush=True)
+
+@test(xfail="a file the server stored is uploaded again when the answer to its upload "
+            "was lost: nothing records an upload before its answer")
+def a_run_killed_before_reading_its_upload_answer_uploads_once():
+    episode(Reference(), [UPLOAD_LOST], random.Random(0), "(none)")
 
 
 if __name__ == "__main__":
