@@ -1,8 +1,8 @@
 // The Batch API half of fake_provider: POST /v1/files (multipart, purpose
-// "batch"), GET /v1/files/{id}/content, POST /v1/batches (embeddings only,
-// 24h window), GET /v1/batches (newest first) and GET /v1/batches/{id}. A
-// job moves validating -> in_progress -> completed on a fast clock
-// (--batch-delay-ms per stage);
+// "batch"), GET /v1/files (newest first), GET /v1/files/{id}/content, POST
+// /v1/batches (embeddings only, 24h window), GET /v1/batches (newest first)
+// and GET /v1/batches/{id}. A job moves validating -> in_progress ->
+// completed on a fast clock (--batch-delay-ms per stage);
 // its output file holds one line per request in a shuffled order, each body
 // made by the provider's own /embeddings answer, so vectors verify as usual;
 // --batch-fail-every N moves every Nth request of a file to the error file
@@ -77,12 +77,13 @@ class Batches {
   }
 
   /// The call `req` makes, as the log names it: "upload" (POST /files),
-  /// "content" (GET /files/{id}/content), "create" (POST /batches), "list"
+  /// "files" (GET /files), "content" (GET /files/{id}/content), "create" (POST /batches), "list"
   /// (GET /batches) or "retrieve" (GET /batches/{id}); "" for anything else.
   static std::string_view CallOf(const http::Request& req) {
     std::string_view path = req.path;
     if (path.substr(0, 3) == "/v1") path.remove_prefix(3);
     if (path == "/files" && req.method == "POST") return "upload";
+    if (path == "/files" && req.method == "GET") return "files";
     if (path.substr(0, 7) == "/files/" && path.size() > 15 &&
         path.substr(path.size() - 8) == "/content" && req.method == "GET")
       return "content";
@@ -100,6 +101,8 @@ class Batches {
     std::lock_guard<std::mutex> lock(mu_);
     if (call == "upload") {
       Upload(req, resp);
+    } else if (call == "files") {
+      ListFiles(req.target, resp);
     } else if (call == "content") {
       Content(std::string(path.substr(7, path.size() - 15)), resp);
     } else if (call == "create") {
@@ -377,10 +380,33 @@ class Batches {
                     status));
   }
 
+  // ?NAME=VALUE of a request target, or "".
+  static std::string Query(const std::string& target, const std::string& name) {
+    size_t at = target.find(name + "=");
+    if (at == std::string::npos || (target[at - 1] != '?' && target[at - 1] != '&')) return "";
+    at += name.size() + 1;
+    return target.substr(at, target.find('&', at) - at);
+  }
+
+  // Newest first, at most ?limit= (1-10,000, default 10,000), of ?purpose=.
+  void ListFiles(const std::string& target, http::Response* resp) {
+    std::string purpose = Query(target, "purpose"), limit_text = Query(target, "limit");
+    uint64_t limit = limit_text.empty() ? 10000 : std::strtoull(limit_text.c_str(), nullptr, 10);
+    if (limit < 1 || limit > 10000) return Error(400, "limit must be between 1 and 10000", resp);
+    std::string data;
+    uint64_t n = 0;
+    for (auto it = files_.rbegin(); it != files_.rend() && n < limit; ++it) {
+      if (!purpose.empty() && it->second.purpose != purpose) continue;
+      data += (n++ ? "," : "") + FileJson(it->first, it->second);
+    }
+    resp->body = fmt::format("{{\"object\":\"list\",\"data\":[{}],\"has_more\":false}}", data);
+    Log(fmt::format("{{\"batch_api\":\"files\",\"files\":{}}}", n));
+  }
+
   // Newest first, at most ?limit= (1-100, default 20), as the API lists.
   void List(const std::string& target, http::Response* resp) {
-    size_t at = target.find("limit=");
-    uint64_t limit = at == std::string::npos ? 20 : std::strtoull(target.c_str() + at + 6, nullptr, 10);
+    std::string limit_text = Query(target, "limit");
+    uint64_t limit = limit_text.empty() ? 20 : std::strtoull(limit_text.c_str(), nullptr, 10);
     if (limit < 1 || limit > 100) return Error(400, "limit must be between 1 and 100", resp);
     std::string data;
     uint64_t n = 0;

@@ -112,9 +112,9 @@ A loopback fake of the OpenAI embeddings API: POST /v1/embeddings or /embeddings
                             half of the file's requests answered and the rest
                             as batch_expired or batch_cancelled error lines
 Control (a test's, no key): POST /fake/hold/CALL/N holds the Nth Batch API
-call of kind CALL (upload, create, list, retrieve or content) from then on
-and every call after it: unanswered and without effect until the client
-hangs up; the first one is logged as {"batch_api":"hold",...} once every call
+call of kind CALL (files, upload, content, create, list or retrieve) from
+then on and every call after it: unanswered and without effect until the
+client hangs up; the first one is logged as {"batch_api":"hold",...} once every call
 let through before it is answered, the others as "held". POST
 /fake/lose/CALL/N: the same, but the Nth call takes effect and only its
 answer is held ("lost": the id it made, in its log line). POST /fake/freeze
