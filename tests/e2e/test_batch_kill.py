@@ -11,12 +11,12 @@ chains of one to three kills, in phase order, each followed by a run that
 completes, against a server of its own.
 
 A phase is reached without timing: the fake server holds the Nth call of a
-kind (POST /fake/hold/CALL/N) and logs it once every call before it is
-answered, or the output begins in stdout, a pipe of one page the test does
-not read, so that the writer blocks.
-Then the test waits until the job-id sidecar records every file and job the
-server made (the client was sent those answers: it must keep them before
-going on), and kills. A phase is one entry of PHASES; one that needs the
+kind (POST /fake/hold/CALL/N; or carries it out and holds its answer,
+/fake/lose/CALL/N) and logs it once every call before it is answered, or
+the output begins in stdout, a pipe of one page the test does not read, so
+that the writer blocks. Then the test waits until the job-id sidecar
+records every file and job the server made but a lost one (the client was
+sent those answers: it must keep them before going on), and kills. A phase is one entry of PHASES; one that needs the
 input held open (the upload file being written as the input is read) feeds
 the input itself in its reach function.
 """
@@ -206,7 +206,7 @@ class Reference:
     requests of an uninterrupted batch run."""
 
     def __init__(self):
-        self.corpus = corpus(300, seed=47)
+        self.corpus = corpus(120, seed=47)
         with Server(*SERVER_ARGS) as srv:
             normal = run(base_args(srv, DIMS, *RUN_ARGS, self.corpus.path))
         normal.expect_rc(0)
