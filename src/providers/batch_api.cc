@@ -152,10 +152,28 @@ bool ParseFileObject(std::string_view json, std::string* id, std::string* err) {
   return true;
 }
 
-bool ParseBatchObject(std::string_view json, BatchJobStatus* out,
-                      std::string* err) {
+bool FindFileNamed(std::string_view list, std::string_view filename,
+                   uint64_t bytes, std::string* id, std::string* err) {
   rapidjson::Document doc;
-  if (!Parse(json, &doc, err)) return false;
+  if (!Parse(list, &doc, err)) return false;
+  auto data = doc.FindMember("data");
+  if (data == doc.MemberEnd() || !data->value.IsArray()) {
+    *err = "file list without data";
+    return false;
+  }
+  id->clear();
+  for (const auto& file : data->value.GetArray())
+    if (GetString(file, "filename") == filename && GetUint(file, "bytes") == bytes) {
+      *id = GetString(file, "id");
+      break;
+    }
+  return true;
+}
+
+namespace {
+
+bool ReadBatchObject(const rapidjson::Value& doc, BatchJobStatus* out,
+                     std::string* err) {
   *out = BatchJobStatus();
   out->id = GetString(doc, "id");
   out->status = GetString(doc, "status");
@@ -180,6 +198,30 @@ bool ParseBatchObject(std::string_view json, BatchJobStatus* out,
         out->errors += GetString(e, "message");
       }
   }
+  return true;
+}
+
+}  // namespace
+
+bool ParseBatchObject(std::string_view json, BatchJobStatus* out,
+                      std::string* err) {
+  rapidjson::Document doc;
+  return Parse(json, &doc, err) && ReadBatchObject(doc, out, err);
+}
+
+bool FindBatchOfFile(std::string_view list, std::string_view file_id,
+                     BatchJobStatus* out, std::string* err) {
+  rapidjson::Document doc;
+  if (!Parse(list, &doc, err)) return false;
+  auto data = doc.FindMember("data");
+  if (data == doc.MemberEnd() || !data->value.IsArray()) {
+    *err = "batch list without data";
+    return false;
+  }
+  *out = BatchJobStatus();
+  for (const auto& batch : data->value.GetArray())
+    if (GetString(batch, "input_file_id") == file_id)
+      return ReadBatchObject(batch, out, err);
   return true;
 }
 
@@ -316,7 +358,8 @@ bool BatchApiRunner::Load(std::string* err) {
   }
   for (StoredJob& s : stored) {
     Job job;
-    job.stage = s.batch_id.empty() ? Stage::kCreate : Stage::kPoll;
+    // Without a job id, POST /batches may still have reached the server.
+    job.stage = s.batch_id.empty() ? Stage::kFindJob : Stage::kPoll;
     job.stored = std::move(s);
     for (const std::string& id : job.stored.custom_ids)
       stored_owner_[id] = jobs_.size();
@@ -348,6 +391,10 @@ void BatchApiRunner::Submit(Batch batch) {
 
 void BatchApiRunner::NewJob(RequestFile file) {
   Job job;
+  Sha256 h;
+  h.Update(file.content);
+  Sha256::Digest d = h.Final();
+  job.name = "embedpipe-" + Hex(d.data(), 16);
   job.content = std::move(file.content);
   job.inputs = file.inputs;
   job.stored.custom_ids = std::move(file.custom_ids);
@@ -380,24 +427,28 @@ void BatchApiRunner::StopStarting() {
                              job.stored.batch_id));
 }
 
-HttpRequest BatchApiRunner::MakeRequest(const Job& job, size_t index) const {
+HttpRequest BatchApiRunner::MakeRequest(const Job& job) const {
   HttpRequest r;
   if (!config_.api_key.empty())
     r.headers.push_back("Authorization: Bearer " + config_.api_key);
   switch (job.stage) {
-    case Stage::kUpload: {
-      Sha256 h;
-      h.Update(job.content);
-      Sha256::Digest d = h.Final();
-      // Derived from the content, so it cannot occur in it.
-      std::string boundary = "embedpipe-" + Hex(d.data(), 16);
-      r.url = JoinUrl(config_.base_url, "/files");
-      r.headers.push_back("Content-Type: multipart/form-data; boundary=" + boundary);
-      r.headers.push_back("Expect:");
-      r.body = MultipartBody(boundary, fmt::format("embedpipe-{}.jsonl", index),
-                             job.content);
+    case Stage::kFindFile:
+      // Newest first: a file uploaded moments ago is on the first page.
+      r.method = "GET";
+      r.url = JoinUrl(config_.base_url, "/files?purpose=batch&limit=100");
       break;
-    }
+    case Stage::kUpload:
+      r.url = JoinUrl(config_.base_url, "/files");
+      // The name is derived from the content, so it cannot occur in it.
+      r.headers.push_back("Content-Type: multipart/form-data; boundary=" + job.name);
+      r.headers.push_back("Expect:");
+      r.body = MultipartBody(job.name, job.name + ".jsonl", job.content);
+      break;
+    case Stage::kFindJob:
+      // Newest first: a job created moments ago is on the first page.
+      r.method = "GET";
+      r.url = JoinUrl(config_.base_url, "/batches?limit=100");
+      break;
     case Stage::kCreate:
       r.url = JoinUrl(config_.base_url, "/batches");
       r.headers.push_back("Content-Type: application/json");
@@ -442,7 +493,7 @@ void BatchApiRunner::StartDue(int64_t now) {
       continue;
     job.busy = true;
     ++http_requests_;
-    transport_->Start(i, MakeRequest(job, i));
+    transport_->Start(i, MakeRequest(job));
   }
 }
 
@@ -491,6 +542,10 @@ void BatchApiRunner::Finished(size_t index, const HttpResponse& response) {
     err = response.status ? fmt::format("HTTP {}", response.status)
                           : response.transport_error;
   }
+  // A POST without a readable answer may have made its file or job: look
+  // for it before making another.
+  if (job.stage == Stage::kUpload) job.stage = Stage::kFindFile;
+  if (job.stage == Stage::kCreate) job.stage = Stage::kFindJob;
   if (++job.failures >= config_.max_attempts) {
     fatal_message_ = fmt::format("Batch API call failed {} times: {}",
                                  job.failures, err);
@@ -506,30 +561,53 @@ bool BatchApiRunner::Advance(Job* job, const std::string& body,
                              std::string* err) {
   int64_t now = clock_->NowMs();
   switch (job->stage) {
-    case Stage::kUpload:
-      if (!ParseFileObject(body, &job->stored.file_id, err)) return false;
-      ++uploads_;
+    case Stage::kFindFile:
+    case Stage::kUpload: {
+      bool found = job->stage == Stage::kFindFile;
+      if (found) {
+        if (!FindFileNamed(body, job->name + ".jsonl", job->content.size(),
+                           &job->stored.file_id, err))
+          return false;
+        if (job->stored.file_id.empty()) {
+          job->stage = Stage::kUpload;
+          return true;
+        }
+      } else {
+        if (!ParseFileObject(body, &job->stored.file_id, err)) return false;
+        ++uploads_;
+      }
       diag::Info(fmt::format(
-          "uploaded {} ({}, {}) as {}",
+          "{} {} ({}, {}) as {}", found ? "found uploaded already" : "uploaded",
           CountNoun(job->stored.custom_ids.size(), "request", "requests"),
           CountNoun(job->inputs, "input", "inputs"),
           CountNoun(job->content.size(), "byte", "bytes"),
           job->stored.file_id));
       job->content.clear();
       job->content.shrink_to_fit();
-      job->stage = Stage::kCreate;
+      // A file found may have its job already.
+      job->stage = found ? Stage::kFindJob : Stage::kCreate;
       SaveState();
       return true;
+    }
+    case Stage::kFindJob:
     case Stage::kCreate: {
       BatchJobStatus status;
-      if (!ParseBatchObject(body, &status, err)) return false;
+      if (job->stage == Stage::kFindJob) {
+        if (!FindBatchOfFile(body, job->stored.file_id, &status, err)) return false;
+        if (status.id.empty()) {
+          job->stage = Stage::kCreate;
+          return true;
+        }
+      } else if (!ParseBatchObject(body, &status, err)) {
+        return false;
+      }
+      const char* how = job->stage == Stage::kFindJob ? "found" : "created";
       job->stored.batch_id = status.id;
       job->status = status;
       job->stage = Stage::kPoll;
       job->not_before_ms = now + PollDelayMs(0);
       SaveState();
-      diag::Info(fmt::format("batch {} created for {}", status.id,
-                             job->stored.file_id));
+      diag::Info(fmt::format("batch {} {} for {}", status.id, how, job->stored.file_id));
       return true;
     }
     case Stage::kPoll: {

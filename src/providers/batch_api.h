@@ -12,6 +12,13 @@
 // custom_ids they hold, in a sidecar file `<checkpoint>.batch`; a rerun maps
 // its requests onto the stored jobs by custom_id and polls those instead of
 // uploading again; only requests no stored job holds go into new files.
+// A file kept without a job id (killed between the upload and the answer to
+// POST /batches), or a POST /batches whose answer was not read, is looked
+// for among the newest 100 jobs (GET /batches) before a job is created for
+// it, so that a job the server made is polled, not made and paid twice.
+// Likewise every file is looked for, by its name (a digest of its content)
+// and size, among the newest 100 batch files (GET /files) before it is
+// uploaded: one whose upload's answer was lost is not uploaded again.
 //
 // How a job ends. completed: every request's line is read from the output
 // and error files; a line with a non-200 response or an `error` rejects its
@@ -111,6 +118,18 @@ bool ParseFileObject(std::string_view json, std::string* id, std::string* err);
 bool ParseBatchObject(std::string_view json, BatchJobStatus* out,
                       std::string* err);
 
+/// Finds in a list of File objects (GET /files) the one named `filename`
+/// of `bytes` bytes: its *id, or an empty *id when there is none. False,
+/// with *err, when the list cannot be read.
+bool FindFileNamed(std::string_view list, std::string_view filename,
+                   uint64_t bytes, std::string* id, std::string* err);
+
+/// Finds in a list of Batch objects (GET /batches) the one that runs
+/// `file_id`: *out, or *out with an empty id when there is none. False,
+/// with *err, when the list cannot be read.
+bool FindBatchOfFile(std::string_view list, std::string_view file_id,
+                     BatchJobStatus* out, std::string* err);
+
 /// One line of an output or error file.
 struct ResultLine {
   std::string custom_id;
@@ -192,12 +211,17 @@ class BatchApiRunner {
   bool Forget(std::string* err);
 
  private:
-  enum class Stage { kUpload, kCreate, kPoll, kOutput, kErrors, kDone };
+  // kFindFile: GET /files for the file, before POST /files (an earlier
+  // run's, or this run's whose answer was not read, may have stored it).
+  // kFindJob: GET /batches for a job of the file, before POST /batches
+  // when an earlier one may have created it without the answer being read.
+  enum class Stage { kFindFile, kUpload, kFindJob, kCreate, kPoll, kOutput, kErrors, kDone };
   struct Job {
     StoredJob stored;
+    std::string name;     // "embedpipe-" and a digest of the content.
     std::string content;  // Until uploaded.
     size_t inputs = 0;
-    Stage stage = Stage::kUpload;
+    Stage stage = Stage::kFindFile;
     bool busy = false;       // A transfer is under way.
     int polls = 0;
     int failures = 0;        // Consecutive retryable failures.
@@ -208,7 +232,7 @@ class BatchApiRunner {
 
   void NewJob(RequestFile file);
   void StartDue(int64_t now);
-  HttpRequest MakeRequest(const Job& job, size_t index) const;
+  HttpRequest MakeRequest(const Job& job) const;
   void Finished(size_t index, const HttpResponse& response);
   bool Advance(Job* job, const std::string& body, std::string* err);
   void Collect(Job* job, const std::string& content, bool error_file);

@@ -52,13 +52,16 @@ struct FakeBatchApi {
   int polls_to_finish = 2;
   int fail_line = 0;
   bool expire = false;
-  int uploads = 0, creations = 0, polls = 0;
+  int uploads = 0, creations = 0, polls = 0, lists = 0, file_lists = 0;
   std::string uploaded, content_type;
 
   HttpResponse operator()(const HttpRequest& req) {
     HttpResponse r;
     r.status = 200;
-    if (req.url.ends_with("/files") && req.method == "POST") {
+    if (req.url.ends_with("/files?purpose=batch&limit=100") && req.method == "GET") {
+      ++file_lists;
+      r.body = R"({"object":"list","data":[)" + (uploads ? FileObject() : "") + "]}";
+    } else if (req.url.ends_with("/files") && req.method == "POST") {
       ++uploads;
       uploaded = req.body;
       for (const std::string& h : req.headers)
@@ -67,6 +70,10 @@ struct FakeBatchApi {
     } else if (req.url.ends_with("/batches") && req.method == "POST") {
       ++creations;
       r.body = Batch("validating");
+    } else if (req.url.ends_with("/batches?limit=100") && req.method == "GET") {
+      ++lists;
+      r.body = fmt::format(R"({{"object":"list","data":[{}],"has_more":false}})",
+                           creations ? Batch("validating") : "");
     } else if (req.url.ends_with("/batches/batch_1") && req.method == "GET") {
       r.body = Batch(++polls < polls_to_finish ? "in_progress"
                      : expire                  ? "expired"
@@ -81,11 +88,22 @@ struct FakeBatchApi {
     return r;
   }
 
+  // The uploaded file as GET /files lists it: its name and size as sent.
+  std::string FileObject() const {
+    size_t name = uploaded.find("filename=\"") + 10;
+    size_t start = uploaded.find("\r\n\r\n", name) + 4;
+    size_t end = uploaded.rfind("\r\n--");
+    return fmt::format(R"({{"id":"file-in","object":"file","bytes":{},"filename":"{}",)"
+                       R"("purpose":"batch"}})",
+                       end - start, uploaded.substr(name, uploaded.find('"', name) - name));
+  }
+
   std::string Batch(const char* status) const {
     bool done = std::string(status) != "in_progress" &&
                 std::string(status) != "validating";
     return fmt::format(
-        R"({{"id":"batch_1","object":"batch","status":"{}","output_file_id":{},)"
+        R"({{"id":"batch_1","object":"batch","input_file_id":"file-in","status":"{}",)"
+        R"("output_file_id":{},)"
         R"("error_file_id":{},"request_counts":{{"total":3,"completed":0,"failed":0}}}})",
         status, done ? "\"file-out\"" : "null",
         done && fail_line ? "\"file-err\"" : "null");
@@ -243,6 +261,35 @@ TEST_CASE("BatchApi reads File and Batch objects") {
   s.status = "finalizing";
   CHECK_FALSE(s.Ended());
   CHECK_FALSE(ParseBatchObject(R"({"id":"b"})", &s, &err));
+}
+
+TEST_CASE("BatchApi finds a file by name and size in a list of files") {
+  std::string list =
+      R"({"object":"list","data":[{"id":"file-2","bytes":10,"filename":"a.jsonl"},)"
+      R"({"id":"file-1","bytes":12,"filename":"a.jsonl"}]})";
+  std::string id, err;
+  REQUIRE(FindFileNamed(list, "a.jsonl", 12, &id, &err));
+  CHECK(id == "file-1");
+  REQUIRE(FindFileNamed(list, "b.jsonl", 12, &id, &err));
+  CHECK(id.empty());
+  CHECK_FALSE(FindFileNamed("[]", "a.jsonl", 12, &id, &err));
+}
+
+TEST_CASE("BatchApi finds the job of a file in a list of jobs") {
+  std::string list =
+      R"({"object":"list","data":[{"id":"batch_2","input_file_id":"file-b","status":"validating"},)"
+      R"({"id":"batch_1","input_file_id":"file-a","status":"completed",)"
+      R"("output_file_id":"file-o"}],"has_more":false})";
+  BatchJobStatus found;
+  std::string err;
+  REQUIRE(FindBatchOfFile(list, "file-a", &found, &err));
+  CHECK(found.id == "batch_1");
+  CHECK(found.status == "completed");
+  CHECK(found.output_file_id == "file-o");
+  REQUIRE(FindBatchOfFile(list, "file-c", &found, &err));
+  CHECK(found.id.empty());
+  CHECK_FALSE(FindBatchOfFile(R"({"object":"list"})", "file-a", &found, &err));
+  CHECK(err == "batch list without data");
 }
 
 TEST_CASE("BatchApi reads output and error lines") {
@@ -450,10 +497,11 @@ TEST_CASE("BatchApiRunner: a refused call stops the run, a 5xx is retried") {
     BatchApiRunner runner(&transport, &clock, &codec, RunnerConfig(dir.path + "/s"));
     runner.Submit(MakeBatch(0, {"a"}));
     runner.EndInput();
-    bool ready;
-    runner.Step(200, -1, &ready);
+    bool ready;  // the file is looked for, then its upload refused
+    for (int i = 0; i < 2; ++i) runner.Step(200, -1, &ready);
     CHECK(runner.fatal());
     CHECK(runner.fatal_message() == "HTTP 401: nope");
+    CHECK(api.file_lists == 1);
   }
 }
 
@@ -520,4 +568,130 @@ TEST_CASE("BatchApiRunner: an expired job's unrun requests fail, not their texts
   CHECK(counts.states ==
         std::vector<std::pair<std::string, uint64_t>>{{"expired", 1}});
   CHECK(counts.total == 3);
+}
+
+TEST_CASE("BatchApiRunner: a job created though its answer was lost is not created again") {
+  TempDir dir;
+  std::string state = dir.path + "/ck.batch";
+  FakeClock clock;
+  FakeBatchApi api;
+  // POST /batches reaches the server, which creates the job; its answer is
+  // lost (a timeout, or the process killed before it was read).
+  bool lose_create = true;
+  FakeTransport transport(&clock, [&](const HttpRequest& r) {
+    HttpResponse response = api(r);
+    if (lose_create && r.url.ends_with("/batches") && r.method == "POST") {
+      response = HttpResponse();
+      response.transport_error = "Operation timed out";
+    }
+    return response;
+  });
+  OpenAiCodec codec(OpenAiTestConfig());
+  SUBCASE("in the same run") {
+    BatchApiRunner runner(&transport, &clock, &codec, RunnerConfig(state));
+    runner.Submit(MakeBatch(0, {"a"}));
+    runner.EndInput();
+    bool ready;
+    for (int i = 0; i < 20 && api.creations == 0; ++i) runner.Step(200, -1, &ready);
+    lose_create = false;
+    CHECK(RunAll(&runner).size() == 1);
+    CHECK_FALSE(runner.fatal());
+  }
+  SUBCASE("by a rerun") {
+    {
+      BatchApiRunner first(&transport, &clock, &codec, RunnerConfig(state));
+      first.Submit(MakeBatch(0, {"a"}));
+      first.EndInput();
+      bool ready;
+      for (int i = 0; i < 20 && api.creations == 0; ++i) first.Step(200, -1, &ready);
+    }  // killed: the sidecar names the file, no job
+    REQUIRE(Slurp(state).find("\"batch_id\":\"\"") != std::string::npos);
+    lose_create = false;
+    BatchApiRunner second(&transport, &clock, &codec, RunnerConfig(state));
+    std::string err;
+    REQUIRE(second.Load(&err));
+    second.Submit(MakeBatch(0, {"a"}));
+    second.EndInput();
+    CHECK(RunAll(&second).size() == 1);
+    CHECK(second.uploads() == 0);
+  }
+  CHECK(api.lists == 1);
+  CHECK(api.creations == 1);
+  CHECK(api.uploads == 1);
+  CHECK(Slurp(state).find("\"batch_id\":\"batch_1\"") != std::string::npos);
+}
+
+TEST_CASE("BatchApiRunner: a rerun creates the job of a file it uploaded, once") {
+  TempDir dir;
+  std::string state = dir.path + "/ck.batch";
+  FakeClock clock;
+  FakeBatchApi api;
+  FakeTransport transport(&clock, [&api](const HttpRequest& r) { return api(r); });
+  OpenAiCodec codec(OpenAiTestConfig());
+  {
+    BatchApiRunner first(&transport, &clock, &codec, RunnerConfig(state));
+    first.Submit(MakeBatch(0, {"a"}));
+    first.EndInput();
+    bool ready;
+    for (int i = 0; i < 20 && access(state.c_str(), F_OK) != 0; ++i)
+      first.Step(200, -1, &ready);
+  }  // killed after the upload, before POST /batches
+  REQUIRE(api.creations == 0);
+  BatchApiRunner second(&transport, &clock, &codec, RunnerConfig(state));
+  std::string err;
+  REQUIRE(second.Load(&err));
+  second.Submit(MakeBatch(0, {"a"}));
+  second.EndInput();
+  CHECK(RunAll(&second).size() == 1);
+  CHECK(api.lists == 1);  // no job of that file yet
+  CHECK(api.creations == 1);
+  CHECK(api.uploads == 1);
+}
+
+TEST_CASE("BatchApiRunner: a file stored though its upload's answer was lost is not uploaded again") {
+  TempDir dir;
+  std::string state = dir.path + "/ck.batch";
+  FakeClock clock;
+  FakeBatchApi api;
+  bool lose_upload = true;
+  FakeTransport transport(&clock, [&](const HttpRequest& r) {
+    HttpResponse response = api(r);
+    if (lose_upload && r.url.ends_with("/files") && r.method == "POST") {
+      response = HttpResponse();
+      response.transport_error = "Operation timed out";
+    }
+    return response;
+  });
+  OpenAiCodec codec(OpenAiTestConfig());
+  SUBCASE("in the same run") {
+    BatchApiRunner runner(&transport, &clock, &codec, RunnerConfig(state));
+    runner.Submit(MakeBatch(0, {"a"}));
+    runner.EndInput();
+    bool ready;
+    for (int i = 0; i < 20 && api.uploads == 0; ++i) runner.Step(200, -1, &ready);
+    lose_upload = false;
+    CHECK(RunAll(&runner).size() == 1);
+    CHECK(runner.uploads() == 0);
+  }
+  SUBCASE("by a rerun") {
+    {
+      BatchApiRunner first(&transport, &clock, &codec, RunnerConfig(state));
+      first.Submit(MakeBatch(0, {"a"}));
+      first.EndInput();
+      bool ready;
+      for (int i = 0; i < 20 && api.uploads == 0; ++i) first.Step(200, -1, &ready);
+    }  // killed: no sidecar
+    REQUIRE(access(state.c_str(), F_OK) != 0);
+    lose_upload = false;
+    BatchApiRunner second(&transport, &clock, &codec, RunnerConfig(state));
+    std::string err;
+    REQUIRE(second.Load(&err));
+    second.Submit(MakeBatch(0, {"a"}));
+    second.EndInput();
+    CHECK(RunAll(&second).size() == 1);
+    CHECK(second.uploads() == 0);
+  }
+  CHECK(api.uploads == 1);
+  CHECK(api.creations == 1);
+  CHECK(Slurp(state).find("\"file_id\":\"file-in\"") != std::string::npos);
 }

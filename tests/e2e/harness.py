@@ -35,6 +35,7 @@ exit or the server's log.
 """
 
 import argparse
+import http.client
 import json
 import os
 import pty
@@ -248,6 +249,17 @@ class Server:
                     raise AssertionError("timed out waiting for %s in the server log" % what)
                 self._cond.wait(left)
             return list(self.entries)
+
+    def control(self, what):
+        """POST /fake/WHAT: holds or releases Batch API calls (see
+        fake_provider --help). Returns once the server has acted."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request("POST", "/fake/" + what, body=b"")
+            r = conn.getresponse()
+            eq((r.status, r.read()), (200, b"{}"), "answer to POST /fake/" + what)
+        finally:
+            conn.close()
 
     def stop(self):
         """Stops the server (SIGTERM) and returns every logged request."""

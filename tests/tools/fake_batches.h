@@ -1,7 +1,8 @@
 // The Batch API half of fake_provider: POST /v1/files (multipart, purpose
-// "batch"), GET /v1/files/{id}/content, POST /v1/batches (embeddings only,
-// 24h window) and GET /v1/batches/{id}. A job moves validating ->
-// in_progress -> completed on a fast clock (--batch-delay-ms per stage);
+// "batch"), GET /v1/files (newest first), GET /v1/files/{id}/content, POST
+// /v1/batches (embeddings only, 24h window), GET /v1/batches (newest first)
+// and GET /v1/batches/{id}. A job moves validating -> in_progress ->
+// completed on a fast clock (--batch-delay-ms per stage);
 // its output file holds one line per request in a shuffled order, each body
 // made by the provider's own /embeddings answer, so vectors verify as usual;
 // --batch-fail-every N moves every Nth request of a file to the error file
@@ -16,12 +17,16 @@
 // order, so a test knows which) and writes the rest to the error file as
 // batch_expired or batch_cancelled lines, as the API does.
 // Every call is logged as {"batch_api": what, ...}, so tests can count
-// uploads and job creations.
+// uploads and job creations. Gate holds calls on a test's request (POST
+// /fake/hold/CALL/N, /fake/lose/CALL/N, /fake/freeze, /fake/release), to
+// kill a client at a chosen phase.
 #pragma once
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -71,19 +76,40 @@ class Batches {
     return path.substr(0, 6) == "/files" || path.substr(0, 8) == "/batches";
   }
 
+  /// The call `req` makes, as the log names it: "upload" (POST /files),
+  /// "files" (GET /files), "content" (GET /files/{id}/content), "create" (POST /batches), "list"
+  /// (GET /batches) or "retrieve" (GET /batches/{id}); "" for anything else.
+  static std::string_view CallOf(const http::Request& req) {
+    std::string_view path = req.path;
+    if (path.substr(0, 3) == "/v1") path.remove_prefix(3);
+    if (path == "/files" && req.method == "POST") return "upload";
+    if (path == "/files" && req.method == "GET") return "files";
+    if (path.substr(0, 7) == "/files/" && path.size() > 15 &&
+        path.substr(path.size() - 8) == "/content" && req.method == "GET")
+      return "content";
+    if (path == "/batches" && req.method == "POST") return "create";
+    if (path == "/batches" && req.method == "GET") return "list";
+    if (path.substr(0, 9) == "/batches/" && req.method == "GET") return "retrieve";
+    return "";
+  }
+
   /// Answers `req`, one of the paths Owns(), into *resp.
   void Handle(const http::Request& req, http::Response* resp) {
     std::string_view path = req.path;
     if (path.substr(0, 3) == "/v1") path.remove_prefix(3);
+    std::string_view call = CallOf(req);
     std::lock_guard<std::mutex> lock(mu_);
-    if (path == "/files" && req.method == "POST") {
+    if (call == "upload") {
       Upload(req, resp);
-    } else if (path.substr(0, 7) == "/files/" && path.size() > 15 &&
-               path.substr(path.size() - 8) == "/content" && req.method == "GET") {
+    } else if (call == "files") {
+      ListFiles(req.target, resp);
+    } else if (call == "content") {
       Content(std::string(path.substr(7, path.size() - 15)), resp);
-    } else if (path == "/batches" && req.method == "POST") {
+    } else if (call == "create") {
       Create(req, resp);
-    } else if (path.substr(0, 9) == "/batches/" && req.method == "GET") {
+    } else if (call == "list") {
+      List(req.target, resp);
+    } else if (call == "retrieve") {
       Retrieve(std::string(path.substr(9)), resp);
     } else {
       Error(404, fmt::format("Invalid URL ({} {})", req.method, req.path), resp);
@@ -354,6 +380,43 @@ class Batches {
                     status));
   }
 
+  // ?NAME=VALUE of a request target, or "".
+  static std::string Query(const std::string& target, const std::string& name) {
+    size_t at = target.find(name + "=");
+    if (at == std::string::npos || (target[at - 1] != '?' && target[at - 1] != '&')) return "";
+    at += name.size() + 1;
+    return target.substr(at, target.find('&', at) - at);
+  }
+
+  // Newest first, at most ?limit= (1-10,000, default 10,000), of ?purpose=.
+  void ListFiles(const std::string& target, http::Response* resp) {
+    std::string purpose = Query(target, "purpose"), limit_text = Query(target, "limit");
+    uint64_t limit = limit_text.empty() ? 10000 : std::strtoull(limit_text.c_str(), nullptr, 10);
+    if (limit < 1 || limit > 10000) return Error(400, "limit must be between 1 and 10000", resp);
+    std::string data;
+    uint64_t n = 0;
+    for (auto it = files_.rbegin(); it != files_.rend() && n < limit; ++it) {
+      if (!purpose.empty() && it->second.purpose != purpose) continue;
+      data += (n++ ? "," : "") + FileJson(it->first, it->second);
+    }
+    resp->body = fmt::format("{{\"object\":\"list\",\"data\":[{}],\"has_more\":false}}", data);
+    Log(fmt::format("{{\"batch_api\":\"files\",\"files\":{}}}", n));
+  }
+
+  // Newest first, at most ?limit= (1-100, default 20), as the API lists.
+  void List(const std::string& target, http::Response* resp) {
+    std::string limit_text = Query(target, "limit");
+    uint64_t limit = limit_text.empty() ? 20 : std::strtoull(limit_text.c_str(), nullptr, 10);
+    if (limit < 1 || limit > 100) return Error(400, "limit must be between 1 and 100", resp);
+    std::string data;
+    uint64_t n = 0;
+    for (auto it = jobs_.rbegin(); it != jobs_.rend() && n < limit; ++it, ++n)
+      data += (n ? "," : "") + BatchJson(it->first, it->second, Status(it->second));
+    resp->body = fmt::format("{{\"object\":\"list\",\"data\":[{}],\"has_more\":{}}}", data,
+                             n < jobs_.size() ? "true" : "false");
+    Log(fmt::format("{{\"batch_api\":\"list\",\"batches\":{}}}", n));
+  }
+
   std::string BatchJson(const std::string& id, const Job& job, const std::string& status) {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                   std::chrono::steady_clock::now() - job.start).count();
@@ -389,6 +452,92 @@ class Batches {
   std::map<std::string, File> files_;
   std::map<std::string, Job> jobs_;
   uint64_t file_count_ = 0, batch_count_ = 0, uploads_ = 0;
+};
+
+/// Holds Batch API calls at a test's request, so that it can kill a client
+/// at a chosen phase of its job without depending on timing. Arm(call, n):
+/// the nth call of that kind from then on, and every call after it, of any
+/// kind, is held: left unanswered and without effect until the client goes
+/// away; with `lose`, the nth takes effect and only its answer is held (the
+/// client dies before it reads it). Freeze(): every call from now on is
+/// held. Release(): none is. The nth call is logged as
+/// {"batch_api":"hold",...} (with "lost": the id it made, for `lose`), and
+/// Freeze() returns, only once every call let through before has been
+/// answered: from then on what the server did is final, so a client killed
+/// at that point can only have missed answers it was already sent (and the
+/// lost one). Each later call is logged as {"batch_api":"held",...}.
+class Gate {
+ public:
+  enum class Verdict { kAnswer, kHold, kLose };
+
+  explicit Gate(LogFn log) : log_(std::move(log)) {}
+
+  void Arm(std::string call, uint64_t nth, bool lose) {
+    std::lock_guard<std::mutex> lock(mu_);
+    armed_ = std::move(call);
+    nth_ = nth;
+    lose_ = lose;
+    seen_ = 0;
+    frozen_ = false;
+  }
+
+  void Freeze() {
+    std::unique_lock<std::mutex> lock(mu_);
+    frozen_ = true;
+    idle_.wait(lock, [this] { return busy_ == 0; });
+  }
+
+  void Release() { Arm("", 0, false); }
+
+  /// kHold: hold this call (the caller waits for the peer to close).
+  /// kAnswer: answer it, then call Done(). kLose: carry it out, then call
+  /// Lost() and hold its answer.
+  Verdict Enter(std::string_view call) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!frozen_ && !armed_.empty() && call == armed_ && ++seen_ == nth_) {
+      frozen_ = true;
+      if (lose_) {
+        ++busy_;
+        return Verdict::kLose;
+      }
+      idle_.wait(lock, [this] { return busy_ == 0; });
+      Log(fmt::format(R"({{"batch_api":"hold","call":"{}","n":{}}})", call, nth_));
+      return Verdict::kHold;
+    }
+    if (frozen_) {
+      Log(fmt::format(R"({{"batch_api":"held","call":"{}"}})", call));
+      return Verdict::kHold;
+    }
+    ++busy_;
+    return Verdict::kAnswer;
+  }
+
+  void Done() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (--busy_ == 0) idle_.notify_all();
+  }
+
+  /// The kLose call made `id` (a file's or a job's).
+  void Lost(std::string_view call, std::string_view id) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (--busy_ == 0) idle_.notify_all();
+    idle_.wait(lock, [this] { return busy_ == 0; });
+    Log(fmt::format(R"({{"batch_api":"hold","call":"{}","n":{},"lost":"{}"}})", call, nth_, id));
+  }
+
+ private:
+  void Log(const std::string& line) {
+    if (log_) log_(line);
+  }
+
+  LogFn log_;
+  std::mutex mu_;
+  std::condition_variable idle_;
+  std::string armed_;  // A call as CallOf names it; empty: none.
+  uint64_t nth_ = 0, seen_ = 0;
+  bool lose_ = false;
+  bool frozen_ = false;
+  int busy_ = 0;  // Calls let through and not yet answered.
 };
 
 }  // namespace fake_batches

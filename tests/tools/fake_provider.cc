@@ -111,6 +111,15 @@ A loopback fake of the OpenAI embeddings API: POST /v1/embeddings or /embeddings
                             cancelled (after cancelling), each with the first
                             half of the file's requests answered and the rest
                             as batch_expired or batch_cancelled error lines
+Control (a test's, no key): POST /fake/hold/CALL/N holds the Nth Batch API
+call of kind CALL (files, upload, content, create, list or retrieve) from
+then on and every call after it: unanswered and without effect until the
+client hangs up; the first one is logged as {"batch_api":"hold",...} once every call
+let through before it is answered, the others as "held". POST
+/fake/lose/CALL/N: the same, but the Nth call takes effect and only its
+answer is held ("lost": the id it made, in its log line). POST /fake/freeze
+holds every call from now on, and answers once those let through are
+answered. POST /fake/release holds none.
 Faults 429 429body 429reset quota 403 500 500noretry 502 503 400retry hang
 replace any response. 429: retry-after 1, retry-after-ms 50, and "try again
 in 50ms" in the message. 429body: no retry-after headers; the message says
@@ -659,7 +668,8 @@ class Provider {
               return c;
             }(),
             [this](const std::string& body, std::string* out) { return Embed(body, out); },
-            [this](const std::string& line) { LogLine(line); }) {}
+            [this](const std::string& line) { LogLine(line); }),
+        gate_([this](const std::string& line) { LogLine(line); }) {}
 
   /// Opens the log and builds each model's token counter.
   bool Init(std::string* err) {
@@ -699,15 +709,35 @@ class Provider {
       HandleDialect(req, conn);
       return;
     }
+    if (req.path.rfind("/fake/", 0) == 0 && req.method == "POST") {
+      Control(req, conn);
+      return;
+    }
     // The base URL may or may not include /v1. OpenAI answers any other
     // path, and a method other than POST, with 404 "Invalid URL".
     if (fake_batches::Batches::Owns(req.path)) {
+      using Verdict = fake_batches::Gate::Verdict;
+      std::string_view call = fake_batches::Batches::CallOf(req);
+      Verdict verdict = gate_.Enter(call);
+      if (verdict == Verdict::kHold) {
+        conn->WaitForPeerClose();
+        return;
+      }
       http::Response resp;
       std::string key;
       if (std::optional<ApiError> e = CheckAuth(BearerKey(req, &key), key)) SetError(*e, &resp);
       else batches_.Handle(req, &resp);
+      if (verdict == Verdict::kLose) {
+        rapidjson::Document made;
+        made.Parse(resp.body.data(), resp.body.size());
+        gate_.Lost(call, made.IsObject() && made.HasMember("id") && made["id"].IsString()
+                             ? made["id"].GetString() : "");
+        conn->WaitForPeerClose();
+        return;
+      }
       AddHeaders(req, RequestId(0), std::nullopt, limiter_.Peek(), &resp);
       conn->SendResponse(resp, req.keep_alive);
+      gate_.Done();
       return;
     }
     if ((req.path != "/v1/embeddings" && req.path != "/embeddings") || req.method != "POST") {
@@ -801,6 +831,29 @@ class Provider {
   }
 
  private:
+  // POST /fake/hold/CALL/N, /fake/lose/CALL/N, /fake/freeze,
+  // /fake/release (see kUsage).
+  void Control(const http::Request& req, http::Connection* conn) {
+    std::string_view what = std::string_view(req.path).substr(6);
+    uint64_t nth = 0;
+    size_t slash = what.rfind('/');
+    bool arm = what.substr(0, 5) == "hold/" || what.substr(0, 5) == "lose/";
+    if (what == "freeze") {
+      gate_.Freeze();
+    } else if (what == "release") {
+      gate_.Release();
+    } else if (arm && slash > 5 && ParseUint(what.substr(slash + 1), UINT64_MAX, &nth) &&
+               nth > 0) {
+      gate_.Arm(std::string(what.substr(5, slash - 5)), nth, what[0] == 'l');
+    } else {
+      NotFound(req, conn);
+      return;
+    }
+    http::Response resp;
+    resp.body = "{}";
+    conn->SendResponse(resp, req.keep_alive);
+  }
+
   void NotFound(const http::Request& req, http::Connection* conn) {
     http::Response resp;
     SetError({404, fmt::format("Invalid URL ({} {})", req.method, req.path),
@@ -1505,6 +1558,7 @@ class Provider {
   BufferPool pool_;
   std::mutex log_mu_;
   fake_batches::Batches batches_;
+  fake_batches::Gate gate_;
   uint64_t batch_requests_ = 0;  // Under batches_' lock.
   std::FILE* log_ = nullptr;
 };

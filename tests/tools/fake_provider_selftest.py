@@ -4,7 +4,8 @@ checks its behaviours over raw HTTP (http.client and plain sockets): auth,
 float and base64 vectors bit-exact against a Python copy of the vector
 function in fake_vectors.h, shuffling, every 400/404 case, every fault kind,
 rate limiting and its headers, keep-alive, pipelining, chunked and
-100-continue request bodies, the latency model, the log and the stats.
+100-continue request bodies, the latency model, the log and the stats,
+and the holding of Batch API calls on request (/fake/...).
 Prints "N passed, N failed"; exits non-zero on any failure.
 
     python3 tests/tools/fake_provider_selftest.py [--build build]
@@ -583,6 +584,72 @@ def fault_hang(t):
     assert log[0]["fault"] == "hang" and log[0]["status"] is None, log[0]
 
 
+def batch_call_bytes(call, close=False):
+    """A raw Batch API request: "upload" (a one-line file) or "retrieve"."""
+    head = b"Host: x\r\nAuthorization: Bearer sk-t\r\n" + (b"Connection: close\r\n" if close else b"")
+    if call == "retrieve":
+        return b"GET /v1/batches/batch_x HTTP/1.1\r\n" + head + b"\r\n"
+    body = (b'--b\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n'
+            b'--b\r\nContent-Disposition: form-data; name="file"; filename="f.jsonl"'
+            b'\r\n\r\n{"custom_id":"r1"}\n\r\n--b--\r\n')
+    return (b"POST /v1/files HTTP/1.1\r\n" + head +
+            b"Content-Type: multipart/form-data; boundary=b\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+
+def check_held(s, socks):
+    """After a release, a new call is answered; by then the held ones on
+    `socks` would have been. Closes them."""
+    assert s.post(b"", path="/fake/release")[::2] == (200, b"{}")
+    got, _ = raw_exchange(s.port, batch_call_bytes("retrieve", close=True))
+    assert split_response(got)[0] == 404, got[:200]  # answered: no such batch
+    readable, _, _ = select.select(socks, [], [], 0)
+    assert not readable, "a held call was answered"
+    for sock in socks:
+        sock.close()
+
+
+@test
+def batch_calls_held_on_request(t):
+    s = t.gated
+
+    def send(call, logged):
+        """Sends a call; returns its socket once the server logged it held."""
+        sock = socket.create_connection(("127.0.0.1", s.port))
+        sock.sendall(batch_call_bytes(call))
+        assert s.wait_for_log(logged)[logged - 1]["call"] == call
+        return sock
+    # The second upload from now on is held, and every call after it.
+    assert s.post(b"", path="/fake/hold/upload/2")[::2] == (200, b"{}")
+    got, _ = raw_exchange(s.port, batch_call_bytes("upload", close=True))
+    assert split_response(got)[0] == 200, got[:200]
+    held = send("upload", 2)
+    log = s.log_lines()
+    assert log[1] == {"batch_api": "hold", "call": "upload", "n": 2}, log
+    check_held(s, [held, send("retrieve", 3)])
+    assert s.log_lines()[2] == {"batch_api": "held", "call": "retrieve"}
+    # Freeze holds every call from now on.
+    assert s.post(b"", path="/fake/freeze")[::2] == (200, b"{}")
+    check_held(s, [send("upload", 4)])
+    # Held calls had no effect: one upload stored.
+    uploads = [e for e in s.log_lines() if e.get("batch_api") == "upload"]
+    assert [e["uploads"] for e in uploads] == [1], uploads
+    # A lost one has: only its answer is held.
+    assert s.post(b"", path="/fake/lose/upload/1")[::2] == (200, b"{}")
+    lost = send("upload", 6)
+    log = s.log_lines()
+    assert log[4]["batch_api"] == "upload" and log[4]["uploads"] == 2, log
+    assert log[5] == {"batch_api": "hold", "call": "upload", "n": 1,
+                      "lost": log[4]["file_id"]}, log
+    check_held(s, [lost])
+    assert s.post(b"", path="/fake/hold/upload/0")[0] == 404
+    conn = s.connect()
+    conn.request("GET", "/v1/batches?limit=2", headers={"Authorization": "Bearer sk-t"})
+    r = conn.getresponse()
+    assert (r.status, json.loads(r.read())) == (
+        200, {"object": "list", "data": [], "has_more": False})
+
+
 @test
 def fault_every_and_rate(t):
     statuses = [t.every.post({"model": SMALL, "input": "x", "dimensions": 1})[0]
@@ -867,6 +934,7 @@ class Servers:
         self.slow = start("--latency-ms", "250", "--latency-per-ktok-ms", "200")
         self.logged = start("--log-texts")
         self.by_text = start("--faults", "text:poison:503", "--max-input-tokens", "5")
+        self.gated = start()
 
     def stop(self):
         for s in self.all:
