@@ -78,8 +78,10 @@ class FakeTransport : public FinishedQueueTransport {
     }
     for (auto& [tag, request] : started_) {
       HttpResponse response = respond_(request);
+      // As libcurl's transport: an empty body writes no file.
       if (!request.response_file.empty() && response.status == 200) {
-        std::ofstream(request.response_file, std::ios::binary) << response.body;
+        if (!response.body.empty())
+          std::ofstream(request.response_file, std::ios::binary) << response.body;
         response.body.clear();
       }
       finished_.emplace_back(tag, std::move(response));

@@ -506,7 +506,11 @@ void BatchApiRunner::StartDue(int64_t now) {
       continue;
     job.busy = true;
     ++http_requests_;
-    transport_->Start(i, MakeRequest(job, i));
+    HttpRequest request = MakeRequest(job, i);
+    // A 200 with an empty body writes no file: none must be left from a
+    // run killed before, to be taken for this one's.
+    if (!request.response_file.empty()) unlink(request.response_file.c_str());
+    transport_->Start(i, std::move(request));
   }
 }
 
@@ -635,6 +639,7 @@ void BatchApiRunner::Index(Job* job, bool error_file) {
   size_t n = static_cast<size_t>(job - jobs_.data());
   std::string path = ResultPath(n, error_file);
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) return;  // an empty body wrote none
   if (fd < 0) {
     fatal_message_ = fmt::format("cannot read {}: {}", path, std::strerror(errno));
     return;

@@ -541,3 +541,25 @@ TEST_CASE("BatchApiRunner: an expired job's unrun requests fail, not their texts
         std::vector<std::pair<std::string, uint64_t>>{{"expired", 1}});
   CHECK(counts.total == 3);
 }
+
+TEST_CASE("BatchApiRunner: a result file left by a killed run is not taken") {
+  TempDir dir;
+  std::string state = dir.path + "/ck.batch";
+  FakeClock clock;
+  FakeBatchApi api;
+  api.fail_line = 1;  // the output file comes empty, the error file has it
+  FakeTransport transport(&clock, [&api](const HttpRequest& r) { return api(r); });
+  OpenAiCodec codec(OpenAiTestConfig());
+  BatchApiRunner runner(&transport, &clock, &codec, RunnerConfig(state));
+  std::vector<Batch> batches = {MakeBatch(0, {"a"})};
+  std::ofstream(runner.ResultPath(0, false))
+      << R"({"custom_id":")" << RequestCustomId(batches[0])
+      << R"(","response":{"status_code":200,"body":{"data":[{"index":0,"embedding":[9,9]}]}}})"
+      << "\n";
+  runner.Submit(batches[0]);
+  runner.EndInput();
+  std::vector<BatchResult> results = RunAll(&runner, batches);
+  REQUIRE(results.size() == 1);
+  CHECK(results[0].status == BatchResult::kRejected);
+  CHECK(results[0].error == "bad input 1");
+}
