@@ -28,6 +28,7 @@
 #include "input/record_parser.h"
 #include "input/shard.h"
 #include "journal/journal.h"
+#include "journal/key_set.h"
 #include "journal/known_ids.h"
 #include "output/copy_text_writer.h"
 #include "output/output.h"
@@ -224,6 +225,10 @@ class Pipeline {
   std::vector<bool> spilled_;  // By input.
   off_t stdin_start_ = 0;
   RunStats collect_stats_;  // Before the first pass, which counts nothing.
+  // The texts the first pass sent: in_flight_texts_ would take some 80
+  // bytes a record, this 11 to 21.
+  KeySet batch_sent_;
+  uint64_t batch_records_ = 0;  // In the requests the first pass formed.
   // Keys of texts the jobs' results rejected, with the field and reason:
   // every later copy of one is rejected the same, as the first pass sent
   // it once.
@@ -532,11 +537,14 @@ void Pipeline::Spill(std::string_view line) {
 // input is read again and each request answered from them (batch_api.h).
 void Pipeline::StartReplay() {
   batch_api_->Replay();
+  // Every record sent is about to be journaled (a split one's pieces count
+  // each: a little more than needed).
+  if (journal_) journal_->Reserve(journal_->size() + batch_records_);
   stats_ = collect_stats_;  // this pass counts every line again
   tokens_formed_ = 0;
   next_seq_ = 0;
   held_bytes_ = 0;
-  in_flight_texts_.clear();
+  batch_sent_ = KeySet();
   splits_.clear();
   next_input_ = 0;
   input_done_ = false;
@@ -779,6 +787,9 @@ bool Pipeline::AnswerWithoutRequest(Record* record) {
     reorder_.Skip(record->seq);
     return true;
   }
+  // The first pass of --batch-api sends each text once; the second answers
+  // every copy.
+  if (collecting) return !batch_sent_.Insert(record->key);
   auto rejected = batch_rejected_.find(record->key);
   if (rejected != batch_rejected_.end()) {
     ++stats_.duplicates;
@@ -789,7 +800,6 @@ bool Pipeline::AnswerWithoutRequest(Record* record) {
   }
   auto it = in_flight_texts_.find(record->key);
   if (it == in_flight_texts_.end()) return false;
-  if (collecting) return true;  // sent once; the second pass answers it
   ++stats_.duplicates;
   record->text.clear();
   record->text.shrink_to_fit();
@@ -798,7 +808,7 @@ bool Pipeline::AnswerWithoutRequest(Record* record) {
 }
 
 void Pipeline::Add(Record record) {
-  in_flight_texts_.try_emplace(record.key);
+  if (!Collecting()) in_flight_texts_.try_emplace(record.key);
   held_bytes_ += record.text.size();
   Batch closed;
   if (batcher_.Add(std::move(record), &closed)) Submit(std::move(closed));
@@ -990,7 +1000,10 @@ void Pipeline::Reject(uint64_t seq, uint64_t line, const std::string& source,
 }
 
 void Pipeline::Submit(Batch batch) {
-  held_bytes_ -= Collecting() ? batch.bytes : 0;  // written to the upload file
+  if (Collecting()) {
+    held_bytes_ -= batch.bytes;  // written to the upload file
+    batch_records_ += batch.records.size();
+  }
   ++stats_.batches;
   tokens_formed_ += batch.tokens;
   if (options_.dry_run) ResolveUnsent(batch);
