@@ -20,7 +20,7 @@
 
 namespace {
 
-// The output file of one job, on disk until the run has answered from it.
+// The output file of one job (see BatchFileLimits).
 constexpr uint64_t kMaxOutputBytes = 256u << 20;
 // Reading a downloaded file to index it: this much at a time.
 constexpr size_t kIndexReadBytes = 1u << 20;

@@ -58,7 +58,8 @@
 
 /// What one input file of a batch job may hold. The first three are the
 /// API's; max_inputs is lowered further (LimitsForOutput) to keep one job's
-/// output file under 256 MiB of disk.
+/// output file under 256 MiB: it goes to disk, not memory, but a download
+/// that fails is fetched again from its start.
 struct BatchFileLimits {
   size_t max_requests = 50000;
   size_t max_inputs = 50000;       ///< Embedding inputs over all requests.
