@@ -8,7 +8,9 @@
 
 #include <deque>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -54,6 +56,15 @@ class FakeTransport : public FinishedQueueTransport {
       : clock_(clock), respond_(std::move(respond)) {}
 
   void Start(uint64_t tag, HttpRequest request) override {
+    if (!request.body_file.empty()) {
+      // As the server sees it: the file's content in its place.
+      std::ifstream in(request.body_file, std::ios::binary);
+      std::stringstream content;
+      content << in.rdbuf();
+      request.body += content.str() + request.body_end;
+      request.body_file.clear();
+      request.body_end.clear();
+    }
     sent.push_back(request);
     sent_ms.push_back(clock_->now_ms);
     started_.emplace_back(tag, std::move(request));
@@ -65,8 +76,16 @@ class FakeTransport : public FinishedQueueTransport {
       clock_->now_ms += timeout_ms;
       return;
     }
-    for (auto& [tag, request] : started_)
-      finished_.emplace_back(tag, respond_(request));
+    for (auto& [tag, request] : started_) {
+      HttpResponse response = respond_(request);
+      // As libcurl's transport: an empty body writes no file.
+      if (!request.response_file.empty() && response.status == 200) {
+        if (!response.body.empty())
+          std::ofstream(request.response_file, std::ios::binary) << response.body;
+        response.body.clear();
+      }
+      finished_.emplace_back(tag, std::move(response));
+    }
     started_.clear();
   }
   size_t active() const override { return started_.size() + finished_.size(); }

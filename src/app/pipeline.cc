@@ -28,6 +28,7 @@
 #include "input/record_parser.h"
 #include "input/shard.h"
 #include "journal/journal.h"
+#include "journal/key_set.h"
 #include "journal/known_ids.h"
 #include "output/copy_text_writer.h"
 #include "output/output.h"
@@ -146,6 +147,11 @@ class Pipeline {
  private:
   bool Setup();
   bool OpenNextInput();
+  bool Collecting() const { return batch_api_ && !batch_api_->replaying(); }
+  void StartReplay();
+  void SkipLine(uint64_t seq);
+  void Spill(std::string_view line);
+  std::string SpillPath(size_t input) const;
   void ReadInput();
   void EndInput();
   void HandleLine(std::string_view line, uint64_t line_number);
@@ -210,6 +216,24 @@ class Pipeline {
   std::string input_name_;
   std::unique_ptr<LineReader> reader_;
   bool input_done_ = false;
+  // --batch-api reads its input twice (batch_api.h). The first pass copies
+  // an input it cannot read again (a pipe) to a spill file beside the
+  // checkpoint, which the second reads; a redirected regular file on stdin
+  // is read again from where it began.
+  std::unique_ptr<FdOutput> spill_;
+  int spill_fd_ = -1;
+  std::vector<bool> spilled_;  // By input.
+  off_t stdin_start_ = 0;
+  RunStats collect_stats_;  // Before the first pass, which counts nothing.
+  // The texts the first pass sent: in_flight_texts_ would take some 80
+  // bytes a record, this 11 to 21.
+  KeySet batch_sent_;
+  uint64_t batch_records_ = 0;  // In the requests the first pass formed.
+  // Keys of texts the jobs' results rejected, with the field and reason:
+  // every later copy of one is rejected the same, as the first pass sent
+  // it once.
+  std::unordered_map<JournalKey, std::pair<std::string, std::string>, KeyHash>
+      batch_rejected_;
   bool stopping_ = false;
 
   OverlongPolicy overlong_ = OverlongPolicy::kSplit;
@@ -433,10 +457,30 @@ bool Pipeline::OpenNextInput() {
   if (input_fd_ > STDIN_FILENO) close(input_fd_);
   reader_.reset();
   input_fd_ = -1;
+  if (spill_) {
+    if (!spill_->Flush())
+      io_error_ = fmt::format("cannot write {}: {}", SpillPath(next_input_ - 1),
+                              spill_->error());
+    close(spill_fd_);
+    spill_.reset();
+  }
   if (next_input_ == options_.inputs.size()) return false;
-  input_name_ = options_.inputs[next_input_++];
-  if (input_name_ == "-") {
+  size_t input = next_input_++;
+  input_name_ = options_.inputs[input];
+  if (batch_api_ && batch_api_->replaying() && spilled_[input]) {
+    input_fd_ = open(SpillPath(input).c_str(), O_RDONLY | O_CLOEXEC);
+    if (input_fd_ < 0) {
+      io_error_ = fmt::format("cannot read {}: {}", SpillPath(input),
+                              std::strerror(errno));
+      return false;
+    }
+  } else if (input_name_ == "-") {
     input_fd_ = STDIN_FILENO;
+    if (batch_api_ && batch_api_->replaying() &&
+        lseek(STDIN_FILENO, stdin_start_, SEEK_SET) != stdin_start_) {
+      io_error_ = fmt::format("cannot read stdin again: {}", std::strerror(errno));
+      return false;
+    }
   } else {
     input_fd_ = open(input_name_.c_str(), O_RDONLY | O_CLOEXEC);
     if (input_fd_ < 0) {
@@ -449,15 +493,80 @@ bool Pipeline::OpenNextInput() {
       return OpenNextInput();
     }
   }
+  if (Collecting()) {
+    struct stat st;
+    spilled_.resize(options_.inputs.size());
+    spilled_[input] = fstat(input_fd_, &st) != 0 || !S_ISREG(st.st_mode);
+    if (input_name_ == "-" && !spilled_[input])
+      stdin_start_ = lseek(STDIN_FILENO, 0, SEEK_CUR);
+    if (spilled_[input]) {
+      // Mode 0600 as the journal's: it holds the input's texts.
+      int fd = open(SpillPath(input).c_str(),
+                    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+      if (fd < 0 || fchmod(fd, 0600) != 0) {
+        io_error_ = fmt::format("cannot write {}: {}", SpillPath(input),
+                                std::strerror(errno));
+        if (fd >= 0) close(fd);
+        return false;
+      }
+      spill_fd_ = fd;
+      spill_ = std::make_unique<FdOutput>(fd);
+    }
+  }
   reader_ = std::make_unique<LineReader>(input_fd_);
   return true;
 }
 
+std::string Pipeline::SpillPath(size_t input) const {
+  return fmt::format("{}.batch.input-{}", options_.checkpoint, input);
+}
+
+// Copies a line of the first pass to the spill, as the second pass must
+// read it: a line too long to hold as one too long again.
+void Pipeline::Spill(std::string_view line) {
+  std::string& out = spill_->buffer();
+  if (reader_->too_long()) out.append(LineReader::kMaxLineBytes + 1, ' ');
+  else out.append(line);
+  out.push_back('\n');
+  if (!spill_->MaybeFlush() && io_error_.empty())
+    io_error_ = fmt::format("cannot write {}: {}", SpillPath(next_input_ - 1),
+                            spill_->error());
+}
+
+// The first pass of --batch-api ended with every job's results on disk: the
+// input is read again and each request answered from them (batch_api.h).
+void Pipeline::StartReplay() {
+  batch_api_->Replay();
+  // Every record sent is about to be journaled (a split one's pieces count
+  // each: a little more than needed).
+  if (journal_) journal_->Reserve(journal_->size() + batch_records_);
+  stats_ = collect_stats_;  // this pass counts every line again
+  tokens_formed_ = 0;
+  next_seq_ = 0;
+  held_bytes_ = 0;
+  batch_sent_ = KeySet();
+  splits_.clear();
+  next_input_ = 0;
+  input_done_ = false;
+  last_input_ms_ = clock_->NowMs();
+  if (!OpenNextInput()) EndInput();
+}
+
+// Line `seq` has nothing to write. (The first pass of --batch-api writes
+// nothing: it must not hold every line it passes.)
+void Pipeline::SkipLine(uint64_t seq) {
+  if (!Collecting()) reorder_.Skip(seq);
+}
+
 // Whether to read on while the output has `output_bytes` to format.
 bool Pipeline::WantInput(size_t output_bytes) const {
-  // With --batch-api nothing is answered before the input ends, so the
-  // memory window cannot apply: every record is held until its job ends.
-  if (batch_api_) return !input_done_ && !stopping_;
+  // With --batch-api the first pass holds no record (each goes to an upload
+  // file); the second answers each request as it is formed, so only the
+  // output's backlog holds memory, and the open batch must fill as it did
+  // in the first pass whatever the window.
+  if (batch_api_)
+    return !input_done_ && !stopping_ &&
+           (Collecting() || output_bytes < max_held_bytes_);
   // Batches waiting for a slot are ready already: reading further only
   // holds more. Two per slot are enough for the end of the input to be seen
   // while the slots still have work to share out (Scheduler::EndInput):
@@ -478,8 +587,10 @@ void Pipeline::ReadInput() {
   LineReader::ReadStatus status = reader_->Fill(&err);
   std::string_view line;
   uint64_t line_number;
-  while (!input_done_ && !stopping_ && reader_->NextLine(&line, &line_number))
+  while (!input_done_ && !stopping_ && reader_->NextLine(&line, &line_number)) {
+    if (spill_) Spill(line);
     HandleLine(line, line_number);
+  }
   if (status == LineReader::ReadStatus::kError) {
     std::string message = fmt::format("error reading {}: {}", input_name_, err);
     if (unread_input_.empty()) unread_input_ = message;
@@ -513,7 +624,7 @@ void Pipeline::HandleLine(std::string_view line, uint64_t line_number) {
     status = parser_.Parse(line, &parsed_, &field_, &reason_);
   }
   if (status == ParseStatus::kBlank) {
-    reorder_.Skip(seq);
+    SkipLine(seq);
     return;
   }
   // Before the shard's choice: a line of any shard may carry any id.
@@ -523,7 +634,7 @@ void Pipeline::HandleLine(std::string_view line, uint64_t line_number) {
                              ? shard_.OwnsLine(seq)
                              : shard_.OwnsId(parsed_.id_json))) {
     ++stats_.other_shards;
-    reorder_.Skip(seq);
+    SkipLine(seq);
     return;
   }
   ++stats_.read;
@@ -641,7 +752,7 @@ bool Pipeline::LeaveUnchanged(size_t known_entry, const Record& record) {
   }
   ++stats_.unchanged;
   if (journal_) journal_->MarkUsed(record.key);
-  reorder_.Skip(record.seq);
+  SkipLine(record.seq);
   return true;
 }
 
@@ -649,7 +760,9 @@ bool Pipeline::LeaveUnchanged(size_t known_entry, const Record& record) {
 // in flight waits for that text's answer.
 bool Pipeline::AnswerWithoutRequest(Record* record) {
   uint32_t dims, tokens;
+  bool collecting = Collecting();
   if (journal_ && journal_->Find(record->key, &dims, &tokens)) {
+    if (collecting) return true;  // the second pass answers it
     std::vector<float> vector(dims);
     std::string err;
     if (!journal_->Read(record->key, vector.data(), &err)) {
@@ -674,6 +787,17 @@ bool Pipeline::AnswerWithoutRequest(Record* record) {
     reorder_.Skip(record->seq);
     return true;
   }
+  // The first pass of --batch-api sends each text once; the second answers
+  // every copy.
+  if (collecting) return !batch_sent_.Insert(record->key);
+  auto rejected = batch_rejected_.find(record->key);
+  if (rejected != batch_rejected_.end()) {
+    ++stats_.duplicates;
+    Reject(record->seq, record->line, options_.inputs[record->source],
+           std::move(record->id_json), rejected->second.first,
+           rejected->second.second);
+    return true;
+  }
   auto it = in_flight_texts_.find(record->key);
   if (it == in_flight_texts_.end()) return false;
   ++stats_.duplicates;
@@ -684,7 +808,7 @@ bool Pipeline::AnswerWithoutRequest(Record* record) {
 }
 
 void Pipeline::Add(Record record) {
-  in_flight_texts_.try_emplace(record.key);
+  if (!Collecting()) in_flight_texts_.try_emplace(record.key);
   held_bytes_ += record.text.size();
   Batch closed;
   if (batcher_.Add(std::move(record), &closed)) Submit(std::move(closed));
@@ -773,7 +897,8 @@ void Pipeline::AddPieces(Record record, uint32_t cap) {
   record.text.shrink_to_fit();
   record.tokens = 0;
   for (uint32_t t : piece_tokens_) record.tokens += t;
-  pending.record = std::move(record);
+  if (Collecting()) splits_.erase(record.seq);  // the second pass combines
+  else pending.record = std::move(record);
 }
 
 void Pipeline::ResolvePiece(const Record& part, const float* vector,
@@ -837,6 +962,7 @@ void Pipeline::EmbedOne(Record record, const float* vector, size_t dims) {
 // Rejects *record, and every identical text waiting on it, for `reason`.
 void Pipeline::RejectRecord(Record* record, const std::string& field,
                             const std::string& reason) {
+  if (batch_api_) batch_rejected_.try_emplace(record->key, field, reason);
   std::vector<Record> all;
   auto it = in_flight_texts_.find(record->key);
   if (it != in_flight_texts_.end()) {
@@ -862,6 +988,7 @@ void Pipeline::SyncJournal() {
 void Pipeline::Reject(uint64_t seq, uint64_t line, const std::string& source,
                       std::string id_json,
                       std::string field, std::string reason) {
+  if (Collecting()) return;  // the second pass rejects it again
   RecordError e;
   e.seq = seq;
   e.line = line;
@@ -873,6 +1000,10 @@ void Pipeline::Reject(uint64_t seq, uint64_t line, const std::string& source,
 }
 
 void Pipeline::Submit(Batch batch) {
+  if (Collecting()) {
+    held_bytes_ -= batch.bytes;  // written to the upload file
+    batch_records_ += batch.records.size();
+  }
   ++stats_.batches;
   tokens_formed_ += batch.tokens;
   if (options_.dry_run) ResolveUnsent(batch);
@@ -1025,6 +1156,7 @@ int Pipeline::Run() {
     output_->AddText(std::move(header));
   }
   start_ms_ = clock_->NowMs();
+  collect_stats_ = stats_;
   if (!OpenNextInput()) input_done_ = true;
 
   while (true) {
@@ -1049,7 +1181,7 @@ int Pipeline::Run() {
       output_->WaitUntilPendingBelow(max_held_bytes_ - held_bytes_);
       want_input = true;
     }
-    if (!want_input && !input_done_ && !stopping_ &&
+    if (!want_input && !input_done_ && !stopping_ && !batch_api_ &&
         scheduler_.outstanding() == 0) {
       // The window is full and nothing else will free it: the open batch
       // must go now, or the lines it holds would never be released. While
@@ -1083,8 +1215,14 @@ int Pipeline::Run() {
                            : scheduler_.in_flight() == 0;
     if (stopping_ && idle) break;
     if (input_done_ && idle &&
-        (batch_api_ ? batch_api_->outstanding() : scheduler_.outstanding()) == 0)
-      break;
+        (batch_api_ ? batch_api_->outstanding() : scheduler_.outstanding()) == 0) {
+      if (!Collecting() || !io_error_.empty()) break;
+      StartReplay();
+    }
+  }
+  if (batch_api_) {
+    for (size_t i = 0; i < spilled_.size(); ++i)
+      if (spilled_[i]) unlink(SpillPath(i).c_str());
   }
   // With a checkpoint, output stops at the first record not answered (a
   // rerun writes the rest, answering from the journal what this run
@@ -1093,8 +1231,9 @@ int Pipeline::Run() {
     RejectUnanswered();
   // Every job's results are journaled: a rerun has no job to resume.
   std::string err;
-  if (batch_api_ && input_done_ && !stopping_ && io_error_.empty() &&
-      batch_api_->outstanding() == 0 && !batch_api_->Forget(&err))
+  if (batch_api_ && batch_api_->replaying() && input_done_ && !stopping_ &&
+      io_error_.empty() && batch_api_->outstanding() == 0 &&
+      !batch_api_->Forget(&err))
     diag::Warning(err);
   return Finish();
 }

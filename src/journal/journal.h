@@ -151,6 +151,12 @@ class Journal {
   /// while compacting).
   bool Compact(std::string* err);
 
+  /// Grows the index for `records` keys at once (or rehashes away
+  /// tombstones), so that appending up to that many rehashes nowhere on the
+  /// way: each rehash holds the old table beside the new one, and the
+  /// freed tables need not go back to the system.
+  void Reserve(size_t records);
+
   size_t size() const { return count_; }  ///< Keys indexed.
   size_t used() const { return used_; }   ///< Keys marked used.
   /// Bytes of the journal, written or buffered.
@@ -206,8 +212,6 @@ class Journal {
               uint64_t offset, bool used);
   /// Table size for `records` at load <= 0.8 (a power of two).
   static size_t SlotsFor(size_t records);
-  /// Grows the table for `records` (or rehashes away tombstones).
-  void Reserve(size_t records);
   void Rehash(size_t slots);
 
   std::string path_;       ///< As given, for messages.

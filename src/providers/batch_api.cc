@@ -20,8 +20,10 @@
 
 namespace {
 
-// The output file of one job is held in memory while it is read.
+// The output file of one job (see BatchFileLimits).
 constexpr uint64_t kMaxOutputBytes = 256u << 20;
+// Reading a downloaded file to index it: this much at a time.
+constexpr size_t kIndexReadBytes = 1u << 20;
 // Per output line besides the vector: ids, usage, envelope.
 constexpr uint64_t kLineOverhead = 400;
 
@@ -116,14 +118,14 @@ void AppendRequestLine(std::string_view custom_id, std::string_view body,
                  custom_id, body);
 }
 
-bool RequestFileBuilder::Add(std::string custom_id, std::string_view line,
+bool RequestFileBuilder::Add(std::string custom_id, size_t line_bytes,
                              size_t inputs, RequestFile* closed) {
   bool full = !open_.custom_ids.empty() &&
               (open_.custom_ids.size() + 1 > limits_.max_requests ||
                open_.inputs + inputs > limits_.max_inputs ||
-               open_.content.size() + line.size() > limits_.max_bytes);
+               open_.bytes + line_bytes > limits_.max_bytes);
   if (full) Flush(closed);
-  open_.content.append(line);
+  open_.bytes += line_bytes;
   open_.custom_ids.push_back(std::move(custom_id));
   open_.inputs += inputs;
   return full;
@@ -267,17 +269,16 @@ int64_t PollDelayMs(int polls) {
   return polls >= 8 ? kMax : std::min(kMax, kFirst << polls);
 }
 
-std::string MultipartBody(std::string_view boundary, std::string_view filename,
-                          std::string_view content) {
-  std::string body = fmt::format(
+std::string MultipartHead(std::string_view boundary, std::string_view filename) {
+  return fmt::format(
       "--{0}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\n"
       "batch\r\n--{0}\r\nContent-Disposition: form-data; name=\"file\"; "
       "filename=\"{1}\"\r\nContent-Type: application/jsonl\r\n\r\n",
       boundary, filename);
-  body.reserve(body.size() + content.size() + boundary.size() + 8);
-  body.append(content);
-  fmt::format_to(std::back_inserter(body), "\r\n--{}--\r\n", boundary);
-  return body;
+}
+
+std::string MultipartTail(std::string_view boundary) {
+  return fmt::format("\r\n--{}--\r\n", boundary);
 }
 
 std::string FormatStoredJobs(const std::vector<StoredJob>& jobs) {
@@ -337,6 +338,22 @@ BatchApiRunner::BatchApiRunner(Transport* transport, const Clock* clock,
     : transport_(transport), clock_(clock), codec_(codec),
       config_(std::move(config)), builder_(config_.limits) {}
 
+BatchApiRunner::~BatchApiRunner() {
+  if (upload_fd_ >= 0) close(upload_fd_);
+  for (Job& job : jobs_)
+    for (int fd : job.result_fds)
+      if (fd >= 0) close(fd);
+}
+
+std::string BatchApiRunner::UploadPath(size_t n) const {
+  return fmt::format("{}.upload-{}", config_.state_path, n);
+}
+
+std::string BatchApiRunner::ResultPath(size_t n, bool error_file) const {
+  return fmt::format("{}.{}-{}", config_.state_path,
+                     error_file ? "errors" : "output", n);
+}
+
 bool BatchApiRunner::Load(std::string* err) {
   int fd = open(config_.state_path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -374,29 +391,73 @@ bool BatchApiRunner::Load(std::string* err) {
 }
 
 void BatchApiRunner::Submit(Batch batch) {
-  ++outstanding_;
+  if (replaying_) {
+    ++outstanding_;
+    BatchResult result;
+    result.batch = std::move(batch);
+    Answer(&result);
+    results_.push_back(std::move(result));
+    return;
+  }
   std::string id = RequestCustomId(batch);
+  // The pipeline sends each text once; the same request twice goes once.
+  auto [at, added] = places_.try_emplace(id);
+  if (!added) return;
+  ++outstanding_;
+  Place& place = at->second;
   auto owner = stored_owner_.find(id);
   if (owner != stored_owner_.end()) {
+    place.job = static_cast<uint32_t>(owner->second);
     ++jobs_[owner->second].wanted;
-  } else {
-    std::string line;
-    AppendRequestLine(id, codec_->EncodeRequest(batch).body, &line);
-    RequestFile closed;
-    if (builder_.Add(id, line, batch.records.size(), &closed))
-      NewJob(std::move(closed));
+    return;
   }
-  pending_.emplace(std::move(id), std::move(batch));
+  line_.clear();
+  AppendRequestLine(id, codec_->EncodeRequest(batch).body, &line_);
+  RequestFile closed;
+  if (builder_.Add(id, line_.size(), batch.records.size(), &closed))
+    NewJob(std::move(closed));
+  place.job = static_cast<uint32_t>(jobs_.size());
+  if (!WriteLine(line_) && fatal_message_.empty())
+    fatal_message_ = fmt::format("cannot write {}: {}", UploadPath(jobs_.size()),
+                                 std::strerror(errno));
+}
+
+// Appends line_ to the open upload file, opening it first if need be.
+bool BatchApiRunner::WriteLine(const std::string& line) {
+  if (!fatal_message_.empty()) return true;  // said already
+  if (upload_fd_ < 0) {
+    // Mode 0600 as the journal's: it holds the input's texts. A stale file
+    // (a run killed before its upload) keeps its old mode through O_TRUNC.
+    upload_fd_ = open(UploadPath(jobs_.size()).c_str(),
+                      O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (upload_fd_ < 0 || fchmod(upload_fd_, 0600) != 0) return false;
+  }
+  upload_hash_.Update(line);
+  for (size_t done = 0; done < line.size();) {
+    ssize_t n = write(upload_fd_, line.data() + done, line.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0) errno = ENOSPC;
+      return false;
+    }
+    done += static_cast<size_t>(n);
+  }
+  return true;
 }
 
 void BatchApiRunner::NewJob(RequestFile file) {
+  // Sent from the disk; a crash before its upload starts the file anew.
+  if (upload_fd_ >= 0 && close(upload_fd_) != 0 && fatal_message_.empty())
+    fatal_message_ = fmt::format("cannot write {}: {}", UploadPath(jobs_.size()),
+                                 std::strerror(errno));
+  upload_fd_ = -1;
   Job job;
-  Sha256 h;
-  h.Update(file.content);
-  Sha256::Digest d = h.Final();
-  job.name = "embedpipe-" + Hex(d.data(), 16);
-  job.content = std::move(file.content);
+  // Named by its content, so that a rerun can find the file an upload
+  // whose answer was lost stored (GET /files).
+  job.name = "embedpipe-" + Hex(upload_hash_.Final().data(), 16);
+  upload_hash_ = Sha256();
   job.inputs = file.inputs;
+  job.bytes = file.bytes;
   job.stored.custom_ids = std::move(file.custom_ids);
   job.wanted = job.stored.custom_ids.size();
   jobs_.push_back(std::move(job));
@@ -427,7 +488,7 @@ void BatchApiRunner::StopStarting() {
                              job.stored.batch_id));
 }
 
-HttpRequest BatchApiRunner::MakeRequest(const Job& job) const {
+HttpRequest BatchApiRunner::MakeRequest(const Job& job, size_t index) const {
   HttpRequest r;
   if (!config_.api_key.empty())
     r.headers.push_back("Authorization: Bearer " + config_.api_key);
@@ -438,11 +499,15 @@ HttpRequest BatchApiRunner::MakeRequest(const Job& job) const {
       r.url = JoinUrl(config_.base_url, "/files?purpose=batch&limit=100");
       break;
     case Stage::kUpload:
+      // A delimiter is CR LF, "--" and the boundary, and the file's JSON
+      // lines hold no CR (JSON escapes it in strings), so no boundary can
+      // occur in them; the name differs per file all the same.
       r.url = JoinUrl(config_.base_url, "/files");
-      // The name is derived from the content, so it cannot occur in it.
       r.headers.push_back("Content-Type: multipart/form-data; boundary=" + job.name);
       r.headers.push_back("Expect:");
-      r.body = MultipartBody(job.name, job.name + ".jsonl", job.content);
+      r.body = MultipartHead(job.name, job.name + ".jsonl");
+      r.body_file = UploadPath(index);
+      r.body_end = MultipartTail(job.name);
       break;
     case Stage::kFindJob:
       // Newest first: a job created moments ago is on the first page.
@@ -465,6 +530,7 @@ HttpRequest BatchApiRunner::MakeRequest(const Job& job) const {
     case Stage::kOutput:
     case Stage::kErrors:
       r.method = "GET";
+      r.response_file = ResultPath(index, job.stage == Stage::kErrors);
       r.url = JoinUrl(config_.base_url,
                       "/files/" +
                           (job.stage == Stage::kOutput ? job.status.output_file_id
@@ -493,7 +559,11 @@ void BatchApiRunner::StartDue(int64_t now) {
       continue;
     job.busy = true;
     ++http_requests_;
-    transport_->Start(i, MakeRequest(job));
+    HttpRequest request = MakeRequest(job, i);
+    // A 200 with an empty body writes no file: none must be left from a
+    // run killed before, to be taken for this one's.
+    if (!request.response_file.empty()) unlink(request.response_file.c_str());
+    transport_->Start(i, std::move(request));
   }
 }
 
@@ -565,7 +635,7 @@ bool BatchApiRunner::Advance(Job* job, const std::string& body,
     case Stage::kUpload: {
       bool found = job->stage == Stage::kFindFile;
       if (found) {
-        if (!FindFileNamed(body, job->name + ".jsonl", job->content.size(),
+        if (!FindFileNamed(body, job->name + ".jsonl", job->bytes,
                            &job->stored.file_id, err))
           return false;
         if (job->stored.file_id.empty()) {
@@ -580,13 +650,13 @@ bool BatchApiRunner::Advance(Job* job, const std::string& body,
           "{} {} ({}, {}) as {}", found ? "found uploaded already" : "uploaded",
           CountNoun(job->stored.custom_ids.size(), "request", "requests"),
           CountNoun(job->inputs, "input", "inputs"),
-          CountNoun(job->content.size(), "byte", "bytes"),
+          CountNoun(job->bytes, "byte", "bytes"),
           job->stored.file_id));
-      job->content.clear();
-      job->content.shrink_to_fit();
       // A file found may have its job already.
       job->stage = found ? Stage::kFindJob : Stage::kCreate;
       SaveState();
+      // The server holds it now; the sidecar names it.
+      unlink(UploadPath(static_cast<size_t>(job - jobs_.data())).c_str());
       return true;
     }
     case Stage::kFindJob:
@@ -630,11 +700,11 @@ bool BatchApiRunner::Advance(Job* job, const std::string& body,
       return true;
     }
     case Stage::kOutput:
-      Collect(job, body, false);
+      Index(job, false);
       job->stage = Stage::kErrors;
       return true;
     case Stage::kErrors:
-      Collect(job, body, true);
+      Index(job, true);
       EndJob(job);
       return true;
     case Stage::kDone:
@@ -643,57 +713,143 @@ bool BatchApiRunner::Advance(Job* job, const std::string& body,
   return true;
 }
 
-void BatchApiRunner::Collect(Job* job, const std::string& content,
-                             bool error_file) {
-  std::string_view rest = content;
+// Notes where each line of the job's downloaded output or error file lies,
+// for the requests of this run that no line before answered.
+void BatchApiRunner::Index(Job* job, bool error_file) {
+  size_t n = static_cast<size_t>(job - jobs_.data());
+  std::string path = ResultPath(n, error_file);
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) return;  // an empty body wrote none
+  if (fd < 0) {
+    fatal_message_ = fmt::format("cannot read {}: {}", path, std::strerror(errno));
+    return;
+  }
   uint64_t unreadable = 0;
   ResultLine line;
-  std::string err;
-  while (!rest.empty()) {
-    size_t nl = rest.find('\n');
-    std::string_view text = rest.substr(0, nl);
-    rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
-    if (text.empty()) continue;
-    if (!ParseResultLine(text, &line, &err)) {
-      ++unreadable;
+  std::string err, buffer;
+  uint64_t base = 0;  // The file offset of buffer[0].
+  bool eof = false;
+  while (!eof) {
+    size_t had = buffer.size();
+    buffer.resize(had + kIndexReadBytes);
+    ssize_t got = read(fd, buffer.data() + had, kIndexReadBytes);
+    if (got < 0 && errno == EINTR) {
+      buffer.resize(had);
       continue;
     }
-    auto it = pending_.find(line.custom_id);
-    if (it == pending_.end()) continue;  // answered already, or not this run's
-    BatchResult result;
-    result.batch = std::move(it->second);
-    pending_.erase(it);
-    if (line.status_code == 200 && !line.body.empty()) {
-      HttpResponse response;
-      response.status = 200;
-      response.body = std::move(line.body);
-      if (codec_->DecodeResponse(response, result.batch, &result.embeddings, &err)) {
-        result.status = BatchResult::kEmbedded;
-      } else {
-        result.status = BatchResult::kFailed;
-        result.error = "bad response in batch " + job->status.id + ": " + err;
-      }
-    } else {
-      // A lone record's refusal is about its text; a request of several
-      // says nothing about which one, and a line with no response (the job
-      // expired or was cancelled first, the call timed out) about none.
-      result.status =
-          result.batch.records.size() == 1 && line.status_code != 0
-              ? BatchResult::kRejected
-              : BatchResult::kFailed;
-      result.error = !line.error.empty() ? line.error
-                     : line.status_code
-                         ? fmt::format("HTTP {} in batch {}", line.status_code, job->status.id)
-                         : "no response in batch " + job->status.id;
+    if (got < 0) {
+      fatal_message_ = fmt::format("cannot read {}: {}", path, std::strerror(errno));
+      break;
     }
-    --outstanding_;
-    results_.push_back(std::move(result));
+    buffer.resize(had + static_cast<size_t>(got));
+    eof = got == 0;
+    size_t start = 0;
+    while (start < buffer.size()) {
+      size_t nl = buffer.find('\n', start);
+      if (nl == std::string::npos && !eof) break;  // the rest comes next read
+      size_t end = nl == std::string::npos ? buffer.size() : nl;
+      std::string_view text(buffer.data() + start, end - start);
+      uint64_t offset = base + start;
+      start = nl == std::string::npos ? buffer.size() : nl + 1;
+      if (text.empty()) continue;
+      if (!ParseResultLine(text, &line, &err)) {
+        ++unreadable;
+        continue;
+      }
+      auto it = places_.find(line.custom_id);
+      // Not this run's, or answered already by an earlier line.
+      if (it == places_.end() || it->second.found != Found::kNowhere) continue;
+      it->second.found = error_file ? Found::kErrors : Found::kOutput;
+      it->second.offset = offset;
+      it->second.length = static_cast<uint32_t>(text.size());
+    }
+    buffer.erase(0, start);
+    base += start;
   }
+  close(fd);
   if (unreadable)
     diag::Warning(fmt::format(
         "{} in the {} file of batch {}",
         CountNoun(unreadable, "unreadable line", "unreadable lines"),
         error_file ? "error" : "output", job->status.id));
+}
+
+void BatchApiRunner::Replay() {
+  replaying_ = true;
+  outstanding_ = 0;
+  for (size_t n = 0; n < jobs_.size(); ++n)
+    for (int e = 0; e < 2; ++e) {
+      bool wanted = e ? !jobs_[n].status.error_file_id.empty()
+                      : !jobs_[n].status.output_file_id.empty();
+      if (!wanted || jobs_[n].wanted == 0) continue;
+      jobs_[n].result_fds[e] = open(ResultPath(n, e).c_str(), O_RDONLY | O_CLOEXEC);
+    }
+}
+
+// Fills *result, whose batch is set, from the result line of its request.
+void BatchApiRunner::Answer(BatchResult* result) {
+  auto it = places_.find(RequestCustomId(result->batch));
+  if (it == places_.end()) {
+    result->status = BatchResult::kFailed;
+    result->error = "no batch job of this run holds the request (did the input "
+                    "change while it ran?)";
+    return;
+  }
+  const Place& place = it->second;
+  const Job& job = jobs_[place.job];
+  if (place.found == Found::kNowhere) {
+    // Neither file answered it: it fails with the job's status.
+    result->status = BatchResult::kFailed;
+    result->error = fmt::format("batch {} ended {} without an answer{}{}",
+                                job.status.id, job.status.status,
+                                job.status.errors.empty() ? "" : ": ",
+                                job.status.errors);
+    return;
+  }
+  int fd = job.result_fds[place.found == Found::kErrors ? 1 : 0];
+  std::string text(place.length, '\0');
+  ResultLine line;
+  std::string err;
+  ssize_t got = fd < 0 ? -1 : pread(fd, text.data(), text.size(),
+                                    static_cast<off_t>(place.offset));
+  if (got != static_cast<ssize_t>(text.size()) ||
+      !ParseResultLine(text, &line, &err)) {
+    // Read and parsed a moment ago: only a file changed under the run.
+    result->status = BatchResult::kFailed;
+    result->error = fmt::format("cannot read the result of batch {} from {}",
+                                job.status.id, config_.state_path);
+    return;
+  }
+  Resolve(job, &line, result);
+}
+
+// Turns `line`, the result line of result->batch's request in `job`, into
+// *result.
+void BatchApiRunner::Resolve(const Job& job, ResultLine* line,
+                             BatchResult* result) const {
+  std::string err;
+  if (line->status_code == 200 && !line->body.empty()) {
+    HttpResponse response;
+    response.status = 200;
+    response.body = std::move(line->body);
+    if (codec_->DecodeResponse(response, result->batch, &result->embeddings, &err)) {
+      result->status = BatchResult::kEmbedded;
+    } else {
+      result->status = BatchResult::kFailed;
+      result->error = "bad response in batch " + job.status.id + ": " + err;
+    }
+    return;
+  }
+  // A lone record's refusal is about its text; a request of several says
+  // nothing about which one, and a line with no response (the job expired
+  // or was cancelled first, the call timed out) about none.
+  result->status = result->batch.records.size() == 1 && line->status_code != 0
+                       ? BatchResult::kRejected
+                       : BatchResult::kFailed;
+  result->error = !line->error.empty() ? line->error
+                  : line->status_code
+                      ? fmt::format("HTTP {} in batch {}", line->status_code, job.status.id)
+                      : "no response in batch " + job.status.id;
 }
 
 // Says how a job that did not complete ended, and what became of its
@@ -748,29 +904,19 @@ BatchJobCounts BatchApiRunner::JobCounts() const {
   return counts;
 }
 
-// Requests of `job` that neither file answered fail with the job's status.
+// The job's results are on disk and indexed: its requests are no longer
+// waited for. (Those neither file answered fail with the job's status when
+// they are answered: Answer.)
 void BatchApiRunner::EndJob(Job* job) {
   job->stage = Stage::kDone;
-  for (const std::string& id : job->stored.custom_ids) {
-    auto it = pending_.find(id);
-    if (it == pending_.end()) continue;
-    BatchResult result;
-    result.status = BatchResult::kFailed;
-    result.batch = std::move(it->second);
-    result.error = fmt::format("batch {} ended {} without an answer{}{}",
-                               job->status.id, job->status.status,
-                               job->status.errors.empty() ? "" : ": ",
-                               job->status.errors);
-    pending_.erase(it);
-    --outstanding_;
-    results_.push_back(std::move(result));
-  }
+  outstanding_ -= job->wanted;
 }
 
 bool BatchApiRunner::NextResult(BatchResult* out) {
   if (results_.empty()) return false;
   *out = std::move(results_.front());
   results_.pop_front();
+  --outstanding_;
   return true;
 }
 
@@ -812,6 +958,8 @@ void BatchApiRunner::SaveState() {
 }
 
 bool BatchApiRunner::Forget(std::string* err) {
+  for (size_t n = 0; n < jobs_.size(); ++n)
+    for (bool error_file : {false, true}) unlink(ResultPath(n, error_file).c_str());
   if (unlink(config_.state_path.c_str()) == 0 || errno == ENOENT) return true;
   *err = fmt::format("cannot remove {}: {}", config_.state_path, std::strerror(errno));
   return false;

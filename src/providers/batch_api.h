@@ -5,6 +5,18 @@
 // turned back into the BatchResult values the scheduler would have produced,
 // so the rest of the pipeline (journal, reorder buffer, writers) is the same.
 //
+// Memory that does not grow with the input: the runner works in two passes
+// over the same requests. Collecting: each request is written, as it is
+// formed, to an upload file on disk beside the checkpoint (`<checkpoint>.
+// batch.upload-N`, mode 0600, removed once uploaded), which is sent from
+// disk; each ended job's output and error files are downloaded to disk
+// (`.output-N`, `.errors-N`) and indexed: for each request of this run,
+// where its result line lies. Nothing per record is held, only per request
+// its custom_id and that place. Answering (Replay): the pipeline reads its
+// input again and forms the same requests, and each Submit is answered at
+// once from its line on disk, so that results reach the journal and the
+// output in input order, a few at a time, as in a normal run.
+//
 // Resuming. Each request's custom_id is a digest of its texts' journal keys
 // (which cover the model and every other setting that changes a vector), so
 // the same input under the same settings gives the same ids whatever the
@@ -46,14 +58,16 @@
 
 #include "app/run_stats.h"
 #include "input/record.h"
+#include "journal/digest.h"
 #include "providers/codec.h"
 #include "transport/clock.h"
 #include "transport/scheduler.h"
 #include "transport/transport.h"
 
 /// What one input file of a batch job may hold. The first three are the
-/// API's; max_inputs is lowered further (LimitsForOutput) so that the output
-/// file, which is downloaded into memory, stays within the transport's cap.
+/// API's; max_inputs is lowered further (LimitsForOutput) to keep one job's
+/// output file under 256 MiB: it goes to disk, not memory, but a download
+/// that fails is fetched again from its start.
 struct BatchFileLimits {
   size_t max_requests = 50000;
   size_t max_inputs = 50000;       ///< Embedding inputs over all requests.
@@ -73,11 +87,11 @@ std::string RequestCustomId(const Batch& batch);
 void AppendRequestLine(std::string_view custom_id, std::string_view body,
                        std::string* out);
 
-/// One JSONL input file being formed.
+/// What one JSONL input file being formed holds (its lines are on disk).
 struct RequestFile {
-  std::string content;
   std::vector<std::string> custom_ids;
   size_t inputs = 0;
+  uint64_t bytes = 0;
 };
 
 /// Packs request lines, in order, into files within the limits.
@@ -85,9 +99,10 @@ class RequestFileBuilder {
  public:
   explicit RequestFileBuilder(BatchFileLimits limits) : limits_(limits) {}
 
-  /// Adds `line` (a request of `inputs` inputs). When it does not fit in
-  /// the open file, that file is first moved to *closed and true returned.
-  bool Add(std::string custom_id, std::string_view line, size_t inputs,
+  /// Adds a line of `line_bytes` (a request of `inputs` inputs). When it
+  /// does not fit in the open file, that file is first moved to *closed and
+  /// true returned: the line starts the next file.
+  bool Add(std::string custom_id, size_t line_bytes, size_t inputs,
            RequestFile* closed);
 
   /// Moves the open file, if it has any line, to *closed.
@@ -146,9 +161,10 @@ bool ParseResultLine(std::string_view line, ResultLine* out, std::string* err);
 int64_t PollDelayMs(int polls);
 
 /// A multipart/form-data body with the fields purpose=batch and file
-/// (`filename`, application/jsonl) separated by `boundary`.
-std::string MultipartBody(std::string_view boundary, std::string_view filename,
-                          std::string_view content);
+/// (`filename`, application/jsonl) separated by `boundary`: what goes
+/// before the file's content, and after it.
+std::string MultipartHead(std::string_view boundary, std::string_view filename);
+std::string MultipartTail(std::string_view boundary);
 
 /// A job as the sidecar file keeps it. batch_id is empty while the file is
 /// uploaded but the job not yet created.
@@ -166,7 +182,7 @@ bool ParseStoredJobs(std::string_view text, std::vector<StoredJob>* jobs,
 struct BatchApiConfig {
   std::string base_url;    ///< e.g. https://api.openai.com/v1
   std::string api_key;     ///< Empty: no Authorization header.
-  std::string state_path;  ///< The sidecar file.
+  std::string state_path;  ///< The sidecar file; the files on disk beside it.
   BatchFileLimits limits;
   int max_attempts = 8;    ///< Per HTTP call, against 429, 5xx and network.
 };
@@ -178,15 +194,24 @@ class BatchApiRunner {
   /// All pointers must outlive the runner.
   BatchApiRunner(Transport* transport, const Clock* clock, const Codec* codec,
                  BatchApiConfig config);
+  ~BatchApiRunner();
+  BatchApiRunner(const BatchApiRunner&) = delete;
+  BatchApiRunner& operator=(const BatchApiRunner&) = delete;
 
   /// Reads the sidecar, if there is one, to resume its jobs.
   bool Load(std::string* err);
 
-  /// Adds `batch`: to a stored job that holds its request, else to a file.
+  /// Collecting: adds `batch`'s request to a stored job that holds it, else
+  /// to the upload file on disk. Answering: queues its result at once.
   void Submit(Batch batch);
 
   /// Input ended: the last file is uploaded; results may now be collected.
   void EndInput();
+
+  /// Every job ended (outstanding() is 0) and its results are on disk: from
+  /// now on Submit answers the same requests, submitted again, from them.
+  void Replay();
+  bool replaying() const { return replaying_; }
 
   /// Starts whatever is due (uploads, job creations, polls, downloads),
   /// waits at most `max_wait_ms` for a transfer or `watch_fd`, and handles
@@ -195,7 +220,8 @@ class BatchApiRunner {
 
   bool NextResult(BatchResult* out);
 
-  /// Batches submitted and not yet returned by NextResult.
+  /// Collecting: batches submitted whose job has not ended. Answering:
+  /// batches submitted and not yet returned by NextResult.
   size_t outstanding() const { return outstanding_; }
   size_t in_flight() const { return transport_->active(); }
   void StopStarting();
@@ -207,8 +233,13 @@ class BatchApiRunner {
   /// The jobs created, by status, with their request_counts as last polled.
   BatchJobCounts JobCounts() const;
 
-  /// Every job's results were handed out and journaled: the sidecar goes.
+  /// Every job's results were handed out and journaled: the sidecar and the
+  /// downloaded files go.
   bool Forget(std::string* err);
+
+  /// The upload file of job number `n`, and its output or error file.
+  std::string UploadPath(size_t n) const;
+  std::string ResultPath(size_t n, bool error_file) const;
 
  private:
   // kFindFile: GET /files for the file, before POST /files (an earlier
@@ -218,9 +249,9 @@ class BatchApiRunner {
   enum class Stage { kFindFile, kUpload, kFindJob, kCreate, kPoll, kOutput, kErrors, kDone };
   struct Job {
     StoredJob stored;
-    std::string name;     // "embedpipe-" and a digest of the content.
-    std::string content;  // Until uploaded.
+    std::string name;        // "embedpipe-" and a digest of the content.
     size_t inputs = 0;
+    uint64_t bytes = 0;      // Of its upload file.
     Stage stage = Stage::kFindFile;
     bool busy = false;       // A transfer is under way.
     int polls = 0;
@@ -228,14 +259,26 @@ class BatchApiRunner {
     int64_t not_before_ms = 0;
     BatchJobStatus status;
     size_t wanted = 0;       // Of its requests, those this run submitted.
+    int result_fds[2] = {-1, -1};  // Output and error file, while answering.
+  };
+  // Where the result line of a request this run submitted lies.
+  enum class Found : uint8_t { kNowhere, kOutput, kErrors };
+  struct Place {
+    uint32_t job = 0;
+    Found found = Found::kNowhere;
+    uint32_t length = 0;
+    uint64_t offset = 0;
   };
 
   void NewJob(RequestFile file);
+  bool WriteLine(const std::string& line);
   void StartDue(int64_t now);
-  HttpRequest MakeRequest(const Job& job) const;
+  HttpRequest MakeRequest(const Job& job, size_t index) const;
   void Finished(size_t index, const HttpResponse& response);
   bool Advance(Job* job, const std::string& body, std::string* err);
-  void Collect(Job* job, const std::string& content, bool error_file);
+  void Index(Job* job, bool error_file);
+  void Answer(BatchResult* result);
+  void Resolve(const Job& job, ResultLine* line, BatchResult* result) const;
   void ReportEnd(const Job& job) const;
   void EndJob(Job* job);
   void SaveState();
@@ -246,11 +289,15 @@ class BatchApiRunner {
   const Codec* codec_;
   BatchApiConfig config_;
   RequestFileBuilder builder_;
+  int upload_fd_ = -1;  // The open upload file, job number jobs_.size().
+  Sha256 upload_hash_;  // Of what upload_fd_ holds so far.
+  std::string line_;    // The request line being written.
   std::vector<Job> jobs_;
   std::unordered_map<std::string, size_t> stored_owner_;  // custom_id -> job
-  std::unordered_map<std::string, Batch> pending_;        // by custom_id
+  std::unordered_map<std::string, Place> places_;         // by custom_id
   std::deque<BatchResult> results_;
   bool input_ended_ = false;
+  bool replaying_ = false;
   bool stopped_ = false;
   size_t outstanding_ = 0;
   uint64_t http_requests_ = 0;

@@ -165,15 +165,22 @@ BatchApiConfig RunnerConfig(const std::string& state) {
   return c;
 }
 
-// Drives `runner` until every batch is back or `steps` run out.
-std::vector<BatchResult> RunAll(BatchApiRunner* runner, int steps = 200) {
-  std::vector<BatchResult> all;
-  BatchResult r;
+// Drives `runner`, whose input ended after `batches`, until every job
+// ended or `steps` run out; then, as the pipeline's second pass, submits
+// them again and returns their results.
+std::vector<BatchResult> RunAll(BatchApiRunner* runner,
+                                const std::vector<Batch>& batches,
+                                int steps = 200) {
   for (int i = 0; i < steps && runner->outstanding() > 0; ++i) {
     bool ready;
     runner->Step(200, -1, &ready);
-    while (runner->NextResult(&r)) all.push_back(std::move(r));
   }
+  std::vector<BatchResult> all;
+  if (runner->outstanding() > 0 || runner->fatal()) return all;
+  runner->Replay();
+  for (const Batch& b : batches) runner->Submit(b);
+  BatchResult r;
+  while (runner->NextResult(&r)) all.push_back(std::move(r));
   return all;
 }
 
@@ -202,11 +209,11 @@ TEST_CASE("BatchApi files close at the request, input and byte limits") {
   RequestFile closed;
   SUBCASE("requests") {
     RequestFileBuilder b({2, 100, 1000});
-    CHECK_FALSE(b.Add("a", "x\n", 1, &closed));
-    CHECK_FALSE(b.Add("b", "x\n", 1, &closed));
-    CHECK(b.Add("c", "y\n", 1, &closed));
+    CHECK_FALSE(b.Add("a", 2, 1, &closed));
+    CHECK_FALSE(b.Add("b", 2, 1, &closed));
+    CHECK(b.Add("c", 2, 1, &closed));
     CHECK(closed.custom_ids == std::vector<std::string>{"a", "b"});
-    CHECK(closed.content == "x\nx\n");
+    CHECK(closed.bytes == 4);
     CHECK(closed.inputs == 2);
     CHECK(b.Flush(&closed));
     CHECK(closed.custom_ids == std::vector<std::string>{"c"});
@@ -214,15 +221,15 @@ TEST_CASE("BatchApi files close at the request, input and byte limits") {
   }
   SUBCASE("inputs") {
     RequestFileBuilder b({10, 5, 1000});
-    CHECK_FALSE(b.Add("a", "x\n", 3, &closed));
-    CHECK_FALSE(b.Add("b", "x\n", 2, &closed));
-    CHECK(b.Add("c", "x\n", 1, &closed));
+    CHECK_FALSE(b.Add("a", 2, 3, &closed));
+    CHECK_FALSE(b.Add("b", 2, 2, &closed));
+    CHECK(b.Add("c", 2, 1, &closed));
     CHECK(closed.inputs == 5);
   }
   SUBCASE("bytes, and a line over the limit still gets a file") {
     RequestFileBuilder b({10, 100, 4});
-    CHECK_FALSE(b.Add("a", "xxxxxx\n", 1, &closed));
-    CHECK(b.Add("b", "x\n", 1, &closed));
+    CHECK_FALSE(b.Add("a", 7, 1, &closed));
+    CHECK(b.Add("b", 2, 1, &closed));
     CHECK(closed.custom_ids == std::vector<std::string>{"a"});
   }
 }
@@ -353,7 +360,7 @@ TEST_CASE("BatchApi polls at 250 ms doubling to a minute") {
 }
 
 TEST_CASE("BatchApi multipart body and stored jobs") {
-  CHECK(MultipartBody("B", "f.jsonl", "L1\nL2\n") ==
+  CHECK(MultipartHead("B", "f.jsonl") + "L1\nL2\n" + MultipartTail("B") ==
         "--B\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n"
         "--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f.jsonl\"\r\n"
         "Content-Type: application/jsonl\r\n\r\nL1\nL2\n\r\n--B--\r\n");
@@ -383,20 +390,29 @@ TEST_CASE("BatchApiRunner uploads, polls, and maps results back by custom_id") {
   BatchApiRunner runner(&transport, &clock, &codec, RunnerConfig(state));
   std::string err;
   REQUIRE(runner.Load(&err));
-  runner.Submit(MakeBatch(0, {"a", "b"}));
-  runner.Submit(MakeBatch(1, {"c"}));
-  runner.Submit(MakeBatch(2, {"d", "e", "f"}));
+  std::vector<Batch> batches = {MakeBatch(0, {"a", "b"}), MakeBatch(1, {"c"}),
+                                MakeBatch(2, {"d", "e", "f"})};
+  for (const Batch& b : batches) runner.Submit(b);
   CHECK(runner.outstanding() == 3);
   bool ready;
   runner.Step(200, -1, &ready);
   CHECK(transport.sent.empty());  // nothing goes before the input ends
+  // The requests are on disk as they are formed, not in memory.
+  std::string upload = Slurp(runner.UploadPath(0));
+  CHECK(std::count(upload.begin(), upload.end(), '\n') == 3);
+  CHECK(upload.starts_with("{\"custom_id\":\"" + RequestCustomId(batches[0]) + "\""));
+  struct stat st;
+  REQUIRE(stat(runner.UploadPath(0).c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
   runner.EndInput();
-  std::vector<BatchResult> results = RunAll(&runner);
+  std::vector<BatchResult> results = RunAll(&runner, batches);
   REQUIRE(results.size() == 3);
   CHECK(api.uploads == 1);
   CHECK(api.creations == 1);
   CHECK(api.content_type.starts_with("Content-Type: multipart/form-data; boundary=embedpipe-"));
   CHECK(api.uploaded.find("name=\"purpose\"\r\n\r\nbatch\r\n") != std::string::npos);
+  CHECK(api.uploaded.find(upload) != std::string::npos);
+  CHECK(access(runner.UploadPath(0).c_str(), F_OK) != 0);  // gone once up
   // Every request is matched to its own batch, whatever the file's order.
   std::sort(results.begin(), results.end(),
             [](const BatchResult& x, const BatchResult& y) {
@@ -411,8 +427,11 @@ TEST_CASE("BatchApiRunner uploads, polls, and maps results back by custom_id") {
   CHECK(runner.outstanding() == 0);
   // The job ids were kept; Forget drops them.
   CHECK(Slurp(state).find("\"batch_id\":\"batch_1\"") != std::string::npos);
+  CHECK(access(runner.ResultPath(0, false).c_str(), F_OK) == 0);
   REQUIRE(runner.Forget(&err));
   CHECK(access(state.c_str(), F_OK) != 0);
+  CHECK(access(runner.ResultPath(0, false).c_str(), F_OK) != 0);
+  CHECK(access(runner.ResultPath(0, true).c_str(), F_OK) != 0);
 }
 
 TEST_CASE("BatchApiRunner resumes a stored job without uploading again") {
@@ -437,10 +456,11 @@ TEST_CASE("BatchApiRunner resumes a stored job without uploading again") {
   std::string err;
   BatchApiRunner second(&transport, &clock, &codec, RunnerConfig(state));
   REQUIRE(second.Load(&err));
-  second.Submit(MakeBatch(5, {"a", "b"}));  // the same keys, renumbered
-  second.Submit(MakeBatch(6, {"c"}));
+  // The same keys, renumbered.
+  std::vector<Batch> batches = {MakeBatch(5, {"a", "b"}), MakeBatch(6, {"c"})};
+  for (const Batch& b : batches) second.Submit(b);
   second.EndInput();
-  std::vector<BatchResult> results = RunAll(&second);
+  std::vector<BatchResult> results = RunAll(&second, batches);
   CHECK(results.size() == 2);
   CHECK(api.uploads == 1);
   CHECK(api.creations == 1);
@@ -488,7 +508,7 @@ TEST_CASE("BatchApiRunner: a refused call stops the run, a 5xx is retried") {
     BatchApiRunner runner(&transport, &clock, &codec, RunnerConfig(dir.path + "/s"));
     runner.Submit(MakeBatch(0, {"a"}));
     runner.EndInput();
-    CHECK(RunAll(&runner).size() == 1);
+    CHECK(RunAll(&runner, {MakeBatch(0, {"a"})}).size() == 1);
     CHECK_FALSE(runner.fatal());
     CHECK(api.uploads == 1);
   }
@@ -550,10 +570,10 @@ TEST_CASE("BatchApiRunner: an expired job's unrun requests fail, not their texts
   FakeTransport transport(&clock, [&api](const HttpRequest& r) { return api(r); });
   OpenAiCodec codec(OpenAiTestConfig());
   BatchApiRunner runner(&transport, &clock, &codec, RunnerConfig(dir.path + "/s"));
-  runner.Submit(MakeBatch(0, {"a", "b"}));
-  runner.Submit(MakeBatch(1, {"c"}));
+  std::vector<Batch> batches = {MakeBatch(0, {"a", "b"}), MakeBatch(1, {"c"})};
+  for (const Batch& b : batches) runner.Submit(b);
   runner.EndInput();
-  std::vector<BatchResult> results = RunAll(&runner);
+  std::vector<BatchResult> results = RunAll(&runner, batches);
   REQUIRE(results.size() == 2);
   std::sort(results.begin(), results.end(),
             [](const BatchResult& x, const BatchResult& y) {
@@ -594,7 +614,7 @@ TEST_CASE("BatchApiRunner: a job created though its answer was lost is not creat
     bool ready;
     for (int i = 0; i < 20 && api.creations == 0; ++i) runner.Step(200, -1, &ready);
     lose_create = false;
-    CHECK(RunAll(&runner).size() == 1);
+    CHECK(RunAll(&runner, {MakeBatch(0, {"a"})}).size() == 1);
     CHECK_FALSE(runner.fatal());
   }
   SUBCASE("by a rerun") {
@@ -612,7 +632,7 @@ TEST_CASE("BatchApiRunner: a job created though its answer was lost is not creat
     REQUIRE(second.Load(&err));
     second.Submit(MakeBatch(0, {"a"}));
     second.EndInput();
-    CHECK(RunAll(&second).size() == 1);
+    CHECK(RunAll(&second, {MakeBatch(0, {"a"})}).size() == 1);
     CHECK(second.uploads() == 0);
   }
   CHECK(api.lists == 1);
@@ -642,7 +662,7 @@ TEST_CASE("BatchApiRunner: a rerun creates the job of a file it uploaded, once")
   REQUIRE(second.Load(&err));
   second.Submit(MakeBatch(0, {"a"}));
   second.EndInput();
-  CHECK(RunAll(&second).size() == 1);
+  CHECK(RunAll(&second, {MakeBatch(0, {"a"})}).size() == 1);
   CHECK(api.lists == 1);  // no job of that file yet
   CHECK(api.creations == 1);
   CHECK(api.uploads == 1);
@@ -670,7 +690,7 @@ TEST_CASE("BatchApiRunner: a file stored though its upload's answer was lost is 
     bool ready;
     for (int i = 0; i < 20 && api.uploads == 0; ++i) runner.Step(200, -1, &ready);
     lose_upload = false;
-    CHECK(RunAll(&runner).size() == 1);
+    CHECK(RunAll(&runner, {MakeBatch(0, {"a"})}).size() == 1);
     CHECK(runner.uploads() == 0);
   }
   SUBCASE("by a rerun") {
@@ -688,10 +708,32 @@ TEST_CASE("BatchApiRunner: a file stored though its upload's answer was lost is 
     REQUIRE(second.Load(&err));
     second.Submit(MakeBatch(0, {"a"}));
     second.EndInput();
-    CHECK(RunAll(&second).size() == 1);
+    CHECK(RunAll(&second, {MakeBatch(0, {"a"})}).size() == 1);
     CHECK(second.uploads() == 0);
   }
   CHECK(api.uploads == 1);
   CHECK(api.creations == 1);
   CHECK(Slurp(state).find("\"file_id\":\"file-in\"") != std::string::npos);
+}
+
+TEST_CASE("BatchApiRunner: a result file left by a killed run is not taken") {
+  TempDir dir;
+  std::string state = dir.path + "/ck.batch";
+  FakeClock clock;
+  FakeBatchApi api;
+  api.fail_line = 1;  // the output file comes empty, the error file has it
+  FakeTransport transport(&clock, [&api](const HttpRequest& r) { return api(r); });
+  OpenAiCodec codec(OpenAiTestConfig());
+  BatchApiRunner runner(&transport, &clock, &codec, RunnerConfig(state));
+  std::vector<Batch> batches = {MakeBatch(0, {"a"})};
+  std::ofstream(runner.ResultPath(0, false))
+      << R"({"custom_id":")" << RequestCustomId(batches[0])
+      << R"(","response":{"status_code":200,"body":{"data":[{"index":0,"embedding":[9,9]}]}}})"
+      << "\n";
+  runner.Submit(batches[0]);
+  runner.EndInput();
+  std::vector<BatchResult> results = RunAll(&runner, batches);
+  REQUIRE(results.size() == 1);
+  CHECK(results[0].status == BatchResult::kRejected);
+  CHECK(results[0].error == "bad input 1");
 }

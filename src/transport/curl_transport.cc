@@ -4,8 +4,13 @@
 #include <cctype>
 #include <charconv>
 #include <chrono>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
@@ -30,6 +35,14 @@ struct Transfer {
   CURL* easy = nullptr;
   size_t max_body = kMaxResponseBytes;
   bool too_big = false;
+  // HttpRequest::body_file: its descriptor, and how far the body was sent
+  // (body, then the file, then body_end).
+  int body_fd = -1;
+  uint64_t body_file_size = 0;
+  uint64_t sent = 0;
+  // HttpRequest::response_file, once a 200's first byte arrived.
+  int response_fd = -1;
+  std::string file_error;  // Why body_file or response_file failed.
   // Stall detection: when a byte last moved either way, and the totals then.
   int64_t stall_ms = 0;
   int64_t last_progress_ms = 0;
@@ -63,15 +76,91 @@ int OnProgress(void* user, curl_off_t, curl_off_t down, curl_off_t,
   return 1;  // aborts the transfer
 }
 
+// Writes a 200's body to HttpRequest::response_file; false on an error.
+bool WriteToFile(Transfer* t, const char* data, size_t len) {
+  if (t->response_fd < 0) {
+    const std::string& path = t->request.response_file;
+    t->response_fd = open(path.c_str(),
+                          O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    // A stale file keeps its old mode through O_TRUNC.
+    if (t->response_fd < 0 || fchmod(t->response_fd, 0600) != 0) {
+      t->file_error = fmt::format("cannot write {}: {}", path, std::strerror(errno));
+      return false;
+    }
+  }
+  while (len > 0) {
+    ssize_t n = write(t->response_fd, data, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      t->file_error = fmt::format("cannot write {}: {}", t->request.response_file,
+                                  std::strerror(n < 0 ? errno : ENOSPC));
+      return false;
+    }
+    data += n;
+    len -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
 size_t OnBody(char* data, size_t size, size_t n, void* user) {
   auto* t = static_cast<Transfer*>(user);
   size_t len = size * n;
+  long status = 0;
+  if (!t->request.response_file.empty() &&
+      curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
+      status == 200)
+    return WriteToFile(t, data, len) ? len : 0;
   if (t->response.body.size() + len > t->max_body) {
     t->too_big = true;
     return 0;  // aborts the transfer
   }
   t->response.body.append(data, len);
   return len;
+}
+
+// Reads the body of a request with a body_file: body, the file, body_end.
+size_t OnRead(char* buffer, size_t size, size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  const std::string& head = t->request.body;
+  const std::string& tail = t->request.body_end;
+  size_t room = size * n, done = 0;
+  while (done < room) {
+    uint64_t at = t->sent;
+    size_t got = 0;
+    if (at < head.size()) {
+      got = std::min<uint64_t>(room - done, head.size() - at);
+      std::memcpy(buffer + done, head.data() + at, got);
+    } else if (at < head.size() + t->body_file_size) {
+      ssize_t r = read(t->body_fd, buffer + done,
+                       std::min<uint64_t>(room - done,
+                                          head.size() + t->body_file_size - at));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) {
+        t->file_error = fmt::format("cannot read {}: {}", t->request.body_file,
+                                    r < 0 ? std::strerror(errno) : "it got shorter");
+        return CURL_READFUNC_ABORT;
+      }
+      got = static_cast<size_t>(r);
+    } else {
+      uint64_t off = at - head.size() - t->body_file_size;
+      if (off >= tail.size()) break;
+      got = std::min<uint64_t>(room - done, tail.size() - off);
+      std::memcpy(buffer + done, tail.data() + off, got);
+    }
+    done += got;
+    t->sent += got;
+  }
+  return done;
+}
+
+// libcurl sends a body again from its start when a reused connection turned
+// out closed, or after a 100 Continue was refused.
+int OnSeek(void* user, curl_off_t offset, int origin) {
+  auto* t = static_cast<Transfer*>(user);
+  if (offset != 0 || origin != SEEK_SET) return CURL_SEEKFUNC_CANTSEEK;
+  if (lseek(t->body_fd, 0, SEEK_SET) != 0) return CURL_SEEKFUNC_FAIL;
+  t->sent = 0;
+  return CURL_SEEKFUNC_OK;
 }
 
 std::string Trim(std::string_view s) {
@@ -102,7 +191,7 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
     if (name == "content-length" &&
         std::from_chars(value.data(), value.data() + value.size(), length).ec ==
             std::errc() &&
-        length <= kMaxResponseBytes)
+        length <= kMaxResponseBytes && t->request.response_file.empty())
       t->response.body.reserve(length + kBodySlack);
     t->response.headers.emplace_back(std::move(name), std::move(value));
   }
@@ -171,9 +260,25 @@ class CurlTransport : public Transport {
       curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else {
       curl_easy_setopt(e, CURLOPT_POST, 1L);
-      curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->request.body.data());
-      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
-                       static_cast<curl_off_t>(t->request.body.size()));
+      if (t->request.body_file.empty()) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->request.body.data());
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                         static_cast<curl_off_t>(t->request.body.size()));
+      } else {
+        // Unreadable, the transfer fails in OnRead with file_error.
+        t->body_fd = open(t->request.body_file.c_str(), O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (t->body_fd >= 0 && fstat(t->body_fd, &st) == 0)
+          t->body_file_size = static_cast<uint64_t>(st.st_size);
+        curl_easy_setopt(e, CURLOPT_READFUNCTION, OnRead);
+        curl_easy_setopt(e, CURLOPT_READDATA, t.get());
+        curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, OnSeek);
+        curl_easy_setopt(e, CURLOPT_SEEKDATA, t.get());
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                         static_cast<curl_off_t>(t->request.body.size() +
+                                                 t->body_file_size +
+                                                 t->request.body_end.size()));
+      }
     }
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, OnBody);
@@ -207,8 +312,10 @@ class CurlTransport : public Transport {
     // redirected base URL is a configuration error the user should see.
     if (t->request.max_response_bytes > 0)
       t->max_body = std::min(t->request.max_response_bytes, kMaxResponseBytes);
-    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
-                     static_cast<curl_off_t>(t->max_body));
+    // A body written to a file is as long as the server says.
+    if (t->request.response_file.empty())
+      curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
+                       static_cast<curl_off_t>(t->max_body));
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     // TLS peer and host verification stay libcurl's default (on); a CA
     // bundle replaces the system's. Proxies come from the environment
@@ -266,7 +373,14 @@ class CurlTransport : public Transport {
       curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &raw);
       CURLcode code = msg->data.result;
       curl_multi_remove_handle(multi_, raw->easy);
-      if (code == CURLE_OK) {
+      if (raw->response_fd >= 0) {
+        if (close(raw->response_fd) != 0 && raw->file_error.empty())
+          raw->file_error = fmt::format("cannot write {}: {}",
+                                        raw->request.response_file,
+                                        std::strerror(errno));
+        raw->response_fd = -1;
+      }
+      if (code == CURLE_OK && raw->file_error.empty()) {
         curl_easy_getinfo(raw->easy, CURLINFO_RESPONSE_CODE,
                           &raw->response.status);
       } else {
@@ -277,7 +391,8 @@ class CurlTransport : public Transport {
             code == CURLE_OPERATION_TIMEDOUT || raw->stalled;
         raw->too_big = raw->too_big || code == CURLE_FILESIZE_EXCEEDED;
         raw->response.transport_error =
-            raw->too_big   ? fmt::format("response larger than {} bytes",
+            !raw->file_error.empty() ? raw->file_error
+            : raw->too_big   ? fmt::format("response larger than {} bytes",
                                          raw->max_body)
             : raw->stalled ? fmt::format("stalled: no data for {} s",
                                          config_.stall_timeout_s)
@@ -291,6 +406,9 @@ class CurlTransport : public Transport {
   }
 
   void Release(Transfer* t) {
+    if (t->body_fd >= 0) close(t->body_fd);
+    if (t->response_fd >= 0) close(t->response_fd);
+    t->body_fd = t->response_fd = -1;
     if (!t->easy) return;
     curl_multi_remove_handle(multi_, t->easy);
     curl_easy_cleanup(t->easy);

@@ -12,6 +12,18 @@ struct HttpRequest {
   /// Complete header lines ("Name: value"). May hold a secret; never log.
   std::vector<std::string> headers;
   std::string body;
+  // The {} below: codecs brace-initialize the fields above, and
+  // -Wmissing-field-initializers wants every later one initialized.
+  /// When set, the body is `body`, then this file's content, then
+  /// `body_end`, read from disk as it is sent: how an upload larger than
+  /// memory should hold goes out.
+  std::string body_file{};
+  std::string body_end{};
+  /// When set, a 200 response's body is written to this file (created or
+  /// truncated, mode 0600) instead of HttpResponse::body, and is not
+  /// limited by max_response_bytes: how a download larger than memory
+  /// should hold comes in. Other statuses' bodies stay in memory.
+  std::string response_file{};
   /// The largest response body that can be right for this request, set by
   /// the codec from what it asked for; a longer one is cut off and fails
   /// the transfer. 0: the transport's own limit only.

@@ -120,6 +120,88 @@ def failed_requests_are_rejected_and_a_rerun_sends_only_them():
     verify(second.out, good_items(c), 16)
 
 
+def lines_as_read(data):
+    """`data`'s lines as embedpipe reads them, each ended by a newline: no
+    byte order mark, no CR before a newline."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    return b"".join((l[:-1] if l.endswith(b"\r") else l) + b"\n" for l in lines)
+
+
+def batch_run_on_stdin(srv, c, d, stdin, while_polling):
+    """A --batch-api run over corpus `c` given on `stdin`; `while_polling()`
+    is called once the job was first polled. Returns (out, errors, rc)."""
+    p = spawn(base_args(srv, 32, "--batch-inputs", "100", "--batch-api", "--checkpoint",
+                        os.path.join(d, "ckpt"), "--errors", os.path.join(d, "batch.err")),
+              stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    stdin.close()
+    srv.wait_for(lambda es: calls(es, "retrieve"), what="a first poll")
+    while_polling()
+    out, err = p.communicate(timeout=60)
+    with open(os.path.join(d, "batch.err"), "rb") as f:
+        errors = f.read()
+    return out, errors, p.returncode, err
+
+
+def normal_run(c, d):
+    """A run without --batch-api over corpus `c` on stdin."""
+    with Server("--shuffle") as srv:
+        r = run(base_args(srv, 32, "--batch-inputs", "100", "--errors",
+                          os.path.join(d, "normal.err")), stdin=c.data)
+    r.expect_rc(2)
+    return r
+
+
+@test
+def a_piped_input_is_spilled_beside_the_checkpoint_and_read_again():
+    # The output is written after the jobs end, from a second reading of
+    # the input: a pipe's lines wait in a spill file meanwhile, not in
+    # memory. Bad lines and split over-long texts go through both passes.
+    c = corpus(1200, seed=44, bad=20, long_=3)
+    d = tmpdir()
+    normal = normal_run(c, d)
+    spill = os.path.join(d, "ckpt.batch.input-0")
+
+    def spilled():
+        with open(spill, "rb") as f:
+            eq(f.read(), lines_as_read(c.data), "the spill: the input's lines")
+        eq(os.stat(spill).st_mode & 0o777, 0o600, "mode of the spill")
+        check(not os.path.exists(os.path.join(d, "ckpt.batch.upload-0")),
+              "the upload file goes once the server holds it")
+
+    with Server("--shuffle", "--batch-delay-ms", "1500") as srv:
+        cat = subprocess.Popen(["cat", c.path], stdout=subprocess.PIPE)
+        out, errors, rc, err = batch_run_on_stdin(srv, c, d, cat.stdout, spilled)
+        cat.wait()
+        log = srv.stop()
+    eq(rc, 2, "exit status: " + err.decode()[-600:])
+    eq(out, normal.out, "output of the batch run on a pipe")
+    eq(errors.decode(), normal.errors_text, "errors of the batch run on a pipe")
+    eq((len(calls(log, "upload")), len(calls(log, "create"))), (1, 1), "uploads and jobs")
+    eq(sorted(os.listdir(d)), ["batch.err", "ckpt", "normal.err"],
+       "files beside the checkpoint after the run")
+
+
+@test
+def a_regular_file_on_stdin_is_read_again_without_a_spill():
+    c = corpus(1200, seed=44, bad=20, long_=3)
+    d = tmpdir()
+    normal = normal_run(c, d)
+
+    def not_spilled():
+        check(not os.path.exists(os.path.join(d, "ckpt.batch.input-0")), "no spill")
+
+    with Server("--shuffle", "--batch-delay-ms", "1500") as srv:
+        out, errors, rc, err = batch_run_on_stdin(srv, c, d, open(c.path, "rb"),
+                                                  not_spilled)
+    eq(rc, 2, "exit status: " + err.decode()[-600:])
+    eq(out, normal.out, "output of the batch run on a redirected file")
+    eq(errors.decode(), normal.errors_text, "errors of the batch run on a redirected file")
+
+
 def small_corpus(n=20):
     """n records of distinct texts: with --batch-inputs 1, request k of the
     job's file is record k."""

@@ -18,9 +18,10 @@ kind (POST /fake/hold/CALL/N; or carries it out and holds its answer,
 the output begins in stdout, a pipe of one page the test does not read, so
 that the writer blocks. Then the test waits until the job-id sidecar
 records every file and job the server made but a lost one (the client was
-sent those answers: it must keep them before going on), and kills. A phase is one entry of PHASES; one that needs the
-input held open (the upload file being written as the input is read) feeds
-the input itself in its reach function.
+sent those answers: it must keep them before going on), and kills. A phase
+is one entry of PHASES; one that needs the input held open (the upload file
+being written as the input is read) feeds the input itself in its reach
+function.
 """
 
 import fcntl
@@ -71,9 +72,10 @@ class Run:
     """One run of embedpipe that the test kills: what a phase's reach
     function works with."""
 
-    def __init__(self, srv, p, data, holds_before):
+    def __init__(self, srv, p, data, holds_before, sidecar):
         self.srv, self.p, self.data = srv, p, data
         self.holds_before = holds_before
+        self.upload_file = sidecar + ".upload-0"
 
     def feed_all(self):
         self.p.stdin.write(self.data)
@@ -120,6 +122,15 @@ def held(r):
     r.wait_hold()
 
 
+def writing(r):
+    """Half the input through stdin, which stays open: the requests formed
+    so far are in the first upload file, the rest still to come."""
+    r.p.stdin.write(r.data[:len(r.data) // 2])
+    r.p.stdin.flush()
+    poll_until(lambda: os.path.exists(r.upload_file) and os.path.getsize(r.upload_file) > 0,
+               r.p, "the upload file to be written")
+
+
 def written(r):
     r.feed_all()
     r.wait_output()
@@ -134,6 +145,8 @@ def jobs_left(log, files):
 
 
 PHASES = [
+    # The first upload file being written as the input is read.
+    Phase("write-file", None, writing),
     # POST /files under way: the server has the body, stores nothing.
     Phase("upload", "upload", held, uploads_left),
     # The file stored, the process killed before it read the answer.
@@ -191,7 +204,7 @@ def kill_at(phase, srv, data, args, sidecar, files, rng, d):
     with open(os.path.join(d, "stderr-%s" % phase.name), "ab") as err:
         p = spawn(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
     fcntl.fcntl(p.stdout.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-    phase.reach(Run(srv, p, data, holds_before))
+    phase.reach(Run(srv, p, data, holds_before, sidecar))
     check(len(calls(srv.entries, "upload")) <= files, "a second upload of a request file")
     check(len(calls(srv.entries, "create")) <= files, "a second job for a request file")
     wait_recorded(srv, sidecar, p, since)
