@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <string>
+#include <string_view>
 
 namespace {
 
@@ -34,6 +35,32 @@ int64_t HeaderInt(const HttpResponse& response, std::string_view name) {
                                                                       : -1;
 }
 
+// A non-negative integer that `text` starts with; -1 if none.
+int64_t LeadingInt(std::string_view text) {
+  int64_t out;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && end != text.data() && out >= 0 ? out : -1;
+}
+
+// From OpenAI's 429 message "... on tokens per min (TPM): Limit 1000000,
+// Used 999500, Requested 1200. ...": the limit and what is left of it,
+// for the budget named by `on` ("tokens per min (TPM): ").
+void BodyFigures(std::string_view body, std::string_view on, int64_t* limit,
+                 int64_t* remaining) {
+  size_t at = body.find(on);
+  if (at == std::string_view::npos) return;
+  std::string_view rest = body.substr(at + on.size());
+  constexpr std::string_view kLimit = "Limit ", kUsed = ", Used ";
+  if (!rest.starts_with(kLimit)) return;
+  int64_t l = LeadingInt(rest.substr(kLimit.size()));
+  size_t used_at = rest.find(kUsed);
+  if (l < 0 || used_at == std::string_view::npos) return;
+  int64_t used = LeadingInt(rest.substr(used_at + kUsed.size()));
+  if (used < 0) return;
+  *limit = l;
+  *remaining = std::max<int64_t>(0, l - used);
+}
+
 }  // namespace
 
 RateHeaders ParseRateHeaders(const HttpResponse& response) {
@@ -42,6 +69,16 @@ RateHeaders ParseRateHeaders(const HttpResponse& response) {
   h.limit_tokens = HeaderInt(response, "x-ratelimit-limit-tokens");
   h.remaining_requests = HeaderInt(response, "x-ratelimit-remaining-requests");
   h.remaining_tokens = HeaderInt(response, "x-ratelimit-remaining-tokens");
+  // A 429 without the headers (some proxies drop them) still names the
+  // budget it ran out of, and how much of it is used.
+  if (response.status == 429) {
+    if (h.limit_tokens < 0 && h.remaining_tokens < 0)
+      BodyFigures(response.body, "tokens per min (TPM): ", &h.limit_tokens,
+                  &h.remaining_tokens);
+    if (h.limit_requests < 0 && h.remaining_requests < 0)
+      BodyFigures(response.body, "requests per min (RPM): ",
+                  &h.limit_requests, &h.remaining_requests);
+  }
   return h;
 }
 

@@ -31,6 +31,9 @@
 #include "transport/http.h"
 
 /// The x-ratelimit-* headers of one response; -1 where absent or unreadable.
+/// A 429 without them fills them from its message, where it has OpenAI's
+/// form ("on tokens per min (TPM): Limit L, Used U"): limit L, remaining
+/// L - U.
 struct RateHeaders {
   int64_t limit_requests = -1;
   int64_t limit_tokens = -1;

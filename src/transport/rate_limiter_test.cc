@@ -36,6 +36,55 @@ TEST_CASE("ParseRateHeaders reads the four figures") {
   CHECK(h.remaining_tokens == -1);
 }
 
+TEST_CASE("ParseRateHeaders reads a 429's Limit and Used where headers "
+          "lack them") {
+  HttpResponse r = Headers(
+      429, {{"x-ratelimit-limit-requests", "3000"},
+            {"x-ratelimit-remaining-requests", "12"}});
+  r.body =
+      R"({"error":{"message":"Rate limit reached for text-embedding-3-small )"
+      R"(in organization org-x on tokens per min (TPM): Limit 1000000, Used )"
+      R"(999500, Requested 1200. Please try again in 42ms. Visit )"
+      R"(https://platform.openai.com/account/rate-limits to learn more.",)"
+      R"("type":"tokens","param":null,"code":"rate_limit_exceeded"}})";
+  RateHeaders h = ParseRateHeaders(r);
+  CHECK(h.limit_tokens == 1000000);
+  CHECK(h.remaining_tokens == 500);
+  // The headers, where sent, are the server's own figures.
+  CHECK(h.limit_requests == 3000);
+  CHECK(h.remaining_requests == 12);
+
+  r.headers.clear();
+  r.body = "Rate limit reached for m in organization o on requests per min "
+           "(RPM): Limit 3000, Used 3000, Requested 1. Please try again in "
+           "20ms.";
+  h = ParseRateHeaders(r);
+  CHECK(h.limit_requests == 3000);
+  CHECK(h.remaining_requests == 0);
+  CHECK(h.limit_tokens == -1);
+  CHECK(h.remaining_tokens == -1);
+  // Only a refusal's message is read, and only OpenAI's form of it.
+  r.status = 200;
+  CHECK(ParseRateHeaders(r).limit_requests == -1);
+  r.status = 429;
+  r.body = "on requests per min (RPM): Limit 3000, Used lots";
+  CHECK(ParseRateHeaders(r).limit_requests == -1);
+}
+
+TEST_CASE("RateLimiter learns a key's limit from a 429's message") {
+  RateLimiter l(0, 0);
+  l.Started(1, 0, 1000);
+  HttpResponse r;
+  r.status = 429;
+  r.body = "Rate limit reached for m in organization o on tokens per min "
+           "(TPM): Limit 60000, Used 59500, Requested 1000. Please try "
+           "again in 500ms.";
+  l.Finished(1, 0, r);
+  CHECK(l.tpm() == 60000);
+  // 500 left, refilling at 1,000 a second (at most; others spend too).
+  CHECK(l.EarliestStart(0, 1000) >= 500);
+}
+
 TEST_CASE("RateLimiter without limits never waits") {
   RateLimiter l(0, 0);
   for (uint64_t i = 0; i < 1000; ++i) l.Started(i, 0, 1000000);
