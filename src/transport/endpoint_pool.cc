@@ -67,6 +67,16 @@ bool EndpointPool::TooLarge(uint64_t tokens) const {
                      });
 }
 
+uint64_t EndpointPool::Slice() const {
+  uint64_t most = 0;
+  for (const Endpoint& e : endpoints_) {
+    uint64_t slice = e.limiter.Slice();
+    if (slice == 0) return 0;
+    most = std::max(most, slice);
+  }
+  return most;
+}
+
 double EndpointPool::tpm() const {
   double most = 0;
   for (const Endpoint& e : endpoints_) most = std::max(most, e.limiter.tpm());

@@ -42,6 +42,9 @@ class EndpointPool {
   bool TooLarge(uint64_t tokens) const;
   /// The largest tokens-per-minute limit in force (for messages).
   double tpm() const;
+  /// The most tokens one request should carry (RateLimiter::Slice): the
+  /// largest slice of any endpoint, 0 when one has no token limit.
+  uint64_t Slice() const;
 
   /// True while endpoint `i` takes one request at a time: it has not
   /// answered yet, and the flags do not give both limits.

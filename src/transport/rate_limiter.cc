@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <string>
+#include <string_view>
 
 namespace {
 
@@ -15,6 +16,15 @@ namespace {
 // for exactly its own cost to refill.
 constexpr double kMarginMs = 250;
 constexpr double kMsPerMinute = 60000.0;
+constexpr int64_t kMinuteMs = 60000;
+// Slices of a tokens-per-minute budget a request carries at most: fine
+// enough that N processes sharing a key (8 or 16 are common) each get
+// several per minute and a race between them costs one slice, coarse enough
+// that a request still amortizes its round trip.
+constexpr double kSlicesPerBudget = 64;
+// How fast others' spending is forgotten while the figures show them idle:
+// by e for each ten seconds without a sign of them.
+constexpr double kIdleDecayMs = 10000;
 
 int64_t HeaderInt(const HttpResponse& response, std::string_view name) {
   const std::string* v = response.Header(name);
@@ -25,6 +35,32 @@ int64_t HeaderInt(const HttpResponse& response, std::string_view name) {
                                                                       : -1;
 }
 
+// A non-negative integer that `text` starts with; -1 if none.
+int64_t LeadingInt(std::string_view text) {
+  int64_t out;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && end != text.data() && out >= 0 ? out : -1;
+}
+
+// From OpenAI's 429 message "... on tokens per min (TPM): Limit 1000000,
+// Used 999500, Requested 1200. ...": the limit and what is left of it,
+// for the budget named by `on` ("tokens per min (TPM): ").
+void BodyFigures(std::string_view body, std::string_view on, int64_t* limit,
+                 int64_t* remaining) {
+  size_t at = body.find(on);
+  if (at == std::string_view::npos) return;
+  std::string_view rest = body.substr(at + on.size());
+  constexpr std::string_view kLimit = "Limit ", kUsed = ", Used ";
+  if (!rest.starts_with(kLimit)) return;
+  int64_t l = LeadingInt(rest.substr(kLimit.size()));
+  size_t used_at = rest.find(kUsed);
+  if (l < 0 || used_at == std::string_view::npos) return;
+  int64_t used = LeadingInt(rest.substr(used_at + kUsed.size()));
+  if (used < 0) return;
+  *limit = l;
+  *remaining = std::max<int64_t>(0, l - used);
+}
+
 }  // namespace
 
 RateHeaders ParseRateHeaders(const HttpResponse& response) {
@@ -33,7 +69,25 @@ RateHeaders ParseRateHeaders(const HttpResponse& response) {
   h.limit_tokens = HeaderInt(response, "x-ratelimit-limit-tokens");
   h.remaining_requests = HeaderInt(response, "x-ratelimit-remaining-requests");
   h.remaining_tokens = HeaderInt(response, "x-ratelimit-remaining-tokens");
+  // A 429 without the headers (some proxies drop them) still names the
+  // budget it ran out of, and how much of it is used.
+  if (response.status == 429) {
+    if (h.limit_tokens < 0 && h.remaining_tokens < 0)
+      BodyFigures(response.body, "tokens per min (TPM): ", &h.limit_tokens,
+                  &h.remaining_tokens);
+    if (h.limit_requests < 0 && h.remaining_requests < 0)
+      BodyFigures(response.body, "requests per min (RPM): ",
+                  &h.limit_requests, &h.remaining_requests);
+  }
   return h;
+}
+
+double RateLimiter::Bucket::Sum(const std::deque<Spend>& spends,
+                                int64_t now_ms) {
+  double sum = 0;
+  for (const Spend& s : spends)
+    if (s.at_ms > now_ms - kMinuteMs) sum += s.amount;
+  return sum;
 }
 
 double RateLimiter::Bucket::LevelAt(int64_t now_ms) const {
@@ -45,16 +99,41 @@ double RateLimiter::Bucket::LevelAt(int64_t now_ms) const {
 void RateLimiter::Bucket::Advance(int64_t now_ms) {
   level = LevelAt(now_ms);
   at_ms = std::max(at_ms, now_ms);
+  for (auto* spends : {&own, &others})
+    while (!spends->empty() && spends->front().at_ms <= now_ms - kMinuteMs)
+      spends->pop_front();
+}
+
+void RateLimiter::Bucket::Spent(int64_t now_ms, double cost) {
+  level -= cost;
+  own.push_back(Spend{now_ms, cost});
+}
+
+double RateLimiter::Bucket::Share(int64_t now_ms, double cost) const {
+  double theirs = Sum(others, now_ms);
+  if (theirs <= 0) return 1;
+  double ours = std::max(0.0, Sum(own, now_ms)) + cost;
+  return ours / (ours + theirs);
 }
 
 int64_t RateLimiter::Bucket::When(int64_t now_ms, double cost) const {
   if (capacity <= 0) return now_ms;
-  // Never ask for more than a full bucket, or the wait would never end.
-  double need = std::min(cost + capacity * kMarginMs / kMsPerMinute, capacity);
-  double have = LevelAt(now_ms);
+  // Of the key's budget as the server last showed it, and its refill
+  // since, the others' share is theirs to spend: ours is what is left of
+  // our count after it. Alone, that is all of it.
+  double share = Share(now_ms, cost);
+  double theirs =
+      (1 - share) *
+      std::min(capacity, shown + static_cast<double>(now_ms - learned_ms) *
+                                     capacity / kMsPerMinute);
+  double have = LevelAt(now_ms) - theirs;
+  // Never ask for more than our share of a full bucket, or the wait would
+  // never end.
+  double need = std::min(cost + capacity * kMarginMs / kMsPerMinute,
+                         share * capacity);
   if (have >= need) return now_ms;
-  return now_ms + static_cast<int64_t>(
-                      std::ceil((need - have) * kMsPerMinute / capacity));
+  return now_ms + static_cast<int64_t>(std::ceil(
+                      (need - have) * kMsPerMinute / (share * capacity)));
 }
 
 // `limit` and `remaining` are the server's (-1: not sent), as it counted
@@ -68,13 +147,18 @@ void RateLimiter::Bucket::Learn(int64_t now_ms, int64_t limit,
                                 int64_t remaining, double cost_after,
                                 double cost_unsure, int64_t started_ms) {
   bool first = false;
+  // What we would have left alone: a key unknown so far is assumed idle
+  // (full) before our own spending.
+  double alone = level;
   if (limit > 0) {
     double cap = flag > 0 ? std::min(flag, static_cast<double>(limit))
                           : static_cast<double>(limit);
     if (capacity <= 0) {
       first = true;
+      alone = cap + level;
       level = cap;
     } else {
+      alone = level - (capacity - cap);
       level = std::min(level, cap);
     }
     capacity = cap;
@@ -94,6 +178,19 @@ void RateLimiter::Bucket::Learn(int64_t now_ms, int64_t limit,
   // Our own count stands between the two: it is exact for our traffic,
   // while the figure is ambiguous by the requests in flight.
   level = first ? lower : std::max(lower, std::min(level, upper));
+  // The figure is below even its likely bound: someone else spent that.
+  // Or it shows no one else spent since the last figure: their spending
+  // before counts for less, as they may have finished, so that the share
+  // grows back in seconds rather than in a minute.
+  if (alone > upper) {
+    others.push_back(Spend{now_ms, alone - upper});
+  } else {
+    double keep = std::exp(-static_cast<double>(now_ms - learned_ms) /
+                           kIdleDecayMs);
+    for (Spend& s : others) s.amount *= keep;
+  }
+  shown = level;
+  learned_ms = now_ms;
 }
 
 RateLimiter::RateLimiter(int64_t rpm, int64_t tpm) {
@@ -118,11 +215,19 @@ bool RateLimiter::TooLarge(uint64_t tokens) const {
   return tokens_.capacity > 0 && static_cast<double>(tokens) > tokens_.capacity;
 }
 
+uint64_t RateLimiter::Slice() const {
+  if (tokens_.capacity <= 0) return 0;
+  double slice = tokens_.capacity / kSlicesPerBudget;
+  if (requests_.capacity > 0)
+    slice = std::max(slice, 2 * tokens_.capacity / requests_.capacity);
+  return static_cast<uint64_t>(std::ceil(slice));
+}
+
 void RateLimiter::Started(uint64_t id, int64_t now_ms, uint64_t tokens) {
   requests_.Advance(now_ms);
   tokens_.Advance(now_ms);
-  requests_.level -= 1;
-  tokens_.level -= static_cast<double>(tokens);
+  requests_.Spent(now_ms, 1);
+  tokens_.Spent(now_ms, static_cast<double>(tokens));
   in_flight_[id] = Flight{now_ms, tokens};
 }
 
@@ -136,8 +241,8 @@ void RateLimiter::Finished(uint64_t id, int64_t now_ms,
   tokens_.Advance(now_ms);
   bool refused = response.status == 429;
   if (refused) {
-    requests_.level += 1;
-    tokens_.level += static_cast<double>(flight.tokens);
+    requests_.Spent(now_ms, -1);
+    tokens_.Spent(now_ms, -static_cast<double>(flight.tokens));
     for (Bucket* b : {&requests_, &tokens_})
       if (b->capacity > 0) b->level = std::min(b->level, b->capacity);
   }

@@ -12,6 +12,16 @@
 // counts more (OpenAI's limiter counts an estimate of the request; others
 // may share the key), so the difference slows the run instead of causing
 // 429s; up when it counts less (a failed request it never charged).
+//
+// One key's limits are shared by every process that uses it (shards, other
+// jobs), and there is no coordinator: what the server's figures show spent
+// beyond our own count is others' spending. Our share is ours of all the
+// spending seen in the last minute, counting the request about to start;
+// of the budget as the server last showed it, and of its refill since, the
+// rest is left to the others. So processes that see each other split the
+// budget instead of each taking all of it, and one takes more as the
+// others' spending ages out of the minute, or fades while the figures show
+// none (alone, all of it is its share).
 #pragma once
 
 #include <cstdint>
@@ -21,6 +31,9 @@
 #include "transport/http.h"
 
 /// The x-ratelimit-* headers of one response; -1 where absent or unreadable.
+/// A 429 without them fills them from its message, where it has OpenAI's
+/// form ("on tokens per min (TPM): Limit L, Used U"): limit L, remaining
+/// L - U.
 struct RateHeaders {
   int64_t limit_requests = -1;
   int64_t limit_tokens = -1;
@@ -39,7 +52,8 @@ class RateLimiter {
   RateLimiter(int64_t rpm, int64_t tpm);
 
   /// The earliest time, not before `now_ms`, at which a request of `tokens`
-  /// may start: when both budgets hold enough and any Hold() is over. A
+  /// may start: when our share of both budgets holds enough (all of them
+  /// while no one else is seen spending) and any Hold() is over. A
   /// request larger than the whole token budget (TooLarge) is not paced by
   /// tokens: it can never fit, and the caller splits it.
   int64_t EarliestStart(int64_t now_ms, uint64_t tokens) const;
@@ -47,6 +61,13 @@ class RateLimiter {
   /// True when `tokens` is more than the whole tokens-per-minute limit, so
   /// no amount of waiting lets the request through.
   bool TooLarge(uint64_t tokens) const;
+
+  /// The most tokens one request should carry, 0 while no tokens-per-minute
+  /// limit is in force: 1/64 of the budget, so that processes sharing the
+  /// key split it finely and a refused request costs little, but never so
+  /// little that the requests-per-minute limit binds first (twice the
+  /// tokens per request the two limits allow together).
+  uint64_t Slice() const;
 
   /// Request `id` (increasing with start order) of `tokens` started now.
   void Started(uint64_t id, int64_t now_ms, uint64_t tokens);
@@ -68,14 +89,29 @@ class RateLimiter {
   double tpm() const { return tokens_.capacity; }
 
  private:
+  /// An amount spent at a time, kept for a minute.
+  struct Spend {
+    int64_t at_ms = 0;
+    double amount = 0;
+  };
   struct Bucket {
     double flag = 0;      ///< From the command line, 0: none.
     double capacity = 0;  ///< In force; 0: not enforced.
     double level = 0;     ///< As of at_ms; may be negative.
     int64_t at_ms = 0;
+    /// Our spending and what the figures showed others spend, in the last
+    /// minute; `level` as the last figure set it, and when.
+    std::deque<Spend> own, others;
+    double shown = 0;
+    int64_t learned_ms = 0;
 
+    static double Sum(const std::deque<Spend>& spends, int64_t now_ms);
     double LevelAt(int64_t now_ms) const;
     void Advance(int64_t now_ms);
+    void Spent(int64_t now_ms, double cost);
+    /// Our share of all spending if `cost` is spent now:
+    /// (own + cost) / (own + cost + others).
+    double Share(int64_t now_ms, double cost) const;
     int64_t When(int64_t now_ms, double cost) const;
     void Learn(int64_t now_ms, int64_t limit, int64_t remaining,
                double cost_after, double cost_unsure, int64_t started_ms);

@@ -1,5 +1,9 @@
 #include "transport/rate_limiter.h"
 
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
 #include <doctest/doctest.h>
 
 namespace {
@@ -30,6 +34,55 @@ TEST_CASE("ParseRateHeaders reads the four figures") {
   CHECK(h.limit_tokens == 1000000);
   CHECK(h.remaining_requests == 2999);
   CHECK(h.remaining_tokens == -1);
+}
+
+TEST_CASE("ParseRateHeaders reads a 429's Limit and Used where headers "
+          "lack them") {
+  HttpResponse r = Headers(
+      429, {{"x-ratelimit-limit-requests", "3000"},
+            {"x-ratelimit-remaining-requests", "12"}});
+  r.body =
+      R"({"error":{"message":"Rate limit reached for text-embedding-3-small )"
+      R"(in organization org-x on tokens per min (TPM): Limit 1000000, Used )"
+      R"(999500, Requested 1200. Please try again in 42ms. Visit )"
+      R"(https://platform.openai.com/account/rate-limits to learn more.",)"
+      R"("type":"tokens","param":null,"code":"rate_limit_exceeded"}})";
+  RateHeaders h = ParseRateHeaders(r);
+  CHECK(h.limit_tokens == 1000000);
+  CHECK(h.remaining_tokens == 500);
+  // The headers, where sent, are the server's own figures.
+  CHECK(h.limit_requests == 3000);
+  CHECK(h.remaining_requests == 12);
+
+  r.headers.clear();
+  r.body = "Rate limit reached for m in organization o on requests per min "
+           "(RPM): Limit 3000, Used 3000, Requested 1. Please try again in "
+           "20ms.";
+  h = ParseRateHeaders(r);
+  CHECK(h.limit_requests == 3000);
+  CHECK(h.remaining_requests == 0);
+  CHECK(h.limit_tokens == -1);
+  CHECK(h.remaining_tokens == -1);
+  // Only a refusal's message is read, and only OpenAI's form of it.
+  r.status = 200;
+  CHECK(ParseRateHeaders(r).limit_requests == -1);
+  r.status = 429;
+  r.body = "on requests per min (RPM): Limit 3000, Used lots";
+  CHECK(ParseRateHeaders(r).limit_requests == -1);
+}
+
+TEST_CASE("RateLimiter learns a key's limit from a 429's message") {
+  RateLimiter l(0, 0);
+  l.Started(1, 0, 1000);
+  HttpResponse r;
+  r.status = 429;
+  r.body = "Rate limit reached for m in organization o on tokens per min "
+           "(TPM): Limit 60000, Used 59500, Requested 1000. Please try "
+           "again in 500ms.";
+  l.Finished(1, 0, r);
+  CHECK(l.tpm() == 60000);
+  // 500 left, refilling at 1,000 a second (at most; others spend too).
+  CHECK(l.EarliestStart(0, 1000) >= 500);
 }
 
 TEST_CASE("RateLimiter without limits never waits") {
@@ -94,11 +147,15 @@ TEST_CASE("RateLimiter follows the server's figure both ways") {
   l.Finished(1, 1000, TokenHeaders(200, 6000, 5900));
   CHECK(l.EarliestStart(1000, 5875) == 1000);
   CHECK(l.EarliestStart(1000, 5900) == 1250);
-  // Another user of the key took 4000 more than we know of.
+  // Another user of the key took 4000 more than we know of: the 900 left
+  // is not all ours, they are expected to take their share of it (4000 of
+  // the 6875 spent in the last minute, counting this request).
   l.Started(2, 1000, 1000);
   l.Finished(2, 1000, TokenHeaders(200, 6000, 900));
-  CHECK(l.EarliestStart(1000, 875) == 1000);
-  CHECK(l.EarliestStart(1000, 900) == 1250);
+  CHECK(l.EarliestStart(1000, 875) > 1250);
+  // A minute later their spending is out of the window: all of a full
+  // budget is ours again.
+  CHECK(l.EarliestStart(61001, 5975) == 61001);
 }
 
 TEST_CASE("RateLimiter does not trust a figure the requests in flight blur") {
@@ -170,4 +227,132 @@ TEST_CASE("RateLimiter forgets an abandoned request") {
   l.Finished(1, 0, TokenHeaders(200, 6000, 5900));
   // Request 2 is no longer subtracted as in flight.
   CHECK(l.EarliestStart(0, 5875) == 0);
+}
+
+namespace {
+
+// One API key's token budget as the server keeps it, shared by every
+// client: a minute's worth, refilled continuously, starting full; a
+// refused request takes nothing. Every answer carries the figures.
+struct SharedBudget {
+  double capacity, level;
+  int64_t at_ms = 0;
+
+  explicit SharedBudget(double tpm) : capacity(tpm), level(tpm) {}
+
+  HttpResponse Take(int64_t now_ms, uint64_t tokens, int64_t* retry_ms) {
+    level = std::min(capacity, level + static_cast<double>(now_ms - at_ms) *
+                                           capacity / 60000.0);
+    at_ms = now_ms;
+    bool ok = level >= static_cast<double>(tokens);
+    if (ok) level -= static_cast<double>(tokens);
+    *retry_ms = ok ? 0
+                   : static_cast<int64_t>(std::ceil(
+                         (static_cast<double>(tokens) - level) * 60000.0 /
+                         capacity));
+    return TokenHeaders(ok ? 200 : 429, static_cast<int64_t>(capacity),
+                        static_cast<int64_t>(level));
+  }
+};
+
+struct SharedRun {
+  int64_t end_ms = 0;      ///< When the last request was accepted.
+  int refused = 0;         ///< 429s, over all clients.
+  int accepted = 0;
+  std::vector<int64_t> done_ms;  ///< When each client's last was accepted.
+};
+
+// Clients (one RateLimiter each, no flags: limits learned from the
+// headers) with `work[i]` requests of `tokens` each, all started at
+// `start_ms[i]`, against one SharedBudget; answers are instant and a 429
+// holds its client as the scheduler does (for the time the server names).
+SharedRun RunShared(double tpm, uint64_t tokens, std::vector<int> work,
+                    std::vector<int64_t> start_ms) {
+  SharedBudget server(tpm);
+  std::vector<RateLimiter> clients(work.size(), RateLimiter(0, 0));
+  SharedRun run;
+  run.done_ms.assign(work.size(), -1);
+  uint64_t id = 0;
+  for (int64_t now = 0; now < 3600000; now += 10) {
+    bool busy = false;
+    for (size_t c = 0; c < clients.size(); ++c) {
+      if (work[c] == 0 || now < start_ms[c]) {
+        busy = busy || work[c] > 0;
+        continue;
+      }
+      busy = true;
+      while (work[c] > 0 && clients[c].EarliestStart(now, tokens) <= now) {
+        clients[c].Started(++id, now, tokens);
+        int64_t retry_ms;
+        HttpResponse r = server.Take(now, tokens, &retry_ms);
+        clients[c].Finished(id, now, r);
+        if (r.status == 429) {
+          ++run.refused;
+          clients[c].Hold(now + retry_ms);
+          break;
+        }
+        ++run.accepted;
+        if (--work[c] == 0) run.done_ms[c] = now;
+        run.end_ms = now;
+      }
+    }
+    if (!busy) break;
+  }
+  return run;
+}
+
+}  // namespace
+
+TEST_CASE("RateLimiter: clients sharing a key pace on its figures, not each "
+          "on the whole limit") {
+  // Four processes at 1,200,000 tokens per minute, 3,000,000 tokens in
+  // requests of 30,000: the budget allows (3,000,000 - 1,200,000) / 20,000
+  // per second = 90 s.
+  SharedRun run = RunShared(1200000, 30000, {25, 25, 25, 25}, {0, 0, 0, 0});
+  INFO("refused " << run.refused << " accepted " << run.accepted << " end "
+                  << run.end_ms);
+  CHECK(run.accepted == 100);
+  CHECK(run.refused <= 5);
+  CHECK(run.end_ms <= 94500);
+}
+
+TEST_CASE("RateLimiter: a client takes more of a shared key as others "
+          "finish") {
+  // One client has six times the work of each of the other three: once
+  // they are done it must have the whole budget, or the run would end
+  // late. Ideal: (3,600,000 - 1,200,000) / 20,000 per second = 120 s.
+  SharedRun run = RunShared(1200000, 30000, {20, 20, 20, 60}, {0, 0, 0, 0});
+  INFO("refused " << run.refused << " accepted " << run.accepted << " end "
+                  << run.end_ms);
+  CHECK(run.accepted == 120);
+  CHECK(run.refused <= 6);
+  CHECK(run.end_ms <= 126000);
+  CHECK(run.done_ms[3] == run.end_ms);
+}
+
+TEST_CASE("RateLimiter: a client joining a key in use waits for room") {
+  // Eight clients, each starting a second after the one before, against
+  // a key the first ones already drain.
+  SharedRun run = RunShared(1200000, 30000, std::vector<int>(8, 15),
+                            {0, 1000, 2000, 3000, 4000, 5000, 6000, 7000});
+  INFO("refused " << run.refused << " accepted " << run.accepted << " end "
+                  << run.end_ms);
+  CHECK(run.accepted == 120);
+  CHECK(run.refused <= 6);
+  CHECK(run.end_ms <= 126000);
+}
+
+TEST_CASE("RateLimiter: others' spending counts for less once the figures "
+          "show them idle") {
+  RateLimiter l(0, 0);  // 60,000 a minute, learned: 1,000 a second
+  l.Started(1, 0, 1000);
+  // Others spent 30,000 before our first answer.
+  l.Finished(1, 0, TokenHeaders(200, 60000, 29000));
+  // Twenty seconds on, the figure is just what we expect alone: they
+  // spent nothing since, and may have finished.
+  l.Started(2, 20000, 1000);
+  l.Finished(2, 20000, TokenHeaders(200, 60000, 48000));
+  // Counted whole for the minute, their 30,000 would leave us 28,000 of
+  // the 48,000; forgotten by e every 10 s, nearly all of it is ours.
+  CHECK(l.EarliestStart(20000, 40000) == 20000);
 }

@@ -101,6 +101,14 @@ void Scheduler::StartDue(int64_t now) {
       CutToShare(&waiting_[index], now);  // may grow waiting_
       best = waiting_.begin() + static_cast<std::ptrdiff_t>(index);
     }
+    // No request takes a large bite of a known token budget: processes
+    // sharing the key could not split it finely (RateLimiter::Slice). May
+    // grow waiting_.
+    if (uint64_t slice = pool_.Slice(); slice > 0) {
+      size_t index = static_cast<size_t>(best - waiting_.begin());
+      CutTo(&waiting_[index], std::max(kMinShareTokens, slice));
+      best = waiting_.begin() + static_cast<std::ptrdiff_t>(index);
+    }
     // Pacing holds back the head rather than letting a later, smaller
     // batch overtake it: the writer is waiting for the head.
     int64_t at;

@@ -779,3 +779,48 @@ TEST_CASE("Scheduler: while input may still come, batches go as formed") {
   CHECK(run.transport.tokens_sent == std::vector<int64_t>(7, 300000));
   CHECK(run.transport.last_answer_ms == 2 * 6250);
 }
+
+TEST_CASE("Scheduler cuts requests to a slice of a learned token limit") {
+  // Issue 23: a request of a fifth of the minute's budget cannot be shared
+  // finely with other processes on the key. Once the limit is known
+  // (640,000 a minute), a request carries at most 1/64 of it, 10,000.
+  ServerLimits server(1000, 640000);
+  Harness h(
+      [&](const HttpRequest& req) {
+        HttpResponse r = Embed(req);
+        server.Take(TokensOf(req), &r);
+        return r;
+      },
+      2);
+  server.clock = &h.clock;
+  h.scheduler.Submit(MakeBatch(Texts(4, 2000), 0, 2000));      // the probe
+  h.scheduler.Submit(MakeBatch(Texts(60, 2000), 4, 2000));     // 120,000
+  std::vector<BatchResult> results = h.RunAll();
+  CHECK(Embedded(results) == 64);
+  CHECK(server.refused == 0);
+  REQUIRE(h.transport.sent.size() == 13);
+  for (size_t i = 1; i < h.transport.sent.size(); ++i)
+    CHECK(TokensOf(h.transport.sent[i]) == 10000);
+}
+
+TEST_CASE("Scheduler: the slice never makes the request limit bind first") {
+  // 640,000 tokens but 16 requests a minute: slices of 1/64 would need 64
+  // requests for a minute's tokens, so a request may carry twice the
+  // tokens per request the limits allow together, 80,000.
+  ServerLimits server(16, 640000);
+  Harness h(
+      [&](const HttpRequest& req) {
+        HttpResponse r = Embed(req);
+        server.Take(TokensOf(req), &r);
+        return r;
+      },
+      2);
+  server.clock = &h.clock;
+  h.scheduler.Submit(MakeBatch(Texts(4, 2000), 0, 2000));
+  h.scheduler.Submit(MakeBatch(Texts(80, 2000), 4, 2000));  // 160,000
+  std::vector<BatchResult> results = h.RunAll();
+  CHECK(Embedded(results) == 84);
+  REQUIRE(h.transport.sent.size() == 3);
+  CHECK(TokensOf(h.transport.sent[1]) == 80000);
+  CHECK(TokensOf(h.transport.sent[2]) == 80000);
+}
