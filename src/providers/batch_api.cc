@@ -27,12 +27,6 @@ constexpr size_t kIndexReadBytes = 1u << 20;
 // Per output line besides the vector: ids, usage, envelope.
 constexpr uint64_t kLineOverhead = 400;
 
-std::string Hex(const uint8_t* p, size_t n) {
-  std::string s;
-  for (size_t i = 0; i < n; ++i) fmt::format_to(std::back_inserter(s), "{:02x}", p[i]);
-  return s;
-}
-
 std::string GetString(const rapidjson::Value& obj, const char* name) {
   if (!obj.IsObject()) return "";
   auto it = obj.FindMember(name);
@@ -106,7 +100,7 @@ std::string RequestCustomId(const Batch& batch) {
     h.Update(piece, sizeof piece);
   }
   Sha256::Digest d = h.Final();
-  return "r" + Hex(d.data(), 16);
+  return "r" + HexDigest(d).substr(0, 32);
 }
 
 void AppendRequestLine(std::string_view custom_id, std::string_view body,
@@ -454,7 +448,7 @@ void BatchApiRunner::NewJob(RequestFile file) {
   Job job;
   // Named by its content, so that a rerun can find the file an upload
   // whose answer was lost stored (GET /files).
-  job.name = "embedpipe-" + Hex(upload_hash_.Final().data(), 16);
+  job.name = "embedpipe-" + HexDigest(upload_hash_.Final()).substr(0, 32);
   upload_hash_ = Sha256();
   job.inputs = file.inputs;
   job.bytes = file.bytes;
