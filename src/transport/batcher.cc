@@ -13,6 +13,13 @@ bool Batcher::Add(Record record, Batch* closed) {
   open_.bytes += record.text.size();
   open_estimate_ += estimate;
   open_.records.push_back(std::move(record));
+  // A batch at the input cap takes nothing more: it goes now, not when a
+  // next record comes (a streaming input may send none for a while). Not
+  // both closes at once: a batch was closed before this record only if it
+  // held another, and then this one alone is at the cap only when the cap
+  // is 1, where the open batch is always empty before a record.
+  if (!did_close && open_.records.size() >= limits_.max_inputs)
+    did_close = Close(closed);
   return did_close;
 }
 

@@ -22,8 +22,10 @@ class Batcher {
 
   /// Adds `record` to the open batch. If it does not fit, the open batch is
   /// first moved to *closed and true is returned; the record then opens the
-  /// next batch. A record that alone exceeds the caps still gets a batch of
-  /// its own (per-input caps are the caller's business).
+  /// next batch. Otherwise, if the record brings the batch to the input
+  /// cap, that batch is moved to *closed and true is returned. A record that
+  /// alone exceeds the caps still gets a batch of its own (per-input caps
+  /// are the caller's business).
   bool Add(Record record, Batch* closed);
 
   /// Moves the open batch, if it has any record, to *closed.

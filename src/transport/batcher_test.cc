@@ -39,6 +39,19 @@ TEST_CASE("Batcher closes at the input cap") {
   CHECK(Pack({3, 1000}, in) == std::vector<size_t>{3, 3, 1});
 }
 
+TEST_CASE("Batcher closes a batch as soon as it holds the input cap") {
+  // A streaming input (`tail -f log | embedpipe`) may send no next record
+  // for a while: a full batch must not wait for one.
+  Batcher batcher({2, 1000});
+  Batch closed;
+  CHECK_FALSE(batcher.Add(MakeRecord(0, 1, 4), &closed));
+  REQUIRE(batcher.Add(MakeRecord(1, 1, 4), &closed));
+  CHECK(closed.records.size() == 2);
+  CHECK(batcher.open_size() == 0);
+  CHECK_FALSE(batcher.Add(MakeRecord(2, 1, 4), &closed));
+  CHECK(batcher.open_size() == 1);
+}
+
 TEST_CASE("Batcher closes before the exact token sum passes the cap") {
   std::vector<Record> in = {MakeRecord(0, 40, 4), MakeRecord(1, 60, 4),
                             MakeRecord(2, 1, 4)};
@@ -70,13 +83,13 @@ TEST_CASE("Batcher keeps input order and sums") {
   Batcher batcher({2, 1000});
   Batch batch;
   CHECK_FALSE(batcher.Add(MakeRecord(7, 3, 10), &batch));
-  CHECK_FALSE(batcher.Add(MakeRecord(9, 4, 20), &batch));
-  CHECK(batcher.Add(MakeRecord(11, 5, 30), &batch));
+  CHECK(batcher.Add(MakeRecord(9, 4, 20), &batch));
   REQUIRE(batch.records.size() == 2);
   CHECK(batch.records[0].seq == 7);
   CHECK(batch.records[1].seq == 9);
   CHECK(batch.tokens == 7);
   CHECK(batch.bytes == 30);
+  CHECK_FALSE(batcher.Add(MakeRecord(11, 5, 30), &batch));
   CHECK(batcher.open_size() == 1);
   CHECK(batcher.Flush(&batch));
   CHECK(batch.records[0].seq == 11);
