@@ -25,6 +25,13 @@ constexpr double kSlicesPerBudget = 64;
 // How fast others' spending is forgotten while the figures show them idle:
 // by e for each ten seconds without a sign of them.
 constexpr double kIdleDecayMs = 10000;
+// The least share a process takes, however little it spent so far. A share
+// learned from past spending alone feeds on itself: the process that spent
+// most takes most, the rest starve, and when it finishes its spending keeps
+// their shares small for a minute while the budget idles. A floor lets the
+// starved ones keep sending and so keep learning from the figures; at the
+// fair share of 8 processes, it overcommits the key only beyond that.
+constexpr double kMinShare = 1.0 / 8;
 
 int64_t HeaderInt(const HttpResponse& response, std::string_view name) {
   const std::string* v = response.Header(name);
@@ -113,7 +120,7 @@ double RateLimiter::Bucket::Share(int64_t now_ms, double cost) const {
   double theirs = Sum(others, now_ms);
   if (theirs <= 0) return 1;
   double ours = std::max(0.0, Sum(own, now_ms)) + cost;
-  return ours / (ours + theirs);
+  return std::max(ours / (ours + theirs), kMinShare);
 }
 
 int64_t RateLimiter::Bucket::When(int64_t now_ms, double cost) const {

@@ -21,7 +21,9 @@
 // rest is left to the others. So processes that see each other split the
 // budget instead of each taking all of it, and one takes more as the
 // others' spending ages out of the minute, or fades while the figures show
-// none (alone, all of it is its share).
+// none (alone, all of it is its share). The share is never below 1/8, so
+// that one that spent little so far is not starved by those that spent
+// more.
 #pragma once
 
 #include <cstdint>
@@ -110,7 +112,7 @@ class RateLimiter {
     void Advance(int64_t now_ms);
     void Spent(int64_t now_ms, double cost);
     /// Our share of all spending if `cost` is spent now:
-    /// (own + cost) / (own + cost + others).
+    /// (own + cost) / (own + cost + others), but at least 1/8.
     double Share(int64_t now_ms, double cost) const;
     int64_t When(int64_t now_ms, double cost) const;
     void Learn(int64_t now_ms, int64_t limit, int64_t remaining,

@@ -356,3 +356,39 @@ TEST_CASE("RateLimiter: others' spending counts for less once the figures "
   // the 48,000; forgotten by e every 10 s, nearly all of it is ours.
   CHECK(l.EarliestStart(20000, 40000) == 20000);
 }
+
+TEST_CASE("RateLimiter: eight clients on a key take all of it as they "
+          "finish one by one") {
+  // Eight processes whose shards differ in size, so that for most of the
+  // run some have finished: a finished one's past spending must stop
+  // holding back the rest within seconds. Ideal: 5,400,000 tokens, less
+  // the full bucket, at 20,000 per second = 210 s.
+  SharedRun run = RunShared(1200000, 30000, {5, 10, 15, 20, 25, 30, 35, 40},
+                            std::vector<int64_t>(8, 0));
+  INFO("refused " << run.refused << " accepted " << run.accepted << " end "
+                  << run.end_ms);
+  CHECK(run.accepted == 180);
+  CHECK(run.refused <= 9);
+  CHECK(run.end_ms <= 220500);
+}
+
+TEST_CASE("RateLimiter: eight clients started together on a key share it "
+          "evenly") {
+  // 3,000,000 tokens over eight: (3,000,000 - 1,200,000) / 20,000 = 90 s.
+  // Answers here are instant, so the first clients finish from the full
+  // bucket at once. Shares learned from past spending alone feed on
+  // themselves: of the rest, the one that spent most takes most and the
+  // others starve (and once it finishes, its spending keeps their shares
+  // small for a minute while the budget idles). Shared evenly, those rest
+  // all finish in the last part of the run.
+  SharedRun run = RunShared(1200000, 18750, std::vector<int>(8, 20),
+                            std::vector<int64_t>(8, 0));
+  std::vector<int64_t> done = run.done_ms;
+  std::sort(done.begin(), done.end());
+  INFO("refused " << run.refused << " accepted " << run.accepted << " end "
+                  << run.end_ms << " fifth done " << done[4]);
+  CHECK(run.accepted == 160);
+  CHECK(run.refused <= 8);
+  CHECK(run.end_ms <= 95000);
+  CHECK(done[4] >= run.end_ms * 3 / 4);
+}
