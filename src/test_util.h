@@ -128,6 +128,14 @@ inline HttpResponse Embed(const HttpRequest& request) {
   return r;
 }
 
+/// The bytes of the file at `path` (empty when there is none).
+inline std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
 /// A fresh directory under $TMPDIR or /tmp, removed with its files. Tests
 /// that sync hundreds of times pass in_memory, to use /dev/shm where there
 /// is one: the code paths are the same, without waiting for a disk.

@@ -30,6 +30,7 @@
 #include "journal/journal.h"
 #include "journal/key_set.h"
 #include "journal/known_ids.h"
+#include "journal/private_file.h"
 #include "output/copy_text_writer.h"
 #include "output/output.h"
 #include "output/output_worker.h"
@@ -500,13 +501,11 @@ bool Pipeline::OpenNextInput() {
     if (input_name_ == "-" && !spilled_[input])
       stdin_start_ = lseek(STDIN_FILENO, 0, SEEK_CUR);
     if (spilled_[input]) {
-      // Mode 0600 as the journal's: it holds the input's texts.
-      int fd = open(SpillPath(input).c_str(),
-                    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-      if (fd < 0 || fchmod(fd, 0600) != 0) {
+      // Private as the journal: it holds the input's texts.
+      int fd = OpenPrivateFile(SpillPath(input));
+      if (fd < 0) {
         io_error_ = fmt::format("cannot write {}: {}", SpillPath(input),
                                 std::strerror(errno));
-        if (fd >= 0) close(fd);
         return false;
       }
       spill_fd_ = fd;

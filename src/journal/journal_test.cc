@@ -24,13 +24,6 @@ JournalConfig Config(std::string model = "text-embedding-3-small",
   return {{{"provider", "openai"}, {"model", model}, {"dimensions", dims}}};
 }
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 void Spit(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));

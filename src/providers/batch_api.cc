@@ -16,6 +16,7 @@
 #include "app/diag.h"
 #include "app/summary.h"
 #include "journal/digest.h"
+#include "journal/private_file.h"
 #include "providers/codec_json.h"
 
 namespace {
@@ -419,24 +420,11 @@ void BatchApiRunner::Submit(Batch batch) {
 // Appends line_ to the open upload file, opening it first if need be.
 bool BatchApiRunner::WriteLine(const std::string& line) {
   if (!fatal_message_.empty()) return true;  // said already
-  if (upload_fd_ < 0) {
-    // Mode 0600 as the journal's: it holds the input's texts. A stale file
-    // (a run killed before its upload) keeps its old mode through O_TRUNC.
-    upload_fd_ = open(UploadPath(jobs_.size()).c_str(),
-                      O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (upload_fd_ < 0 || fchmod(upload_fd_, 0600) != 0) return false;
-  }
+  // It holds the input's texts; a run killed before its upload left it.
+  if (upload_fd_ < 0) upload_fd_ = OpenPrivateFile(UploadPath(jobs_.size()));
+  if (upload_fd_ < 0) return false;
   upload_hash_.Update(line);
-  for (size_t done = 0; done < line.size();) {
-    ssize_t n = write(upload_fd_, line.data() + done, line.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      if (n == 0) errno = ENOSPC;
-      return false;
-    }
-    done += static_cast<size_t>(n);
-  }
-  return true;
+  return WriteAll(upload_fd_, line);
 }
 
 void BatchApiRunner::NewJob(RequestFile file) {
@@ -920,18 +908,10 @@ void BatchApiRunner::SaveState() {
     if (!job.stored.file_id.empty()) stored.push_back(job.stored);
   std::string text = FormatStoredJobs(stored);
   std::string tmp = config_.state_path + ".tmp";
-  // Mode 0600 as the journal's: it is part of the same checkpoint, naming
-  // the files that hold the input's texts. A stale temporary file keeps its
-  // old mode through O_TRUNC, hence the fchmod.
-  int fd = open(tmp.c_str(),
-                O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-  bool ok = fd >= 0 && fchmod(fd, 0600) == 0;
-  for (size_t done = 0; ok && done < text.size();) {
-    ssize_t n = write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    ok = n > 0;
-    if (ok) done += static_cast<size_t>(n);
-  }
+  // Private as the journal: part of the same checkpoint, it names the files
+  // that hold the input's texts.
+  int fd = OpenPrivateFile(tmp);
+  bool ok = fd >= 0 && WriteAll(fd, text);
   ok = ok && fsync(fd) == 0;
   if (fd >= 0) ok = close(fd) == 0 && ok;
   ok = ok && rename(tmp.c_str(), config_.state_path.c_str()) == 0;

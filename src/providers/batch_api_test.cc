@@ -22,13 +22,6 @@
 
 namespace {
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 Batch MakeBatch(uint64_t number, std::vector<std::string> texts) {
   Batch b;
   b.number = number;

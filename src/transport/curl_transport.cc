@@ -18,6 +18,7 @@
 #include <curl/curl.h>
 #include <fmt/core.h>
 
+#include "journal/private_file.h"
 #include "transport/proxy_env.h"
 
 namespace {
@@ -78,26 +79,11 @@ int OnProgress(void* user, curl_off_t, curl_off_t down, curl_off_t,
 
 // Writes a 200's body to HttpRequest::response_file; false on an error.
 bool WriteToFile(Transfer* t, const char* data, size_t len) {
-  if (t->response_fd < 0) {
-    const std::string& path = t->request.response_file;
-    t->response_fd = open(path.c_str(),
-                          O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-    // A stale file keeps its old mode through O_TRUNC.
-    if (t->response_fd < 0 || fchmod(t->response_fd, 0600) != 0) {
-      t->file_error = fmt::format("cannot write {}: {}", path, std::strerror(errno));
-      return false;
-    }
-  }
-  while (len > 0) {
-    ssize_t n = write(t->response_fd, data, len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      t->file_error = fmt::format("cannot write {}: {}", t->request.response_file,
-                                  std::strerror(n < 0 ? errno : ENOSPC));
-      return false;
-    }
-    data += n;
-    len -= static_cast<size_t>(n);
+  const std::string& path = t->request.response_file;
+  if (t->response_fd < 0) t->response_fd = OpenPrivateFile(path);
+  if (t->response_fd < 0 || !WriteAll(t->response_fd, std::string_view(data, len))) {
+    t->file_error = fmt::format("cannot write {}: {}", path, std::strerror(errno));
+    return false;
   }
   return true;
 }
