@@ -583,55 +583,60 @@ TEST_CASE("BatchApiRunner: an expired job's unrun requests fail, not their texts
   CHECK(counts.total == 3);
 }
 
-TEST_CASE("BatchApiRunner: a job created though its answer was lost is not created again") {
-  TempDir dir;
-  std::string state = dir.path + "/ck.batch";
-  FakeClock clock;
-  FakeBatchApi api;
-  // POST /batches reaches the server, which creates the job; its answer is
-  // lost (a timeout, or the process killed before it was read).
-  bool lose_create = true;
-  FakeTransport transport(&clock, [&](const HttpRequest& r) {
-    HttpResponse response = api(r);
-    if (lose_create && r.url.ends_with("/batches") && r.method == "POST") {
-      response = HttpResponse();
-      response.transport_error = "Operation timed out";
-    }
-    return response;
-  });
-  OpenAiCodec codec(OpenAiTestConfig());
-  SUBCASE("in the same run") {
-    BatchApiRunner runner(&transport, &clock, &codec, RunnerConfig(state));
-    runner.Submit(MakeBatch(0, {"a"}));
-    runner.EndInput();
-    bool ready;
-    for (int i = 0; i < 20 && api.creations == 0; ++i) runner.Step(200, -1, &ready);
-    lose_create = false;
-    CHECK(RunAll(&runner, {MakeBatch(0, {"a"})}).size() == 1);
-    CHECK_FALSE(runner.fatal());
-  }
-  SUBCASE("by a rerun") {
-    {
-      BatchApiRunner first(&transport, &clock, &codec, RunnerConfig(state));
-      first.Submit(MakeBatch(0, {"a"}));
-      first.EndInput();
+TEST_CASE("BatchApiRunner: a file or job made though its answer was lost is not made again") {
+  // POST /files or POST /batches reaches the server, which makes the file
+  // or the job; its answer is lost (a timeout, or the process killed before
+  // it was read). The runner finds it (GET /files, GET /batches) instead.
+  struct Lost {
+    const char* path;
+    int FakeBatchApi::*made;
+  };
+  for (Lost lost : {Lost{"/files", &FakeBatchApi::uploads},
+                    Lost{"/batches", &FakeBatchApi::creations}}) {
+    std::string path = lost.path;
+    CAPTURE(path);
+    for (bool rerun : {false, true}) {
+      CAPTURE(rerun);
+      TempDir dir;
+      std::string state = dir.path + "/ck.batch";
+      FakeClock clock;
+      FakeBatchApi api;
+      bool lose = true;
+      FakeTransport transport(&clock, [&](const HttpRequest& r) {
+        HttpResponse response = api(r);
+        if (lose && r.url.ends_with(lost.path) && r.method == "POST") {
+          response = HttpResponse();
+          response.transport_error = "Operation timed out";
+        }
+        return response;
+      });
+      OpenAiCodec codec(OpenAiTestConfig());
+      auto first = std::make_unique<BatchApiRunner>(&transport, &clock, &codec,
+                                                    RunnerConfig(state));
+      first->Submit(MakeBatch(0, {"a"}));
+      first->EndInput();
       bool ready;
-      for (int i = 0; i < 20 && api.creations == 0; ++i) first.Step(200, -1, &ready);
-    }  // killed: the sidecar names the file, no job
-    REQUIRE(Slurp(state).find("\"batch_id\":\"\"") != std::string::npos);
-    lose_create = false;
-    BatchApiRunner second(&transport, &clock, &codec, RunnerConfig(state));
-    std::string err;
-    REQUIRE(second.Load(&err));
-    second.Submit(MakeBatch(0, {"a"}));
-    second.EndInput();
-    CHECK(RunAll(&second, {MakeBatch(0, {"a"})}).size() == 1);
-    CHECK(second.uploads() == 0);
+      for (int i = 0; i < 20 && api.*lost.made == 0; ++i) first->Step(200, -1, &ready);
+      lose = false;
+      BatchApiRunner* runner = first.get();
+      std::unique_ptr<BatchApiRunner> second;
+      if (rerun) {
+        first.reset();  // killed
+        second = std::make_unique<BatchApiRunner>(&transport, &clock, &codec,
+                                                  RunnerConfig(state));
+        std::string err;
+        REQUIRE(second->Load(&err));
+        second->Submit(MakeBatch(0, {"a"}));
+        second->EndInput();
+        runner = second.get();
+      }
+      CHECK(RunAll(runner, {MakeBatch(0, {"a"})}).size() == 1);
+      CHECK_FALSE(runner->fatal());
+      CHECK(api.uploads == 1);
+      CHECK(api.creations == 1);
+      CHECK(Slurp(state).find("\"batch_id\":\"batch_1\"") != std::string::npos);
+    }
   }
-  CHECK(api.lists == 1);
-  CHECK(api.creations == 1);
-  CHECK(api.uploads == 1);
-  CHECK(Slurp(state).find("\"batch_id\":\"batch_1\"") != std::string::npos);
 }
 
 TEST_CASE("BatchApiRunner: a rerun creates the job of a file it uploaded, once") {
@@ -659,54 +664,6 @@ TEST_CASE("BatchApiRunner: a rerun creates the job of a file it uploaded, once")
   CHECK(api.lists == 1);  // no job of that file yet
   CHECK(api.creations == 1);
   CHECK(api.uploads == 1);
-}
-
-TEST_CASE("BatchApiRunner: a file stored though its upload's answer was lost is not uploaded again") {
-  TempDir dir;
-  std::string state = dir.path + "/ck.batch";
-  FakeClock clock;
-  FakeBatchApi api;
-  bool lose_upload = true;
-  FakeTransport transport(&clock, [&](const HttpRequest& r) {
-    HttpResponse response = api(r);
-    if (lose_upload && r.url.ends_with("/files") && r.method == "POST") {
-      response = HttpResponse();
-      response.transport_error = "Operation timed out";
-    }
-    return response;
-  });
-  OpenAiCodec codec(OpenAiTestConfig());
-  SUBCASE("in the same run") {
-    BatchApiRunner runner(&transport, &clock, &codec, RunnerConfig(state));
-    runner.Submit(MakeBatch(0, {"a"}));
-    runner.EndInput();
-    bool ready;
-    for (int i = 0; i < 20 && api.uploads == 0; ++i) runner.Step(200, -1, &ready);
-    lose_upload = false;
-    CHECK(RunAll(&runner, {MakeBatch(0, {"a"})}).size() == 1);
-    CHECK(runner.uploads() == 0);
-  }
-  SUBCASE("by a rerun") {
-    {
-      BatchApiRunner first(&transport, &clock, &codec, RunnerConfig(state));
-      first.Submit(MakeBatch(0, {"a"}));
-      first.EndInput();
-      bool ready;
-      for (int i = 0; i < 20 && api.uploads == 0; ++i) first.Step(200, -1, &ready);
-    }  // killed: no sidecar
-    REQUIRE(access(state.c_str(), F_OK) != 0);
-    lose_upload = false;
-    BatchApiRunner second(&transport, &clock, &codec, RunnerConfig(state));
-    std::string err;
-    REQUIRE(second.Load(&err));
-    second.Submit(MakeBatch(0, {"a"}));
-    second.EndInput();
-    CHECK(RunAll(&second, {MakeBatch(0, {"a"})}).size() == 1);
-    CHECK(second.uploads() == 0);
-  }
-  CHECK(api.uploads == 1);
-  CHECK(api.creations == 1);
-  CHECK(Slurp(state).find("\"file_id\":\"file-in\"") != std::string::npos);
 }
 
 TEST_CASE("BatchApiRunner: a result file left by a killed run is not taken") {
