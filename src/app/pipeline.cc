@@ -540,6 +540,7 @@ void Pipeline::StartReplay() {
   // each: a little more than needed).
   if (journal_) journal_->Reserve(journal_->size() + batch_records_);
   stats_ = collect_stats_;  // this pass counts every line again
+  if (known_) known_->ForgetWritten();
   tokens_formed_ = 0;
   next_seq_ = 0;
   held_bytes_ = 0;

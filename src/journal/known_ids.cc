@@ -203,3 +203,7 @@ bool KnownIds::Unchanged(size_t entry, const Key& key) {
   e.flags |= kWritten;
   return false;
 }
+
+void KnownIds::ForgetWritten() {
+  for (Entry& e : entries_) e.flags &= static_cast<uint8_t>(~kWritten);
+}

@@ -45,6 +45,10 @@ class KnownIds {
   /// then keeps the input's last line, as a full load would.
   bool Unchanged(size_t entry, const Key& key);
 
+  /// Forgets which ids Unchanged() saw written, for a second pass over the
+  /// same input (--batch-api) that must decide each line as the first did.
+  void ForgetWritten();
+
   /// The id of entry (decoded, as Find takes it).
   std::string_view Id(size_t entry) const {
     return std::string_view(ids_).substr(entries_[entry].offset,

@@ -111,6 +111,11 @@ TEST_CASE("KnownIds: unchanged until a line of the id is written; seen ids stay"
   CHECK(known.Seen(c));
   CHECK_FALSE(known.Seen(b));
   CHECK_FALSE(known.Seen(known.Find("d")));
+
+  // A second pass decides as the first did; seen ids stay seen.
+  known.ForgetWritten();
+  CHECK(known.Unchanged(b, KeyOf('a')));
+  CHECK(known.Seen(a));
 }
 
 TEST_CASE("KnownIds grows its index past the size the file promised") {

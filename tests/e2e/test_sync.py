@@ -296,6 +296,29 @@ def shards_list_only_their_own_known_ids():
 
 
 @test
+def known_with_the_batch_api_writes_what_a_normal_run_writes():
+    """--batch-api reads its input twice: the second pass must decide
+    unchanged or written as the first did (the last line of an id wins)."""
+    d = tmpdir()
+    recs = [{"id": "r%d" % i, "text": "text %d" % i} for i in range(30)]
+    new = [dict(r, text=r["text"] + "!") if i % 7 == 0 else r
+           for i, r in enumerate(recs) if i != 5]
+    new += [{"id": "r3", "text": "text 3"}, {"id": "r3", "text": "changed 3"}]
+    with Server() as srv:
+        known = loaded(srv, recs, d)
+        normal = run(base_args(srv, DIMS, *COLS, "--known", known, "--deleted",
+                               os.path.join(d, "deleted1")), stdin=jsonl(*new))
+        batch = run(base_args(srv, DIMS, *COLS, "--known", known, "--deleted",
+                              os.path.join(d, "deleted2"), "--batch-api", "--checkpoint",
+                              os.path.join(d, "ckpt")), stdin=jsonl(*new))
+    normal.expect_rc(0)
+    batch.expect_rc(0)
+    eq(batch.out, normal.out, "output of the --batch-api run")
+    eq(deleted_list(os.path.join(d, "deleted2")), "r5\n", "--deleted")
+    eq(batch.stats["known"], normal.stats["known"], "--stats known")
+
+
+@test
 def a_malformed_known_file_is_a_usage_error_before_any_request():
     d = tmpdir()
     known = os.path.join(d, "known")
