@@ -90,10 +90,10 @@ RateHeaders ParseRateHeaders(const HttpResponse& response) {
 }
 
 double RateLimiter::Bucket::Sum(const std::deque<Spend>& spends,
-                                int64_t now_ms) {
+                                int64_t now_ms, int64_t until_ms) {
   double sum = 0;
   for (const Spend& s : spends)
-    if (s.at_ms > now_ms - kMinuteMs) sum += s.amount;
+    if (s.at_ms > now_ms - kMinuteMs && s.at_ms <= until_ms) sum += s.amount;
   return sum;
 }
 
@@ -119,20 +119,31 @@ void RateLimiter::Bucket::Spent(int64_t now_ms, double cost) {
 double RateLimiter::Bucket::Share(int64_t now_ms, double cost) const {
   double theirs = Sum(others, now_ms);
   if (theirs <= 0) return 1;
-  double ours = std::max(0.0, Sum(own, now_ms)) + cost;
+  // Others' spending is seen only when a figure shows it, a round trip
+  // (and the server's queue) late; ours counted at once would outweigh it
+  // while everyone spends fast, as processes started together do, and
+  // their shares would add up to more than the whole.
+  double ours = std::max(0.0, Sum(own, now_ms, shown_through_ms)) + cost;
   return std::max(ours / (ours + theirs), kMinShare);
 }
 
-int64_t RateLimiter::Bucket::When(int64_t now_ms, double cost) const {
+int64_t RateLimiter::Bucket::When(int64_t now_ms, double cost,
+                                  double in_flight) const {
   if (capacity <= 0) return now_ms;
   // Of the key's budget as the server last showed it, and its refill
   // since, the others' share is theirs to spend: ours is what is left of
-  // our count after it. Alone, that is all of it.
+  // our count after it. Alone, that is all of it. The figure is stale by
+  // every request on its way to the server's count: ours are in our count,
+  // and the others most likely have as much on the way for each share of
+  // theirs as we have for ours (processes started together all take what
+  // the first figures show, and 40 requests in flight over 8 of them hide
+  // more than half a budget).
   double share = Share(now_ms, cost);
   double theirs =
       (1 - share) *
-      std::min(capacity, shown + static_cast<double>(now_ms - learned_ms) *
-                                     capacity / kMsPerMinute);
+      (std::min(capacity, shown + static_cast<double>(now_ms - learned_ms) *
+                                      capacity / kMsPerMinute) +
+       in_flight / share);
   double have = LevelAt(now_ms) - theirs;
   // Never ask for more than our share of a full bucket, or the wait would
   // never end.
@@ -198,6 +209,7 @@ void RateLimiter::Bucket::Learn(int64_t now_ms, int64_t limit,
   }
   shown = level;
   learned_ms = now_ms;
+  shown_through_ms = std::max(shown_through_ms, started_ms);
 }
 
 RateLimiter::RateLimiter(int64_t rpm, int64_t tpm) {
@@ -211,10 +223,15 @@ RateLimiter::RateLimiter(int64_t rpm, int64_t tpm) {
 }
 
 int64_t RateLimiter::EarliestStart(int64_t now_ms, uint64_t tokens) const {
+  double tokens_in_flight = 0;
+  for (const auto& [id, flight] : in_flight_)
+    tokens_in_flight += static_cast<double>(flight.tokens);
   int64_t t = std::max(now_ms, hold_until_ms_);
-  t = std::max(t, requests_.When(now_ms, 1));
+  t = std::max(t, requests_.When(now_ms, 1,
+                                 static_cast<double>(in_flight_.size())));
   if (!TooLarge(tokens))
-    t = std::max(t, tokens_.When(now_ms, static_cast<double>(tokens)));
+    t = std::max(t, tokens_.When(now_ms, static_cast<double>(tokens),
+                                 tokens_in_flight));
   return t;
 }
 

@@ -23,7 +23,12 @@
 // others' spending ages out of the minute, or fades while the figures show
 // none (alone, all of it is its share). The share is never below 1/8, so
 // that one that spent little so far is not starved by those that spent
-// more.
+// more. Two things keep shares from adding up to more than the budget
+// while everyone spends fast (processes started together): our own
+// spending counts toward the share only as far as the figures show the
+// others' (both a round trip late), and the others are assumed to have as
+// much on its way to the server, for each share of theirs, as we have in
+// flight for ours.
 #pragma once
 
 #include <cstdint>
@@ -106,15 +111,22 @@ class RateLimiter {
     std::deque<Spend> own, others;
     double shown = 0;
     int64_t learned_ms = 0;
+    /// When the newest request whose figure we learned started: the
+    /// figures show others' spending up to about then.
+    int64_t shown_through_ms = 0;
 
-    static double Sum(const std::deque<Spend>& spends, int64_t now_ms);
+    /// What `spends` holds of the last minute, up to `until_ms`.
+    static double Sum(const std::deque<Spend>& spends, int64_t now_ms,
+                      int64_t until_ms = INT64_MAX);
     double LevelAt(int64_t now_ms) const;
     void Advance(int64_t now_ms);
     void Spent(int64_t now_ms, double cost);
     /// Our share of all spending if `cost` is spent now:
-    /// (own + cost) / (own + cost + others), but at least 1/8.
+    /// (own + cost) / (own + cost + others), but at least 1/8; own as far
+    /// as the figures show others'.
     double Share(int64_t now_ms, double cost) const;
-    int64_t When(int64_t now_ms, double cost) const;
+    /// `in_flight`: what our requests still unanswered cost.
+    int64_t When(int64_t now_ms, double cost, double in_flight) const;
     void Learn(int64_t now_ms, int64_t limit, int64_t remaining,
                double cost_after, double cost_unsure, int64_t started_ms);
   };
