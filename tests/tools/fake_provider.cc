@@ -111,6 +111,10 @@ A loopback fake of the OpenAI embeddings API: POST /v1/embeddings or /embeddings
                             cancelled (after cancelling), each with the first
                             half of the file's requests answered and the rest
                             as batch_expired or batch_cancelled error lines
+  --batch-queue-tokens N    the batch queue limit: a job that would bring the
+                            input tokens of the jobs validating or running
+                            over N fails with token_limit_exceeded, as the
+                            API's do (see fake_batches.h)
 Control (a test's, no key): POST /fake/hold/CALL/N holds the Nth Batch API
 call of kind CALL (files, upload, content, create, list or retrieve) from
 then on and every call after it: unanswered and without effect until the
@@ -416,6 +420,8 @@ bool ParseArgs(int argc, char** argv, Options* o, bool* help, std::string* err) 
       if (!take_uint(UINT64_MAX, &o->batches.fail_every)) return false;
     } else if (arg == "--batch-error-every") {
       if (!take_uint(UINT64_MAX, &o->batches.error_every)) return false;
+    } else if (arg == "--batch-queue-tokens") {
+      if (!take_uint(UINT64_MAX, &o->batches.queue_tokens)) return false;
     } else if (arg == "--batch-end") {
       if (!take(&o->batches.end)) return false;
       if (!fake_batches::Batches::KnownEnd(o->batches.end)) {
@@ -668,6 +674,7 @@ class Provider {
               return c;
             }(),
             [this](const std::string& body, std::string* out) { return Embed(body, out); },
+            [this](const std::string& body, std::string* model) { return Count(body, model); },
             [this](const std::string& line) { LogLine(line); }),
         gate_([this](const std::string& line) { LogLine(line); }) {}
 
@@ -872,6 +879,14 @@ class Provider {
     }
     *out = SuccessBody(p, Fault::kNone, ++batch_requests_);
     return 200;
+  }
+
+  // The input tokens of one Batch API request, as /embeddings counts them.
+  uint64_t Count(const std::string& body, std::string* model) {
+    Parsed p;
+    if (ParseRequest(body, &p)) return 0;
+    if (p.model) *model = *p.model;
+    return p.total_tokens;
   }
 
   void LogLine(const std::string& line) {
