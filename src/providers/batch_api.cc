@@ -114,15 +114,18 @@ void AppendRequestLine(std::string_view custom_id, std::string_view body,
 }
 
 bool RequestFileBuilder::Add(std::string custom_id, size_t line_bytes,
-                             size_t inputs, RequestFile* closed) {
+                             size_t inputs, uint64_t tokens,
+                             RequestFile* closed) {
   bool full = !open_.custom_ids.empty() &&
               (open_.custom_ids.size() + 1 > limits_.max_requests ||
                open_.inputs + inputs > limits_.max_inputs ||
-               open_.bytes + line_bytes > limits_.max_bytes);
+               open_.bytes + line_bytes > limits_.max_bytes ||
+               open_.tokens + tokens > limits_.max_tokens);
   if (full) Flush(closed);
   open_.bytes += line_bytes;
   open_.custom_ids.push_back(std::move(custom_id));
   open_.inputs += inputs;
+  open_.tokens += tokens;
   return full;
 }
 
@@ -192,13 +195,40 @@ bool ReadBatchObject(const rapidjson::Value& doc, BatchJobStatus* out,
     if (data != errors->value.MemberEnd() && data->value.IsArray())
       for (const auto& e : data->value.GetArray()) {
         if (!out->errors.empty()) out->errors += "; ";
-        out->errors += GetString(e, "message");
+        std::string message = GetString(e, "message");
+        if (GetString(e, "code") == "token_limit_exceeded") {
+          out->queue_full = true;
+          out->queue_limit = ParseQueueLimit(message);
+        }
+        out->errors += message;
       }
   }
   return true;
 }
 
 }  // namespace
+
+uint64_t ParseQueueLimit(std::string_view message) {
+  constexpr std::string_view kHead = "Limit: ";
+  size_t at = message.find(kHead);
+  if (at == std::string_view::npos) return 0;
+  uint64_t limit = 0;
+  bool digits = false;
+  for (at += kHead.size(); at < message.size(); ++at) {
+    char c = message[at];
+    if (c == ',') continue;
+    if (c < '0' || c > '9') break;
+    if (limit > (UINT64_MAX - 9) / 10) return 0;
+    limit = limit * 10 + static_cast<uint64_t>(c - '0');
+    digits = true;
+  }
+  return digits && message.substr(at).starts_with(" enqueued tokens") ? limit : 0;
+}
+
+QueueVerdict QueueRule(uint64_t tokens, uint64_t enqueued, uint64_t limit) {
+  if (limit == 0 || enqueued + tokens <= limit) return QueueVerdict::kCreate;
+  return enqueued > 0 ? QueueVerdict::kWait : QueueVerdict::kSplit;
+}
 
 bool ParseBatchObject(std::string_view json, BatchJobStatus* out,
                       std::string* err) {
@@ -216,9 +246,13 @@ bool FindBatchOfFile(std::string_view list, std::string_view file_id,
     return false;
   }
   *out = BatchJobStatus();
-  for (const auto& batch : data->value.GetArray())
-    if (GetString(batch, "input_file_id") == file_id)
-      return ReadBatchObject(batch, out, err);
+  for (const auto& batch : data->value.GetArray()) {
+    if (GetString(batch, "input_file_id") != file_id) continue;
+    if (!ReadBatchObject(batch, out, err)) return false;
+    // A refused job ran nothing; the file's job, if any, is another.
+    if (!out->queue_full) return true;
+    *out = BatchJobStatus();
+  }
   return true;
 }
 
@@ -373,6 +407,7 @@ bool BatchApiRunner::Load(std::string* err) {
     // Without a job id, POST /batches may still have reached the server.
     job.stage = s.batch_id.empty() ? Stage::kFindJob : Stage::kPoll;
     job.stored = std::move(s);
+    // (Its tokens are counted as this run submits its requests.)
     for (const std::string& id : job.stored.custom_ids)
       stored_owner_[id] = jobs_.size();
     diag::Info(fmt::format(
@@ -404,12 +439,13 @@ void BatchApiRunner::Submit(Batch batch) {
   if (owner != stored_owner_.end()) {
     place.job = static_cast<uint32_t>(owner->second);
     ++jobs_[owner->second].wanted;
+    jobs_[owner->second].tokens += batch.tokens;
     return;
   }
   line_.clear();
   AppendRequestLine(id, codec_->EncodeRequest(batch).body, &line_);
   RequestFile closed;
-  if (builder_.Add(id, line_.size(), batch.records.size(), &closed))
+  if (builder_.Add(id, line_.size(), batch.records.size(), batch.tokens, &closed))
     NewJob(std::move(closed));
   place.job = static_cast<uint32_t>(jobs_.size());
   if (!WriteLine(line_) && fatal_message_.empty())
@@ -440,6 +476,7 @@ void BatchApiRunner::NewJob(RequestFile file) {
   upload_hash_ = Sha256();
   job.inputs = file.inputs;
   job.bytes = file.bytes;
+  job.tokens = file.tokens;
   job.stored.custom_ids = std::move(file.custom_ids);
   job.wanted = job.stored.custom_ids.size();
   jobs_.push_back(std::move(job));
@@ -464,7 +501,8 @@ void BatchApiRunner::StopStarting() {
   if (stopped_) return;
   stopped_ = true;
   for (const Job& job : jobs_)
-    if (job.stage != Stage::kDone && !job.stored.batch_id.empty())
+    if (job.stage != Stage::kDone && !job.stored.batch_id.empty() &&
+        !job.status.queue_full)
       diag::Info(fmt::format("batch {} goes on at the server; the same command "
                              "with the same --checkpoint collects it",
                              job.stored.batch_id));
@@ -537,8 +575,13 @@ void BatchApiRunner::StartDue(int64_t now) {
     bool downloading = job.stage == Stage::kOutput || job.stage == Stage::kErrors;
     // Results are matched to requests only once every request is known.
     if (job.busy || job.stage == Stage::kDone || now < job.not_before_ms ||
-        (downloading && !input_ended_))
+        (downloading && !input_ended_) || Blocked(job))
       continue;
+    if (job.stage == Stage::kCreate &&
+        QueueRule(job.tokens, Enqueued(), queue_limit_) == QueueVerdict::kSplit) {
+      Unrunnable(i);
+      continue;
+    }
     job.busy = true;
     ++http_requests_;
     HttpRequest request = MakeRequest(job, i);
@@ -552,10 +595,91 @@ void BatchApiRunner::StartDue(int64_t now) {
 int64_t BatchApiRunner::NextDueMs() const {
   int64_t due = -1;
   for (const Job& job : jobs_)
-    if (!job.busy && job.stage != Stage::kDone &&
+    if (!job.busy && job.stage != Stage::kDone && !Blocked(job) &&
         (due < 0 || job.not_before_ms < due))
       due = job.not_before_ms;
   return due;
+}
+
+// The tokens of this run's jobs that the queue holds: created (or being
+// created, or maybe found created) and not ended.
+uint64_t BatchApiRunner::Enqueued() const {
+  uint64_t tokens = 0;
+  for (const Job& job : jobs_) {
+    bool running = job.stage == Stage::kPoll
+                       ? !job.status.Ended()
+                       : (job.stage == Stage::kCreate || job.stage == Stage::kFindJob) &&
+                             job.busy;
+    if (running) tokens += job.tokens;
+  }
+  return tokens;
+}
+
+// Whether `job` must not be created yet, for the batch queue: it was
+// refused and none of this run's jobs ended since, or with the limit known
+// the queue cannot take it until one does.
+bool BatchApiRunner::Blocked(const Job& job) const {
+  if (job.stage != Stage::kCreate) return false;
+  uint64_t enqueued = Enqueued();
+  if (job.refused && ends_ == job.ends_seen && enqueued > 0) return true;
+  switch (QueueRule(job.tokens, enqueued, queue_limit_)) {
+    case QueueVerdict::kCreate:
+      return false;
+    case QueueVerdict::kWait:
+      return true;
+    case QueueVerdict::kSplit:
+      return false;
+  }
+  return false;
+}
+
+// The job was refused for a full queue (job->status says so): its file is
+// kept and a job is created for it again, once one of this run's jobs has
+// ended, or when none runs (others' jobs fill the queue) after a wait.
+void BatchApiRunner::Refused(Job* job, int64_t now) {
+  const BatchJobStatus& s = job->status;
+  if (s.queue_limit) {
+    queue_limit_ = s.queue_limit;
+    builder_.set_max_tokens(queue_limit_);
+  }
+  job->refused = true;
+  job->ends_seen = ends_;
+  job->polls = 0;
+  // A run killed after it created the job again, before the sidecar said
+  // so, left a live job: look for it first (the list leaves out refused
+  // ones).
+  job->stage = Stage::kFindJob;
+  job->not_before_ms = now;
+  std::string then = fmt::format("a job is created for {} again once one of "
+                                 "this run's jobs ends", job->stored.file_id);
+  if (queue_limit_ && job->tokens > queue_limit_) {
+    then = "its file alone is over the limit";
+  } else if (Enqueued() == 0) {
+    int64_t wait = PollDelayMs(++job->queue_waits);
+    job->not_before_ms = now + wait;
+    then = fmt::format("a job is created for {} again in {:.1f} s (the queue "
+                       "holds other jobs)",
+                       job->stored.file_id, static_cast<double>(wait) / 1000);
+  }
+  diag::Info(fmt::format("batch {} refused, the batch queue is full: {}; {}",
+                         s.id, s.errors, then));
+}
+
+// The file of job number `index` alone is over the batch queue limit: it
+// can never run. Its requests fail as the job did; the sidecar forgets it.
+void BatchApiRunner::Unrunnable(size_t index) {
+  Job& job = jobs_[index];
+  diag::Error(fmt::format(
+      "batch {} failed: {}; its file {} alone holds {} tokens, more than the "
+      "limit: its {} rejected",
+      job.status.id, job.status.errors, job.stored.file_id,
+      GroupThousands(job.tokens),
+      CountNoun(job.wanted, "request is", "requests are")));
+  job.stage = Stage::kOutput;  // no files: nothing to download
+  job.refused = false;
+  job.stored.file_id.clear();
+  job.stored.batch_id.clear();
+  SaveState();
 }
 
 void BatchApiRunner::Step(int max_wait_ms, int watch_fd, bool* fd_ready) {
@@ -656,6 +780,8 @@ bool BatchApiRunner::Advance(Job* job, const std::string& body,
       const char* how = job->stage == Stage::kFindJob ? "found" : "created";
       job->stored.batch_id = status.id;
       job->status = status;
+      job->refused = false;
+      job->queue_waits = 0;
       job->stage = Stage::kPoll;
       job->not_before_ms = now + PollDelayMs(0);
       SaveState();
@@ -673,7 +799,12 @@ bool BatchApiRunner::Advance(Job* job, const std::string& body,
             status.status, GroupThousands(status.completed),
             GroupThousands(status.total), GroupThousands(status.failed)));
       job->status = std::move(status);
+      if (job->status.queue_full) {
+        Refused(job, now);
+        return true;
+      }
       if (job->status.Ended()) {
+        ++ends_;
         ReportEnd(*job);
         job->stage = Stage::kOutput;
       } else {
@@ -864,7 +995,7 @@ BatchJobCounts BatchApiRunner::JobCounts() const {
   // later goes at the end. "resumed": kept from an earlier run, not yet
   // polled.
   for (const char* status :
-       {"resumed", "validating", "in_progress", "finalizing", "cancelling",
+       {"resumed", "refused", "validating", "in_progress", "finalizing", "cancelling",
         "completed", "failed", "expired", "cancelled"})
     counts.states.emplace_back(status, 0);
   for (const Job& job : jobs_) {
@@ -872,8 +1003,10 @@ BatchJobCounts BatchApiRunner::JobCounts() const {
     // of its requests is left alone.
     if (job.stored.batch_id.empty() || job.wanted == 0) continue;
     ++counts.jobs;
-    std::string status =
-        job.status.status.empty() ? "resumed" : job.status.status;
+    // "refused": its job failed for a full queue; another is to come.
+    std::string status = job.status.status.empty() ? "resumed"
+                         : job.status.queue_full   ? "refused"
+                                                   : job.status.status;
     auto at = std::find_if(counts.states.begin(), counts.states.end(),
                            [&](const auto& s) { return s.first == status; });
     if (at == counts.states.end()) at = counts.states.emplace(at, status, 0);

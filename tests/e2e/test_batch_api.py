@@ -4,6 +4,7 @@
 and an interrupted run resumes its job by the id kept beside the checkpoint,
 without uploading again."""
 
+import http.client
 import json
 import os
 import signal
@@ -12,8 +13,8 @@ import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Server, base_args, check, corpus, eq, jsonl, main, run,  # noqa: E402
-                     spawn, test, tmpdir, verify)
+from harness import (KEY, MODEL, Server, base_args, check, corpus, eq, jsonl, main,  # noqa: E402
+                     run, spawn, test, tmpdir, verify)
 
 
 def calls(entries, what):
@@ -341,6 +342,88 @@ def progress_log_lines_give_the_jobs_states_and_counts():
     check(any("; 1 batch job (1 in_progress), " in l for l in progress), "\n".join(progress))
     check("1 batch job (1 completed), 20 of 20 requests completed, 0 failed" in r.err_text,
           r.err_text[-800:])
+
+
+QUEUE_FULL = "token_limit_exceeded"
+
+
+def jobs_by_file(log):
+    """Each input file's job creations, in order: [(refused?, requests)]."""
+    jobs = {}
+    for c in calls(log, "create"):
+        jobs.setdefault(c["input_file_id"], []).append((c.get("error") == QUEUE_FULL,
+                                                        c["requests"]))
+    return jobs
+
+
+def check_queue_run(r, normal, log, d, others=()):
+    """A run that met the batch queue limit wrote what a normal run writes,
+    each file uploaded once, and each file's jobs are refused ones then one
+    live one. Returns
+    jobs_by_file of the run's files (not `others`, files of other clients)."""
+    r.expect_rc(0)
+    eq(r.lines, normal, "output")
+    eq(r.errors(), [], "--errors")
+    check(not any("texts" in e for e in log), "nothing went to /v1/embeddings")
+    uploads = [u["file_id"] for u in calls(log, "upload") if u["file_id"] not in others]
+    eq(len(set(uploads)), len(uploads), "each file uploaded once")
+    jobs = {f: js for f, js in jobs_by_file(log).items() if f not in others}
+    for file_id in uploads:
+        refused = [q for q, _ in jobs.get(file_id, [])]
+        check(refused and all(refused[:-1]) and not refused[-1],
+              "%s: refused jobs, then one live one: %s" % (file_id, refused))
+    eq(sum(n for js in jobs.values() for q, n in js if not q), len(normal),
+       "requests in live jobs (each once)")
+    eq(sorted(os.listdir(d)), ["ckpt", "err"], "files beside the checkpoint after the run")
+    return jobs
+
+
+def occupy_queue(srv, texts):
+    """Creates a job of one request of `texts`, as another client of the
+    same organization would."""
+    def call(method, path, body, content_type):
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+        conn.request(method, "/v1" + path, body=body,
+                     headers={"Authorization": "Bearer " + KEY, "Content-Type": content_type})
+        resp = conn.getresponse()
+        answer = (resp.status, json.loads(resp.read()))
+        conn.close()
+        eq(answer[0], 200, "answer to %s %s: %s" % (method, path, answer[1]))
+        return answer[1]
+    line = json.dumps({"custom_id": "other", "method": "POST", "url": "/v1/embeddings",
+                       "body": {"model": MODEL, "input": texts}})
+    body = ('--b\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n'
+            '--b\r\nContent-Disposition: form-data; name="file"; filename="other.jsonl"'
+            '\r\n\r\n' + line + '\n\r\n--b--\r\n')
+    file_id = call("POST", "/files", body, "multipart/form-data; boundary=b")["id"]
+    call("POST", "/batches", json.dumps({"input_file_id": file_id, "endpoint": "/v1/embeddings",
+                                         "completion_window": "24h"}), "application/json")
+    return file_id
+
+
+@test
+def a_queue_full_of_other_jobs_is_waited_for_with_backoff():
+    # Another client's job holds the queue for 2 s; ours, refused, is
+    # created again for the same file once that one has ended.
+    path = small_corpus(6)
+    with Server() as srv:
+        normal = run(base_args(srv, 8, "--batch-inputs", "1", path))
+    normal.expect_rc(0)
+    tokens = normal.stats["tokens"]["sent"]
+    d = tmpdir()
+    with Server("--batch-delay-ms", "1000", "--batch-queue-tokens", str(tokens + 5)) as srv:
+        other = occupy_queue(srv, ["hello"] * 10)
+        r = batch_run(srv, path, d)
+        log = srv.stop()
+    jobs = check_queue_run(r, normal.lines, log, d, others=[other])
+    ours = list(jobs.values())
+    eq(len(ours), 1, "our files")
+    refusals = sum(q for q, _ in ours[0])
+    check(refusals >= 1, "our job was refused: %s" % ours[0])
+    waits = [l for l in r.err_text.splitlines() if "refused, the batch queue is full" in l]
+    eq(len(waits), refusals, "one line per wait: " + "\n".join(waits))
+    check(all("(the queue holds other jobs)" in l for l in waits), "\n".join(waits))
+    check("Limit: %s enqueued tokens" % format(tokens + 5, ",") in waits[0], waits[0])
 
 
 @test
