@@ -23,8 +23,8 @@ namespace {
 
 // The output file of one job (see BatchFileLimits).
 constexpr uint64_t kMaxOutputBytes = 256u << 20;
-// Reading a downloaded file to index it: this much at a time.
-constexpr size_t kIndexReadBytes = 1u << 20;
+// Reading a file line by line (to index or split it): this much at a time.
+constexpr size_t kReadBytes = 1u << 20;
 // Per output line besides the vector: ids, usage, envelope.
 constexpr uint64_t kLineOverhead = 400;
 
@@ -76,6 +76,41 @@ class ShallowWriter : public rapidjson::Writer<rapidjson::StringBuffer> {
   bool Enter() { return ++depth_ <= kMaxBodyDepth; }
   int depth_ = 0;
 };
+
+// Calls fn(line, offset) for each non-empty line of `fd` (without its
+// newline) and the file offset where it starts, reading kReadBytes at
+// a time. False, with errno set, when a read fails.
+template <typename Fn>
+bool ForEachLine(int fd, Fn fn) {
+  std::string buffer;
+  uint64_t base = 0;  // The file offset of buffer[0].
+  bool eof = false;
+  while (!eof) {
+    size_t had = buffer.size();
+    buffer.resize(had + kReadBytes);
+    ssize_t got = read(fd, buffer.data() + had, kReadBytes);
+    if (got < 0 && errno == EINTR) {
+      buffer.resize(had);
+      continue;
+    }
+    if (got < 0) return false;
+    buffer.resize(had + static_cast<size_t>(got));
+    eof = got == 0;
+    size_t start = 0;
+    while (start < buffer.size()) {
+      size_t nl = buffer.find('\n', start);
+      if (nl == std::string::npos && !eof) break;  // the rest comes next read
+      size_t end = nl == std::string::npos ? buffer.size() : nl;
+      std::string_view text(buffer.data() + start, end - start);
+      uint64_t offset = base + start;
+      start = nl == std::string::npos ? buffer.size() : nl + 1;
+      if (!text.empty()) fn(text, offset);
+    }
+    buffer.erase(0, start);
+    base += start;
+  }
+  return true;
+}
 
 bool Retryable(const HttpResponse& r) {
   return r.status == 0 || r.status == 408 || r.status == 409 ||
@@ -444,10 +479,18 @@ void BatchApiRunner::Submit(Batch batch) {
   }
   line_.clear();
   AppendRequestLine(id, codec_->EncodeRequest(batch).body, &line_);
+  place.inputs = static_cast<uint16_t>(
+      std::min<size_t>(batch.records.size(), UINT16_MAX));
+  place.tokens = static_cast<uint32_t>(std::min<uint64_t>(batch.tokens, UINT32_MAX));
+  AddLine(id, &place);
+}
+
+// Adds line_, the request line of `custom_id`, to the upload files.
+void BatchApiRunner::AddLine(const std::string& custom_id, Place* place) {
   RequestFile closed;
-  if (builder_.Add(id, line_.size(), batch.records.size(), batch.tokens, &closed))
+  if (builder_.Add(custom_id, line_.size(), place->inputs, place->tokens, &closed))
     NewJob(std::move(closed));
-  place.job = static_cast<uint32_t>(jobs_.size());
+  place->job = static_cast<uint32_t>(jobs_.size());
   if (!WriteLine(line_) && fatal_message_.empty())
     fatal_message_ = fmt::format("cannot write {}: {}", UploadPath(jobs_.size()),
                                  std::strerror(errno));
@@ -477,6 +520,7 @@ void BatchApiRunner::NewJob(RequestFile file) {
   job.inputs = file.inputs;
   job.bytes = file.bytes;
   job.tokens = file.tokens;
+  job.local = true;
   job.stored.custom_ids = std::move(file.custom_ids);
   job.wanted = job.stored.custom_ids.size();
   jobs_.push_back(std::move(job));
@@ -579,7 +623,7 @@ void BatchApiRunner::StartDue(int64_t now) {
       continue;
     if (job.stage == Stage::kCreate &&
         QueueRule(job.tokens, Enqueued(), queue_limit_) == QueueVerdict::kSplit) {
-      Unrunnable(i);
+      Split(i);  // new jobs go at the end, started later in this loop
       continue;
     }
     job.busy = true;
@@ -617,7 +661,8 @@ uint64_t BatchApiRunner::Enqueued() const {
 
 // Whether `job` must not be created yet, for the batch queue: it was
 // refused and none of this run's jobs ended since, or with the limit known
-// the queue cannot take it until one does.
+// the queue cannot take it until one does. A file to split waits for the
+// end of the input (its new files take the next upload file numbers).
 bool BatchApiRunner::Blocked(const Job& job) const {
   if (job.stage != Stage::kCreate) return false;
   uint64_t enqueued = Enqueued();
@@ -628,7 +673,7 @@ bool BatchApiRunner::Blocked(const Job& job) const {
     case QueueVerdict::kWait:
       return true;
     case QueueVerdict::kSplit:
-      return false;
+      return !input_ended_;
   }
   return false;
 }
@@ -653,7 +698,7 @@ void BatchApiRunner::Refused(Job* job, int64_t now) {
   std::string then = fmt::format("a job is created for {} again once one of "
                                  "this run's jobs ends", job->stored.file_id);
   if (queue_limit_ && job->tokens > queue_limit_) {
-    then = "its file alone is over the limit";
+    then = "its file alone is over the limit: it is split";
   } else if (Enqueued() == 0) {
     int64_t wait = PollDelayMs(++job->queue_waits);
     job->not_before_ms = now + wait;
@@ -665,17 +710,76 @@ void BatchApiRunner::Refused(Job* job, int64_t now) {
                          s.id, s.errors, then));
 }
 
-// The file of job number `index` alone is over the batch queue limit: it
-// can never run. Its requests fail as the job did; the sidecar forgets it.
-void BatchApiRunner::Unrunnable(size_t index) {
+// The upload file of `job` goes: its job runs (or the file was split).
+void BatchApiRunner::DropUpload(Job* job) {
+  if (!job->local) return;
+  job->local = false;
+  unlink(UploadPath(static_cast<size_t>(job - jobs_.data())).c_str());
+}
+
+// Splits the file of job number `index`, over the batch queue limit alone,
+// at request lines into files within it, which become new jobs; the old
+// one is dropped (from the sidecar too).
+void BatchApiRunner::Split(size_t index) {
+  std::string path = UploadPath(index);
+  size_t first = jobs_.size();
+  if (jobs_[index].local) {
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      fatal_message_ = fmt::format("cannot read {}: {}", path, std::strerror(errno));
+      return;
+    }
+    // The lines are this run's own (AppendRequestLine), each of a request
+    // it submitted.
+    constexpr std::string_view kHead = "{\"custom_id\":\"";
+    bool ours = true;
+    bool read_ok = ForEachLine(fd, [&](std::string_view text, uint64_t) {
+      size_t end = text.find('"', kHead.size());
+      auto place = ours && text.starts_with(kHead) && end != std::string_view::npos
+                       ? places_.find(std::string(text.substr(kHead.size(), end - kHead.size())))
+                       : places_.end();
+      if (place == places_.end()) {
+        ours = false;
+        return;
+      }
+      line_.assign(text);
+      line_ += '\n';
+      AddLine(place->first, &place->second);
+    });
+    int read_errno = errno;
+    close(fd);
+    if (!read_ok || !ours) {
+      fatal_message_ = read_ok ? fmt::format("{} holds a line this run did not write", path)
+                               : fmt::format("cannot read {}: {}", path,
+                                             std::strerror(read_errno));
+      return;
+    }
+    RequestFile last;
+    if (builder_.Flush(&last)) NewJob(std::move(last));
+  }
   Job& job = jobs_[index];
-  diag::Error(fmt::format(
-      "batch {} failed: {}; its file {} alone holds {} tokens, more than the "
-      "limit: its {} rejected",
-      job.status.id, job.status.errors, job.stored.file_id,
-      GroupThousands(job.tokens),
-      CountNoun(job.wanted, "request is", "requests are")));
-  job.stage = Stage::kOutput;  // no files: nothing to download
+  if (!job.local) {
+    // A file of an earlier run, whose lines are not on disk: its requests
+    // fail as the job did, and the sidecar forgets it, so that the same
+    // command sends them again in files within the limit.
+    diag::Error(fmt::format(
+        "batch {} failed: {}; its file {} alone holds {} tokens, more than the "
+        "limit, and is of an earlier run, whose lines are not at hand to split: "
+        "its {} rejected, and the same command with the same --checkpoint sends "
+        "them again in smaller files",
+        job.status.id, job.status.errors, job.stored.file_id,
+        GroupThousands(job.tokens),
+        CountNoun(job.wanted, "request is", "requests are")));
+    job.stage = Stage::kOutput;  // no files: nothing to download
+  } else {
+    diag::Info(fmt::format(
+        "{} holds {} tokens, more than the batch queue's {}: split into {} files",
+        job.stored.file_id, GroupThousands(job.tokens), GroupThousands(queue_limit_),
+        jobs_.size() - first));
+    job.stage = Stage::kDone;
+    job.wanted = 0;
+    DropUpload(&job);
+  }
   job.refused = false;
   job.stored.file_id.clear();
   job.stored.batch_id.clear();
@@ -760,9 +864,8 @@ bool BatchApiRunner::Advance(Job* job, const std::string& body,
           job->stored.file_id));
       // A file found may have its job already.
       job->stage = found ? Stage::kFindJob : Stage::kCreate;
+      // The sidecar names it; the upload file stays until its job runs.
       SaveState();
-      // The server holds it now; the sidecar names it.
-      unlink(UploadPath(static_cast<size_t>(job - jobs_.data())).c_str());
       return true;
     }
     case Stage::kFindJob:
@@ -803,6 +906,7 @@ bool BatchApiRunner::Advance(Job* job, const std::string& body,
         Refused(job, now);
         return true;
       }
+      if (job->status.status != "validating") DropUpload(job);
       if (job->status.Ended()) {
         ++ends_;
         ReportEnd(*job);
@@ -839,46 +943,21 @@ void BatchApiRunner::Index(Job* job, bool error_file) {
   }
   uint64_t unreadable = 0;
   ResultLine line;
-  std::string err, buffer;
-  uint64_t base = 0;  // The file offset of buffer[0].
-  bool eof = false;
-  while (!eof) {
-    size_t had = buffer.size();
-    buffer.resize(had + kIndexReadBytes);
-    ssize_t got = read(fd, buffer.data() + had, kIndexReadBytes);
-    if (got < 0 && errno == EINTR) {
-      buffer.resize(had);
-      continue;
+  std::string err;
+  bool read_ok = ForEachLine(fd, [&](std::string_view text, uint64_t offset) {
+    if (!ParseResultLine(text, &line, &err)) {
+      ++unreadable;
+      return;
     }
-    if (got < 0) {
-      fatal_message_ = fmt::format("cannot read {}: {}", path, std::strerror(errno));
-      break;
-    }
-    buffer.resize(had + static_cast<size_t>(got));
-    eof = got == 0;
-    size_t start = 0;
-    while (start < buffer.size()) {
-      size_t nl = buffer.find('\n', start);
-      if (nl == std::string::npos && !eof) break;  // the rest comes next read
-      size_t end = nl == std::string::npos ? buffer.size() : nl;
-      std::string_view text(buffer.data() + start, end - start);
-      uint64_t offset = base + start;
-      start = nl == std::string::npos ? buffer.size() : nl + 1;
-      if (text.empty()) continue;
-      if (!ParseResultLine(text, &line, &err)) {
-        ++unreadable;
-        continue;
-      }
-      auto it = places_.find(line.custom_id);
-      // Not this run's, or answered already by an earlier line.
-      if (it == places_.end() || it->second.found != Found::kNowhere) continue;
-      it->second.found = error_file ? Found::kErrors : Found::kOutput;
-      it->second.offset = offset;
-      it->second.length = static_cast<uint32_t>(text.size());
-    }
-    buffer.erase(0, start);
-    base += start;
-  }
+    auto it = places_.find(line.custom_id);
+    // Not this run's, or answered already by an earlier line.
+    if (it == places_.end() || it->second.found != Found::kNowhere) return;
+    it->second.found = error_file ? Found::kErrors : Found::kOutput;
+    it->second.offset = offset;
+    it->second.length = static_cast<uint32_t>(text.size());
+  });
+  if (!read_ok)
+    fatal_message_ = fmt::format("cannot read {}: {}", path, std::strerror(errno));
   close(fd);
   if (unreadable)
     diag::Warning(fmt::format(
@@ -1065,8 +1144,11 @@ void BatchApiRunner::SaveState() {
 }
 
 bool BatchApiRunner::Forget(std::string* err) {
-  for (size_t n = 0; n < jobs_.size(); ++n)
+  // (An upload file is left only by a job resumed from a killed run.)
+  for (size_t n = 0; n < jobs_.size(); ++n) {
     for (bool error_file : {false, true}) unlink(ResultPath(n, error_file).c_str());
+    unlink(UploadPath(n).c_str());
+  }
   if (unlink(config_.state_path.c_str()) == 0 || errno == ENOENT) return true;
   *err = fmt::format("cannot remove {}: {}", config_.state_path, std::strerror(errno));
   return false;

@@ -8,7 +8,7 @@
 // Memory that does not grow with the input: the runner works in two passes
 // over the same requests. Collecting: each request is written, as it is
 // formed, to an upload file on disk beside the checkpoint (`<checkpoint>.
-// batch.upload-N`, mode 0600, removed once uploaded), which is sent from
+// batch.upload-N`, mode 0600, removed once its job runs), which is sent from
 // disk; each ended job's output and error files are downloaded to disk
 // (`.output-N`, `.errors-N`) and indexed: for each request of this run,
 // where its result line lies. Nothing per record is held, only per request
@@ -43,14 +43,16 @@
 // The batch queue limit. OpenAI bounds the input tokens an organization
 // may have enqueued in batch jobs per model; a job created over it is
 // answered 200 and then fails with token_limit_exceeded, having run
-// nothing. That is not a rejection: the file is kept and a job is created
-// for it again once one of this run's jobs has ended, or, when none of ours
-// runs (others' jobs fill the queue), after a wait on the poll schedule.
-// The message states the limit ("Limit: 3,000,000 enqueued tokens"); from
-// then on a job is not created while this run's running jobs and the file
-// would pass it, and files formed later hold at most that many tokens. A
-// file formed before that holds more can never run: its requests are
-// rejected with the job's reason.
+// nothing. That is not a rejection: the file is kept (each upload file
+// stays on disk until its job runs) and a job is created for it again once
+// one of this run's jobs has ended, or, when none of ours runs (others'
+// jobs fill the queue), after a wait on the poll schedule. The message
+// states the limit ("Limit: 3,000,000 enqueued tokens"); from then on a job
+// is not created while this run's running jobs and the file would pass it,
+// files formed later hold at most that many tokens, and a file that alone
+// holds more is split, at request lines, into files within it, uploaded
+// like any other (the sidecar drops the old one). Requests are answered by
+// custom_id wherever their line went.
 //
 // Why a sidecar and not a record in the journal: the journal is an
 // append-only log of vectors that compaction rewrites to what one run used
@@ -170,7 +172,7 @@ uint64_t ParseQueueLimit(std::string_view message);
 enum class QueueVerdict {
   kCreate,
   kWait,   ///< Until one of this run's jobs ends.
-  kSplit,  ///< The file alone is over the limit: it can never run as it is.
+  kSplit,  ///< The file alone is over the limit: it can never run.
 };
 QueueVerdict QueueRule(uint64_t tokens, uint64_t enqueued, uint64_t limit);
 
@@ -289,6 +291,9 @@ class BatchApiRunner {
     size_t inputs = 0;
     uint64_t bytes = 0;      // Of its upload file.
     uint64_t tokens = 0;     // Of its requests this run submitted.
+    // Its upload file, UploadPath(n), is this run's and on disk: kept
+    // until its job runs, so that it can be split.
+    bool local = false;
     // Its last job was refused for a full queue while `ends_seen` of this
     // run's jobs had ended: it waits for another to end.
     bool refused = false;
@@ -308,15 +313,19 @@ class BatchApiRunner {
   struct Place {
     uint32_t job = 0;
     Found found = Found::kNowhere;
+    uint16_t inputs = 0;  // Of its request (at most the provider's 2048).
     uint32_t length = 0;
+    uint32_t tokens = 0;  // Of its request, for a split.
     uint64_t offset = 0;
   };
 
   void NewJob(RequestFile file);
+  void AddLine(const std::string& custom_id, Place* place);
   void Refused(Job* job, int64_t now);
   uint64_t Enqueued() const;
   bool Blocked(const Job& job) const;
-  void Unrunnable(size_t index);
+  void Split(size_t index);
+  void DropUpload(Job* job);
   bool WriteLine(const std::string& line);
   void StartDue(int64_t now);
   HttpRequest MakeRequest(const Job& job, size_t index) const;

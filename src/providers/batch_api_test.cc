@@ -938,6 +938,41 @@ TEST_CASE("BatchApiRunner: jobs refused for a full queue are created again, in t
   CHECK(access(runner.UploadPath(1).c_str(), F_OK) != 0);  // gone once it ran
 }
 
+TEST_CASE("BatchApiRunner: a file over the queue limit alone is split and run in turn") {
+  TempDir dir;
+  std::string state = dir.path + "/ck.batch";
+  FakeClock clock;
+  QueueApi api;
+  FakeTransport transport(&clock, [&api](const HttpRequest& r) { return api(r); });
+  OpenAiCodec codec(OpenAiTestConfig());
+  BatchApiRunner runner(&transport, &clock, &codec, RunnerConfig(state));
+  std::vector<Batch> batches = {TokenBatch(0, {"a", "b"}), TokenBatch(1, {"c"}),
+                                TokenBatch(2, {"d", "e"}), TokenBatch(3, {"f", "g", "h"})};
+  for (const Batch& b : batches) runner.Submit(b);
+  runner.EndInput();
+  std::vector<BatchResult> results = RunAll(&runner, batches);
+  REQUIRE(results.size() == 4);
+  for (const BatchResult& r : results) CHECK(r.status == BatchResult::kEmbedded);
+  // file-1 holds 8 tokens; its lines go, in order, to files of at most 3.
+  CHECK(api.uploads == 4);
+  CHECK(api.JobsByFile() == std::map<std::string, std::vector<bool>>{
+                                {"file-1", {true}},
+                                {"file-2", {false}},
+                                {"file-3", {false}},
+                                {"file-4", {false}}});
+  std::vector<uint64_t> tokens;
+  for (const QueueApi::Job& j : api.jobs) tokens.push_back(j.tokens);
+  CHECK(tokens == std::vector<uint64_t>{8, 3, 2, 3});
+  std::string split;
+  for (const char* id : {"file-2", "file-3", "file-4"}) split += api.files[id];
+  CHECK(split == api.files["file-1"]);
+  for (size_t n = 0; n < 4; ++n) CHECK(access(runner.UploadPath(n).c_str(), F_OK) != 0);
+  std::vector<StoredJob> stored;
+  std::string err;
+  REQUIRE(ParseStoredJobs(Slurp(state), &stored, &err));
+  CHECK(stored.size() == 3);  // the split file is dropped
+}
+
 TEST_CASE("BatchApiRunner: a rerun finds the job made again after a refusal") {
   // The job of file-2 is refused, made again, and the answer is lost as
   // the run is killed: its sidecar still names the refused job. The rerun
@@ -975,4 +1010,52 @@ TEST_CASE("BatchApiRunner: a rerun finds the job made again after a refusal") {
   CHECK(api.jobs.size() == 3);
   CHECK(api.JobsByFile() == std::map<std::string, std::vector<bool>>{
                                 {"file-1", {false}}, {"file-2", {true, false}}});
+}
+
+TEST_CASE("BatchApiRunner: a stored file over the queue limit alone is sent again, split") {
+  // The run that uploaded the file is killed before its job is refused;
+  // the rerun has not the file's lines at hand to split it: its requests
+  // fail with the job, and the sidecar forgets the file, so that the next
+  // run sends them anew and splits the file it forms.
+  TempDir dir;
+  std::string state = dir.path + "/ck.batch";
+  FakeClock clock;
+  QueueApi api;
+  FakeTransport transport(&clock, [&api](const HttpRequest& r) { return api(r); });
+  OpenAiCodec codec(OpenAiTestConfig());
+  std::vector<Batch> batches = {TokenBatch(0, {"a", "b"}), TokenBatch(1, {"c", "d"})};
+  {
+    BatchApiRunner first(&transport, &clock, &codec, RunnerConfig(state));
+    for (const Batch& b : batches) first.Submit(b);
+    first.EndInput();
+    bool ready;
+    for (int i = 0; i < 20 && api.jobs.empty(); ++i) first.Step(200, -1, &ready);
+  }
+  REQUIRE(api.jobs.size() == 1);
+  {
+    BatchApiRunner second(&transport, &clock, &codec, RunnerConfig(state));
+    std::string err;
+    REQUIRE(second.Load(&err));
+    for (const Batch& b : batches) second.Submit(b);
+    second.EndInput();
+    std::vector<BatchResult> results = RunAll(&second, batches);
+    REQUIRE(results.size() == 2);
+    for (const BatchResult& r : results) {
+      CHECK(r.status == BatchResult::kFailed);
+      CHECK(r.error.find("Limit: 3 enqueued tokens") != std::string::npos);
+    }
+    CHECK(Slurp(state).empty());
+  }
+  BatchApiRunner third(&transport, &clock, &codec, RunnerConfig(state));
+  std::string err;
+  REQUIRE(third.Load(&err));
+  for (const Batch& b : batches) third.Submit(b);
+  third.EndInput();
+  std::vector<BatchResult> results = RunAll(&third, batches);
+  REQUIRE(results.size() == 2);
+  for (const BatchResult& r : results) CHECK(r.status == BatchResult::kEmbedded);
+  CHECK(api.uploads == 4);  // the file, again, then its two parts
+  CHECK(api.JobsByFile() == std::map<std::string, std::vector<bool>>{
+                                {"file-1", {true}}, {"file-2", {true}},
+                                {"file-3", {false}}, {"file-4", {false}}});
 }

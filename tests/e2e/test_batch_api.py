@@ -170,8 +170,6 @@ def a_piped_input_is_spilled_beside_the_checkpoint_and_read_again():
         with open(spill, "rb") as f:
             eq(f.read(), lines_as_read(c.data), "the spill: the input's lines")
         eq(os.stat(spill).st_mode & 0o777, 0o600, "mode of the spill")
-        check(not os.path.exists(os.path.join(d, "ckpt.batch.upload-0")),
-              "the upload file goes once the server holds it")
 
     with Server("--shuffle", "--batch-delay-ms", "1500") as srv:
         cat = subprocess.Popen(["cat", c.path], stdout=subprocess.PIPE)
@@ -359,7 +357,7 @@ def jobs_by_file(log):
 def check_queue_run(r, normal, log, d, others=()):
     """A run that met the batch queue limit wrote what a normal run writes,
     each file uploaded once, and each file's jobs are refused ones then one
-    live one. Returns
+    live one, but for a file that was split: refused ones only. Returns
     jobs_by_file of the run's files (not `others`, files of other clients)."""
     r.expect_rc(0)
     eq(r.lines, normal, "output")
@@ -368,14 +366,43 @@ def check_queue_run(r, normal, log, d, others=()):
     uploads = [u["file_id"] for u in calls(log, "upload") if u["file_id"] not in others]
     eq(len(set(uploads)), len(uploads), "each file uploaded once")
     jobs = {f: js for f, js in jobs_by_file(log).items() if f not in others}
+    split = [f for f in uploads if "split" in r.err_text and ("%s holds" % f) in r.err_text]
     for file_id in uploads:
         refused = [q for q, _ in jobs.get(file_id, [])]
-        check(refused and all(refused[:-1]) and not refused[-1],
-              "%s: refused jobs, then one live one: %s" % (file_id, refused))
+        check(refused and all(refused[:-1]) and (refused[-1] == (file_id in split)),
+              "%s: refused jobs, then one live one unless split: %s" % (file_id, refused))
     eq(sum(n for js in jobs.values() for q, n in js if not q), len(normal),
        "requests in live jobs (each once)")
     eq(sorted(os.listdir(d)), ["ckpt", "err"], "files beside the checkpoint after the run")
     return jobs
+
+
+@test
+def a_file_over_the_batch_queue_limit_is_split_and_its_parts_run_in_turn():
+    # One file of 20 requests holds 3 times the queue limit: its job is
+    # refused, the message tells the limit, and the file is split into files
+    # within it, whose jobs run one after the other.
+    path = small_corpus(20)
+    with Server() as srv:
+        normal = run(base_args(srv, 8, "--batch-inputs", "1", path))
+    normal.expect_rc(0)
+    limit = normal.stats["tokens"]["sent"] // 3 + 1
+    d = tmpdir()
+    with Server("--batch-delay-ms", "20", "--batch-queue-tokens", str(limit)) as srv:
+        r = batch_run(srv, path, d)
+        log = srv.stop()
+    first = calls(log, "create")[0]
+    eq((first.get("error"), first["requests"]), (QUEUE_FULL, 20), "the first job")
+    jobs = check_queue_run(r, normal.lines, log, d)
+    eq([q for q, _ in jobs[first["input_file_id"]]], [True], "the split file's jobs")
+    parts = [c for c in calls(log, "create") if c["input_file_id"] != first["input_file_id"]]
+    check(len(parts) >= 3, "files after the split: %d" % len(parts))
+    check(all(c["tokens"] <= limit for c in parts), "each part within the limit")
+    eq([c["enqueued"] for c in parts], [0] * len(parts),
+       "a part's job created only once the one before it ended")
+    check("holds %s tokens, more than the batch queue's %s: split into %d files"
+          % (format(first["tokens"], ","), format(limit, ","), len(parts)) in r.err_text,
+          r.err_text[-800:])
 
 
 def occupy_queue(srv, texts):
