@@ -430,7 +430,7 @@ def occupy_queue(srv, texts):
 
 @test
 def a_queue_full_of_other_jobs_is_waited_for_with_backoff():
-    # Another client's job holds the queue for 2 s; ours, refused, is
+    # Another client's job holds the queue for 3 s; ours, refused, is
     # created again for the same file once that one has ended.
     path = small_corpus(6)
     with Server() as srv:
@@ -438,7 +438,7 @@ def a_queue_full_of_other_jobs_is_waited_for_with_backoff():
     normal.expect_rc(0)
     tokens = normal.stats["tokens"]["sent"]
     d = tmpdir()
-    with Server("--batch-delay-ms", "1000", "--batch-queue-tokens", str(tokens + 5)) as srv:
+    with Server("--batch-delay-ms", "1500", "--batch-queue-tokens", str(tokens + 5)) as srv:
         other = occupy_queue(srv, ["hello"] * 10)
         r = batch_run(srv, path, d)
         log = srv.stop()
