@@ -723,7 +723,9 @@ void BatchApiRunner::DropUpload(Job* job) {
 void BatchApiRunner::Split(size_t index) {
   std::string path = UploadPath(index);
   size_t first = jobs_.size();
-  if (jobs_[index].local) {
+  // One request over the limit would only be split into itself.
+  bool splittable = jobs_[index].local && jobs_[index].stored.custom_ids.size() > 1;
+  if (splittable) {
     int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
       fatal_message_ = fmt::format("cannot read {}: {}", path, std::strerror(errno));
@@ -758,19 +760,22 @@ void BatchApiRunner::Split(size_t index) {
     if (builder_.Flush(&last)) NewJob(std::move(last));
   }
   Job& job = jobs_[index];
-  if (!job.local) {
-    // A file of an earlier run, whose lines are not on disk: its requests
-    // fail as the job did, and the sidecar forgets it, so that the same
-    // command sends them again in files within the limit.
+  if (!splittable) {
+    // One request, or a file of an earlier run, whose lines are not on
+    // disk: its requests fail as the job did, and the sidecar forgets it,
+    // so that the same command sends the latter again in files within the
+    // limit.
     diag::Error(fmt::format(
         "batch {} failed: {}; its file {} alone holds {} tokens, more than the "
-        "limit, and is of an earlier run, whose lines are not at hand to split: "
-        "its {} rejected, and the same command with the same --checkpoint sends "
-        "them again in smaller files",
+        "limit, and {}: its {} rejected{}",
         job.status.id, job.status.errors, job.stored.file_id,
         GroupThousands(job.tokens),
-        CountNoun(job.wanted, "request is", "requests are")));
+        job.local ? "is one request" : "is of an earlier run, whose lines are not at hand to split",
+        CountNoun(job.wanted, "request is", "requests are"),
+        job.local ? "" : ", and the same command with the same --checkpoint sends them "
+                         "again in smaller files"));
     job.stage = Stage::kOutput;  // no files: nothing to download
+    DropUpload(&job);
   } else {
     diag::Info(fmt::format(
         "{} holds {} tokens, more than the batch queue's {}: split into {} files",

@@ -1059,3 +1059,23 @@ TEST_CASE("BatchApiRunner: a stored file over the queue limit alone is sent agai
                                 {"file-1", {true}}, {"file-2", {true}},
                                 {"file-3", {false}}, {"file-4", {false}}});
 }
+
+TEST_CASE("BatchApiRunner: one request over the queue limit is rejected, not split") {
+  TempDir dir;
+  std::string state = dir.path + "/ck.batch";
+  FakeClock clock;
+  QueueApi api;
+  FakeTransport transport(&clock, [&api](const HttpRequest& r) { return api(r); });
+  OpenAiCodec codec(OpenAiTestConfig());
+  BatchApiRunner runner(&transport, &clock, &codec, RunnerConfig(state));
+  std::vector<Batch> batches = {TokenBatch(0, {"a", "b", "c", "d"})};
+  runner.Submit(batches[0]);
+  runner.EndInput();
+  std::vector<BatchResult> results = RunAll(&runner, batches);
+  REQUIRE(results.size() == 1);
+  CHECK(results[0].status == BatchResult::kFailed);
+  CHECK(results[0].error.find("Limit: 3 enqueued tokens") != std::string::npos);
+  CHECK(api.uploads == 1);
+  CHECK(api.jobs.size() == 1);
+  CHECK(access(runner.UploadPath(0).c_str(), F_OK) != 0);
+}
