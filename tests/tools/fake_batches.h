@@ -23,10 +23,13 @@
 // own, exceed N is created all the same (200) and then fails, with nothing
 // run and no files, with the API's token_limit_exceeded error. A job's
 // tokens are its requests' input tokens; a job that ends frees them.
-// Every call is logged as {"batch_api": what, ...}, so tests can count
-// uploads and job creations. Gate holds calls on a test's request (POST
-// /fake/hold/CALL/N, /fake/lose/CALL/N, /fake/freeze, /fake/release), to
-// kill a client at a chosen phase.
+// StopClock() and StartClock() (POST /fake/stop-clock, /fake/start-clock)
+// stop and start the jobs' clock: while it is stopped no job moves on, so a
+// test can have a job hold the queue until its client has met it, however
+// slow the machine. Every call is logged as {"batch_api": what, ...}, so
+// tests can count uploads and job creations. Gate holds calls on a test's
+// request (POST /fake/hold/CALL/N, /fake/lose/CALL/N, /fake/freeze,
+// /fake/release), to kill a client at a chosen phase.
 #pragma once
 
 #include <algorithm>
@@ -79,6 +82,20 @@ class Batches {
   static bool KnownEnd(std::string_view end) {
     return end == "completed" || end == "failed" || end == "expired" ||
            end == "cancelled";
+  }
+
+  /// Stops the jobs' clock: no job changes state, and the time it stays
+  /// stopped does not count towards --batch-delay-ms.
+  void StopClock() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopped_) stopped_at_ = std::chrono::steady_clock::now();
+    stopped_ = true;
+  }
+
+  void StartClock() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) paused_ += std::chrono::steady_clock::now() - stopped_at_;
+    stopped_ = false;
   }
 
   /// True for the paths these endpoints answer (with or without /v1).
@@ -145,6 +162,11 @@ class Batches {
   };
 
   static int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
+
+  // The jobs' clock: steady time, less the time it was stopped.
+  std::chrono::steady_clock::time_point Clock() const {
+    return (stopped_ ? stopped_at_ : std::chrono::steady_clock::now()) - paused_;
+  }
 
   static void Error(int status, std::string_view message, http::Response* resp) {
     rapidjson::StringBuffer b;
@@ -249,7 +271,7 @@ class Batches {
     Job job;
     job.input_file_id = input;
     job.created = Now();
-    job.start = std::chrono::steady_clock::now();
+    job.start = Clock();
     job.errors = Validate(file->second.content, &job.total);
     if (job.errors.empty() && config_.end == "failed")
       job.errors = "[{\"code\":\"invalid_request\",\"message\":\"fake_provider "
@@ -293,7 +315,7 @@ class Batches {
   // Whether a job's tokens count against the queue limit: it has not
   // failed and has not yet ended (see Status).
   bool Enqueued(const Job& job) const {
-    auto elapsed = std::chrono::steady_clock::now() - job.start;
+    auto elapsed = Clock() - job.start;
     return job.errors.empty() && elapsed < 2 * std::chrono::milliseconds(config_.delay_ms);
   }
 
@@ -348,14 +370,14 @@ class Batches {
   }
 
   std::string Status(Job& job) {
-    auto elapsed = std::chrono::steady_clock::now() - job.start;
+    auto elapsed = Clock() - job.start;
     auto stage = std::chrono::milliseconds(config_.delay_ms);
     if (elapsed < stage) return "validating";
     if (!job.errors.empty()) return End(&job, "failed");
     if (elapsed < 2 * stage) return "in_progress";
     // Once seen cancelling, so that a client sees the state whatever its
-    // polling times.
-    if (config_.end == "cancelled" && !job.cancelling_seen) {
+    // polling times; and for as long as the clock is stopped.
+    if (config_.end == "cancelled" && !job.ended && (!job.cancelling_seen || stopped_)) {
       job.cancelling_seen = true;
       return "cancelling";
     }
@@ -479,7 +501,7 @@ class Batches {
 
   std::string BatchJson(const std::string& id, const Job& job, const std::string& status) {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::steady_clock::now() - job.start).count();
+                  Clock() - job.start).count();
     bool ended = status == "completed" || status == "expired" || status == "cancelled";
     uint64_t completed =
         ended ? job.completed
@@ -513,6 +535,9 @@ class Batches {
   std::map<std::string, File> files_;
   std::map<std::string, Job> jobs_;
   uint64_t file_count_ = 0, batch_count_ = 0, uploads_ = 0;
+  bool stopped_ = false;
+  std::chrono::steady_clock::time_point stopped_at_;  // while stopped_
+  std::chrono::steady_clock::duration paused_{};  // stopped before, in all
 };
 
 /// Holds Batch API calls at a test's request, so that it can kill a client

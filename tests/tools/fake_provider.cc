@@ -123,7 +123,10 @@ let through before it is answered, the others as "held". POST
 /fake/lose/CALL/N: the same, but the Nth call takes effect and only its
 answer is held ("lost": the id it made, in its log line). POST /fake/freeze
 holds every call from now on, and answers once those let through are
-answered. POST /fake/release holds none.
+answered. POST /fake/release holds none. POST /fake/stop-clock stops the
+Batch API jobs' clock: no job changes state while it is stopped (a job
+created then waits in validating), and that time does not count towards
+--batch-delay-ms; POST /fake/start-clock starts it again.
 Faults 429 429body 429reset quota 403 500 500noretry 502 503 400retry hang
 replace any response. 429: retry-after 1, retry-after-ms 50, and "try again
 in 50ms" in the message. 429body: no retry-after headers; the message says
@@ -839,7 +842,7 @@ class Provider {
 
  private:
   // POST /fake/hold/CALL/N, /fake/lose/CALL/N, /fake/freeze,
-  // /fake/release (see kUsage).
+  // /fake/release, /fake/stop-clock, /fake/start-clock (see kUsage).
   void Control(const http::Request& req, http::Connection* conn) {
     std::string_view what = std::string_view(req.path).substr(6);
     uint64_t nth = 0;
@@ -849,6 +852,10 @@ class Provider {
       gate_.Freeze();
     } else if (what == "release") {
       gate_.Release();
+    } else if (what == "stop-clock") {
+      batches_.StopClock();
+    } else if (what == "start-clock") {
+      batches_.StartClock();
     } else if (arm && slash > 5 && ParseUint(what.substr(slash + 1), UINT64_MAX, &nth) &&
                nth > 0) {
       gate_.Arm(std::string(what.substr(5, slash - 5)), nth, what[0] == 'l');

@@ -5,7 +5,8 @@ float and base64 vectors bit-exact against a Python copy of the vector
 function in fake_vectors.h, shuffling, every 400/404 case, every fault kind,
 rate limiting and its headers, keep-alive, pipelining, chunked and
 100-continue request bodies, the latency model, the log and the stats,
-and the holding of Batch API calls on request (/fake/...).
+and the holding of Batch API calls and the jobs' clock on request
+(/fake/...).
 Prints "N passed, N failed"; exits non-zero on any failure.
 
     python3 tests/tools/fake_provider_selftest.py [--build build]
@@ -728,6 +729,47 @@ def batch_queue_limit(t):
     creates = [e for e in s.log_lines() if e.get("batch_api") == "create"]
     assert (creates[-1]["batch_id"], creates[-1]["tokens"], creates[-1]["enqueued"],
             creates[-1].get("error")) == (again, 300, 0, None), creates
+
+
+@test
+def batch_clock_stopped(t):
+    # While the jobs' clock is stopped a job created stays validating and
+    # keeps its tokens in the queue, however long; started again, the clock
+    # runs on from where it stopped.
+    delay = 0.3
+    s = Server(os.path.join(t.build, "fake_provider"), t.tmp, "--batch-queue-tokens", "1000",
+               "--batch-delay-ms", str(int(delay * 1000)))
+    t.all.append(s)
+    assert s.post(b"", path="/fake/stop-clock")[::2] == (200, b"{}")
+    job = create_job(s, upload_requests(s, [["hello"] * 600]))
+    stopped = time.monotonic()
+    # Polled through 3 times the job's whole course (validating, in progress).
+    while time.monotonic() - stopped < 6 * delay:
+        status, obj = batch_call(s, "GET", "/v1/batches/" + job)
+        assert (status, obj["status"]) == (200, "validating"), obj
+        time.sleep(0.02)
+    create_job(s, upload_requests(s, [["hello"] * 600]))
+    creates = [e for e in s.log_lines() if e.get("batch_api") == "create"]
+    assert [(e["enqueued"], e.get("error")) for e in creates] == [
+        (0, None), (600, "token_limit_exceeded")], creates
+    assert s.post(b"", path="/fake/start-clock")[::2] == (200, b"{}")
+    # Had the stopped time counted, the job would have ended by now; this
+    # holds unless the call takes longer than the job's whole course.
+    status, obj = batch_call(s, "GET", "/v1/batches/" + job)
+    assert obj["status"] in ("validating", "in_progress"), obj
+    assert job_after(s, job_after(s, job, "validating")["id"],
+                     "in_progress")["status"] == "completed"
+    # Nor does a cancelling job become cancelled, once seen, while stopped.
+    s = Server(os.path.join(t.build, "fake_provider"), t.tmp, "--batch-end", "cancelled",
+               "--batch-delay-ms", "20")
+    t.all.append(s)
+    job = create_job(s, upload_requests(s, [["hello"]]))
+    assert job_after(s, job_after(s, job, "validating")["id"],
+                     "in_progress")["status"] == "cancelling"
+    assert s.post(b"", path="/fake/stop-clock")[::2] == (200, b"{}")
+    assert batch_call(s, "GET", "/v1/batches/" + job)[1]["status"] == "cancelling"
+    assert s.post(b"", path="/fake/start-clock")[::2] == (200, b"{}")
+    assert batch_call(s, "GET", "/v1/batches/" + job)[1]["status"] == "cancelled"
 
 
 @test
