@@ -229,10 +229,13 @@ def error_line(path, n, reason, field=None):
     return json.dumps(e, separators=(",", ":"))
 
 
+def batch_args(srv, path, d, *more):
+    return base_args(srv, 8, "--batch-inputs", "1", "--batch-api", "--checkpoint",
+                     os.path.join(d, "ckpt"), "--errors", os.path.join(d, "err"), *more, path)
+
+
 def batch_run(srv, path, d, *more):
-    return run(base_args(srv, 8, "--batch-inputs", "1", "--batch-api", "--checkpoint",
-                         os.path.join(d, "ckpt"), "--errors", os.path.join(d, "err"),
-                         *more, path))
+    return run(batch_args(srv, path, d, *more))
 
 
 EXPIRED = "This request could not be executed before the completion window expired."
@@ -430,17 +433,27 @@ def occupy_queue(srv, texts):
 
 @test
 def a_queue_full_of_other_jobs_is_waited_for_with_backoff():
-    # Another client's job holds the queue for 3 s; ours, refused, is
-    # created again for the same file once that one has ended.
+    # Another client's job holds the queue, the jobs' clock stopped until
+    # ours was refused, however slow the machine; ours is created again for
+    # the same file once that one has ended.
     path = small_corpus(6)
     with Server() as srv:
         normal = run(base_args(srv, 8, "--batch-inputs", "1", path))
     normal.expect_rc(0)
     tokens = normal.stats["tokens"]["sent"]
     d = tmpdir()
-    with Server("--batch-delay-ms", "1500", "--batch-queue-tokens", str(tokens + 5)) as srv:
+    with Server("--batch-delay-ms", "200", "--batch-queue-tokens", str(tokens + 5)) as srv:
+        srv.control("stop-clock")
         other = occupy_queue(srv, ["hello"] * 10)
-        r = batch_run(srv, path, d)
+        with spawn(batch_args(srv, path, d), stats=True, stdout=subprocess.PIPE,
+                   stderr=subprocess.PIPE) as p:
+            srv.wait_for(lambda es: any(c.get("error") == QUEUE_FULL for c in calls(es, "create")
+                                        if c["input_file_id"] != other),
+                         what="our job refused")
+            srv.control("start-clock")
+            out, err = p.communicate(timeout=90)
+        p.search()
+        r = p.result(out, err)
         log = srv.stop()
     jobs = check_queue_run(r, normal.lines, log, d, others=[other])
     ours = list(jobs.values())
