@@ -23,8 +23,8 @@ namespace {
 
 // The output file of one job (see BatchFileLimits).
 constexpr uint64_t kMaxOutputBytes = 256u << 20;
-// Reading a downloaded file to index it: this much at a time.
-constexpr size_t kIndexReadBytes = 1u << 20;
+// Reading a file line by line (to index or split it): this much at a time.
+constexpr size_t kReadBytes = 1u << 20;
 // Per output line besides the vector: ids, usage, envelope.
 constexpr uint64_t kLineOverhead = 400;
 
@@ -77,6 +77,41 @@ class ShallowWriter : public rapidjson::Writer<rapidjson::StringBuffer> {
   int depth_ = 0;
 };
 
+// Calls fn(line, offset) for each non-empty line of `fd` (without its
+// newline) and the file offset where it starts, reading kReadBytes at
+// a time. False, with errno set, when a read fails.
+template <typename Fn>
+bool ForEachLine(int fd, Fn fn) {
+  std::string buffer;
+  uint64_t base = 0;  // The file offset of buffer[0].
+  bool eof = false;
+  while (!eof) {
+    size_t had = buffer.size();
+    buffer.resize(had + kReadBytes);
+    ssize_t got = read(fd, buffer.data() + had, kReadBytes);
+    if (got < 0 && errno == EINTR) {
+      buffer.resize(had);
+      continue;
+    }
+    if (got < 0) return false;
+    buffer.resize(had + static_cast<size_t>(got));
+    eof = got == 0;
+    size_t start = 0;
+    while (start < buffer.size()) {
+      size_t nl = buffer.find('\n', start);
+      if (nl == std::string::npos && !eof) break;  // the rest comes next read
+      size_t end = nl == std::string::npos ? buffer.size() : nl;
+      std::string_view text(buffer.data() + start, end - start);
+      uint64_t offset = base + start;
+      start = nl == std::string::npos ? buffer.size() : nl + 1;
+      if (!text.empty()) fn(text, offset);
+    }
+    buffer.erase(0, start);
+    base += start;
+  }
+  return true;
+}
+
 bool Retryable(const HttpResponse& r) {
   return r.status == 0 || r.status == 408 || r.status == 409 ||
          r.status == 429 || r.status >= 500;
@@ -114,15 +149,18 @@ void AppendRequestLine(std::string_view custom_id, std::string_view body,
 }
 
 bool RequestFileBuilder::Add(std::string custom_id, size_t line_bytes,
-                             size_t inputs, RequestFile* closed) {
+                             size_t inputs, uint64_t tokens,
+                             RequestFile* closed) {
   bool full = !open_.custom_ids.empty() &&
               (open_.custom_ids.size() + 1 > limits_.max_requests ||
                open_.inputs + inputs > limits_.max_inputs ||
-               open_.bytes + line_bytes > limits_.max_bytes);
+               open_.bytes + line_bytes > limits_.max_bytes ||
+               open_.tokens + tokens > limits_.max_tokens);
   if (full) Flush(closed);
   open_.bytes += line_bytes;
   open_.custom_ids.push_back(std::move(custom_id));
   open_.inputs += inputs;
+  open_.tokens += tokens;
   return full;
 }
 
@@ -192,13 +230,40 @@ bool ReadBatchObject(const rapidjson::Value& doc, BatchJobStatus* out,
     if (data != errors->value.MemberEnd() && data->value.IsArray())
       for (const auto& e : data->value.GetArray()) {
         if (!out->errors.empty()) out->errors += "; ";
-        out->errors += GetString(e, "message");
+        std::string message = GetString(e, "message");
+        if (GetString(e, "code") == "token_limit_exceeded") {
+          out->queue_full = true;
+          out->queue_limit = ParseQueueLimit(message);
+        }
+        out->errors += message;
       }
   }
   return true;
 }
 
 }  // namespace
+
+uint64_t ParseQueueLimit(std::string_view message) {
+  constexpr std::string_view kHead = "Limit: ";
+  size_t at = message.find(kHead);
+  if (at == std::string_view::npos) return 0;
+  uint64_t limit = 0;
+  bool digits = false;
+  for (at += kHead.size(); at < message.size(); ++at) {
+    char c = message[at];
+    if (c == ',') continue;
+    if (c < '0' || c > '9') break;
+    if (limit > (UINT64_MAX - 9) / 10) return 0;
+    limit = limit * 10 + static_cast<uint64_t>(c - '0');
+    digits = true;
+  }
+  return digits && message.substr(at).starts_with(" enqueued tokens") ? limit : 0;
+}
+
+QueueVerdict QueueRule(uint64_t tokens, uint64_t enqueued, uint64_t limit) {
+  if (limit == 0 || enqueued + tokens <= limit) return QueueVerdict::kCreate;
+  return enqueued > 0 ? QueueVerdict::kWait : QueueVerdict::kSplit;
+}
 
 bool ParseBatchObject(std::string_view json, BatchJobStatus* out,
                       std::string* err) {
@@ -216,9 +281,13 @@ bool FindBatchOfFile(std::string_view list, std::string_view file_id,
     return false;
   }
   *out = BatchJobStatus();
-  for (const auto& batch : data->value.GetArray())
-    if (GetString(batch, "input_file_id") == file_id)
-      return ReadBatchObject(batch, out, err);
+  for (const auto& batch : data->value.GetArray()) {
+    if (GetString(batch, "input_file_id") != file_id) continue;
+    if (!ReadBatchObject(batch, out, err)) return false;
+    // A refused job ran nothing; the file's job, if any, is another.
+    if (!out->queue_full) return true;
+    *out = BatchJobStatus();
+  }
   return true;
 }
 
@@ -373,6 +442,7 @@ bool BatchApiRunner::Load(std::string* err) {
     // Without a job id, POST /batches may still have reached the server.
     job.stage = s.batch_id.empty() ? Stage::kFindJob : Stage::kPoll;
     job.stored = std::move(s);
+    // (Its tokens are counted as this run submits its requests.)
     for (const std::string& id : job.stored.custom_ids)
       stored_owner_[id] = jobs_.size();
     diag::Info(fmt::format(
@@ -404,14 +474,23 @@ void BatchApiRunner::Submit(Batch batch) {
   if (owner != stored_owner_.end()) {
     place.job = static_cast<uint32_t>(owner->second);
     ++jobs_[owner->second].wanted;
+    jobs_[owner->second].tokens += batch.tokens;
     return;
   }
   line_.clear();
   AppendRequestLine(id, codec_->EncodeRequest(batch).body, &line_);
+  place.inputs = static_cast<uint16_t>(
+      std::min<size_t>(batch.records.size(), UINT16_MAX));
+  place.tokens = static_cast<uint32_t>(std::min<uint64_t>(batch.tokens, UINT32_MAX));
+  AddLine(id, &place);
+}
+
+// Adds line_, the request line of `custom_id`, to the upload files.
+void BatchApiRunner::AddLine(const std::string& custom_id, Place* place) {
   RequestFile closed;
-  if (builder_.Add(id, line_.size(), batch.records.size(), &closed))
+  if (builder_.Add(custom_id, line_.size(), place->inputs, place->tokens, &closed))
     NewJob(std::move(closed));
-  place.job = static_cast<uint32_t>(jobs_.size());
+  place->job = static_cast<uint32_t>(jobs_.size());
   if (!WriteLine(line_) && fatal_message_.empty())
     fatal_message_ = fmt::format("cannot write {}: {}", UploadPath(jobs_.size()),
                                  std::strerror(errno));
@@ -440,6 +519,8 @@ void BatchApiRunner::NewJob(RequestFile file) {
   upload_hash_ = Sha256();
   job.inputs = file.inputs;
   job.bytes = file.bytes;
+  job.tokens = file.tokens;
+  job.local = true;
   job.stored.custom_ids = std::move(file.custom_ids);
   job.wanted = job.stored.custom_ids.size();
   jobs_.push_back(std::move(job));
@@ -464,7 +545,8 @@ void BatchApiRunner::StopStarting() {
   if (stopped_) return;
   stopped_ = true;
   for (const Job& job : jobs_)
-    if (job.stage != Stage::kDone && !job.stored.batch_id.empty())
+    if (job.stage != Stage::kDone && !job.stored.batch_id.empty() &&
+        !job.status.queue_full)
       diag::Info(fmt::format("batch {} goes on at the server; the same command "
                              "with the same --checkpoint collects it",
                              job.stored.batch_id));
@@ -537,8 +619,13 @@ void BatchApiRunner::StartDue(int64_t now) {
     bool downloading = job.stage == Stage::kOutput || job.stage == Stage::kErrors;
     // Results are matched to requests only once every request is known.
     if (job.busy || job.stage == Stage::kDone || now < job.not_before_ms ||
-        (downloading && !input_ended_))
+        (downloading && !input_ended_) || Blocked(job))
       continue;
+    if (job.stage == Stage::kCreate &&
+        QueueRule(job.tokens, Enqueued(), queue_limit_) == QueueVerdict::kSplit) {
+      Split(i);  // new jobs go at the end, started later in this loop
+      continue;
+    }
     job.busy = true;
     ++http_requests_;
     HttpRequest request = MakeRequest(job, i);
@@ -552,10 +639,156 @@ void BatchApiRunner::StartDue(int64_t now) {
 int64_t BatchApiRunner::NextDueMs() const {
   int64_t due = -1;
   for (const Job& job : jobs_)
-    if (!job.busy && job.stage != Stage::kDone &&
+    if (!job.busy && job.stage != Stage::kDone && !Blocked(job) &&
         (due < 0 || job.not_before_ms < due))
       due = job.not_before_ms;
   return due;
+}
+
+// The tokens of this run's jobs that the queue holds: created (or being
+// created, or maybe found created) and not ended.
+uint64_t BatchApiRunner::Enqueued() const {
+  uint64_t tokens = 0;
+  for (const Job& job : jobs_) {
+    bool running = job.stage == Stage::kPoll
+                       ? !job.status.Ended()
+                       : (job.stage == Stage::kCreate || job.stage == Stage::kFindJob) &&
+                             job.busy;
+    if (running) tokens += job.tokens;
+  }
+  return tokens;
+}
+
+// Whether `job` must not be created yet, for the batch queue: it was
+// refused and none of this run's jobs ended since, or with the limit known
+// the queue cannot take it until one does. A file to split waits for the
+// end of the input (its new files take the next upload file numbers).
+bool BatchApiRunner::Blocked(const Job& job) const {
+  if (job.stage != Stage::kCreate) return false;
+  uint64_t enqueued = Enqueued();
+  if (job.refused && ends_ == job.ends_seen && enqueued > 0) return true;
+  switch (QueueRule(job.tokens, enqueued, queue_limit_)) {
+    case QueueVerdict::kCreate:
+      return false;
+    case QueueVerdict::kWait:
+      return true;
+    case QueueVerdict::kSplit:
+      return !input_ended_;
+  }
+  return false;
+}
+
+// The job was refused for a full queue (job->status says so): its file is
+// kept and a job is created for it again, once one of this run's jobs has
+// ended, or when none runs (others' jobs fill the queue) after a wait.
+void BatchApiRunner::Refused(Job* job, int64_t now) {
+  const BatchJobStatus& s = job->status;
+  if (s.queue_limit) {
+    queue_limit_ = s.queue_limit;
+    builder_.set_max_tokens(queue_limit_);
+  }
+  job->refused = true;
+  job->ends_seen = ends_;
+  job->polls = 0;
+  // A run killed after it created the job again, before the sidecar said
+  // so, left a live job: look for it first (the list leaves out refused
+  // ones).
+  job->stage = Stage::kFindJob;
+  job->not_before_ms = now;
+  std::string then = fmt::format("a job is created for {} again once one of "
+                                 "this run's jobs ends", job->stored.file_id);
+  if (queue_limit_ && job->tokens > queue_limit_) {
+    then = "its file alone is over the limit: it is split";
+  } else if (Enqueued() == 0) {
+    int64_t wait = PollDelayMs(++job->queue_waits);
+    job->not_before_ms = now + wait;
+    then = fmt::format("a job is created for {} again in {:.1f} s (the queue "
+                       "holds other jobs)",
+                       job->stored.file_id, static_cast<double>(wait) / 1000);
+  }
+  diag::Info(fmt::format("batch {} refused, the batch queue is full: {}; {}",
+                         s.id, s.errors, then));
+}
+
+// The upload file of `job` goes: its job runs (or the file was split).
+void BatchApiRunner::DropUpload(Job* job) {
+  if (!job->local) return;
+  job->local = false;
+  unlink(UploadPath(static_cast<size_t>(job - jobs_.data())).c_str());
+}
+
+// Splits the file of job number `index`, over the batch queue limit alone,
+// at request lines into files within it, which become new jobs; the old
+// one is dropped (from the sidecar too).
+void BatchApiRunner::Split(size_t index) {
+  std::string path = UploadPath(index);
+  size_t first = jobs_.size();
+  // One request over the limit would only be split into itself.
+  bool splittable = jobs_[index].local && jobs_[index].stored.custom_ids.size() > 1;
+  if (splittable) {
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      fatal_message_ = fmt::format("cannot read {}: {}", path, std::strerror(errno));
+      return;
+    }
+    // The lines are this run's own (AppendRequestLine), each of a request
+    // it submitted.
+    constexpr std::string_view kHead = "{\"custom_id\":\"";
+    bool ours = true;
+    bool read_ok = ForEachLine(fd, [&](std::string_view text, uint64_t) {
+      size_t end = text.find('"', kHead.size());
+      auto place = ours && text.starts_with(kHead) && end != std::string_view::npos
+                       ? places_.find(std::string(text.substr(kHead.size(), end - kHead.size())))
+                       : places_.end();
+      if (place == places_.end()) {
+        ours = false;
+        return;
+      }
+      line_.assign(text);
+      line_ += '\n';
+      AddLine(place->first, &place->second);
+    });
+    int read_errno = errno;
+    close(fd);
+    if (!read_ok || !ours) {
+      fatal_message_ = read_ok ? fmt::format("{} holds a line this run did not write", path)
+                               : fmt::format("cannot read {}: {}", path,
+                                             std::strerror(read_errno));
+      return;
+    }
+    RequestFile last;
+    if (builder_.Flush(&last)) NewJob(std::move(last));
+  }
+  Job& job = jobs_[index];
+  if (!splittable) {
+    // One request, or a file of an earlier run, whose lines are not on
+    // disk: its requests fail as the job did, and the sidecar forgets it,
+    // so that the same command sends the latter again in files within the
+    // limit.
+    diag::Error(fmt::format(
+        "batch {} failed: {}; its file {} alone holds {} tokens, more than the "
+        "limit, and {}: its {} rejected{}",
+        job.status.id, job.status.errors, job.stored.file_id,
+        GroupThousands(job.tokens),
+        job.local ? "is one request" : "is of an earlier run, whose lines are not at hand to split",
+        CountNoun(job.wanted, "request is", "requests are"),
+        job.local ? "" : ", and the same command with the same --checkpoint sends them "
+                         "again in smaller files"));
+    job.stage = Stage::kOutput;  // no files: nothing to download
+    DropUpload(&job);
+  } else {
+    diag::Info(fmt::format(
+        "{} holds {} tokens, more than the batch queue's {}: split into {} files",
+        job.stored.file_id, GroupThousands(job.tokens), GroupThousands(queue_limit_),
+        jobs_.size() - first));
+    job.stage = Stage::kDone;
+    job.wanted = 0;
+    DropUpload(&job);
+  }
+  job.refused = false;
+  job.stored.file_id.clear();
+  job.stored.batch_id.clear();
+  SaveState();
 }
 
 void BatchApiRunner::Step(int max_wait_ms, int watch_fd, bool* fd_ready) {
@@ -636,9 +869,8 @@ bool BatchApiRunner::Advance(Job* job, const std::string& body,
           job->stored.file_id));
       // A file found may have its job already.
       job->stage = found ? Stage::kFindJob : Stage::kCreate;
+      // The sidecar names it; the upload file stays until its job runs.
       SaveState();
-      // The server holds it now; the sidecar names it.
-      unlink(UploadPath(static_cast<size_t>(job - jobs_.data())).c_str());
       return true;
     }
     case Stage::kFindJob:
@@ -656,6 +888,8 @@ bool BatchApiRunner::Advance(Job* job, const std::string& body,
       const char* how = job->stage == Stage::kFindJob ? "found" : "created";
       job->stored.batch_id = status.id;
       job->status = status;
+      job->refused = false;
+      job->queue_waits = 0;
       job->stage = Stage::kPoll;
       job->not_before_ms = now + PollDelayMs(0);
       SaveState();
@@ -673,7 +907,13 @@ bool BatchApiRunner::Advance(Job* job, const std::string& body,
             status.status, GroupThousands(status.completed),
             GroupThousands(status.total), GroupThousands(status.failed)));
       job->status = std::move(status);
+      if (job->status.queue_full) {
+        Refused(job, now);
+        return true;
+      }
+      if (job->status.status != "validating") DropUpload(job);
       if (job->status.Ended()) {
+        ++ends_;
         ReportEnd(*job);
         job->stage = Stage::kOutput;
       } else {
@@ -708,46 +948,21 @@ void BatchApiRunner::Index(Job* job, bool error_file) {
   }
   uint64_t unreadable = 0;
   ResultLine line;
-  std::string err, buffer;
-  uint64_t base = 0;  // The file offset of buffer[0].
-  bool eof = false;
-  while (!eof) {
-    size_t had = buffer.size();
-    buffer.resize(had + kIndexReadBytes);
-    ssize_t got = read(fd, buffer.data() + had, kIndexReadBytes);
-    if (got < 0 && errno == EINTR) {
-      buffer.resize(had);
-      continue;
+  std::string err;
+  bool read_ok = ForEachLine(fd, [&](std::string_view text, uint64_t offset) {
+    if (!ParseResultLine(text, &line, &err)) {
+      ++unreadable;
+      return;
     }
-    if (got < 0) {
-      fatal_message_ = fmt::format("cannot read {}: {}", path, std::strerror(errno));
-      break;
-    }
-    buffer.resize(had + static_cast<size_t>(got));
-    eof = got == 0;
-    size_t start = 0;
-    while (start < buffer.size()) {
-      size_t nl = buffer.find('\n', start);
-      if (nl == std::string::npos && !eof) break;  // the rest comes next read
-      size_t end = nl == std::string::npos ? buffer.size() : nl;
-      std::string_view text(buffer.data() + start, end - start);
-      uint64_t offset = base + start;
-      start = nl == std::string::npos ? buffer.size() : nl + 1;
-      if (text.empty()) continue;
-      if (!ParseResultLine(text, &line, &err)) {
-        ++unreadable;
-        continue;
-      }
-      auto it = places_.find(line.custom_id);
-      // Not this run's, or answered already by an earlier line.
-      if (it == places_.end() || it->second.found != Found::kNowhere) continue;
-      it->second.found = error_file ? Found::kErrors : Found::kOutput;
-      it->second.offset = offset;
-      it->second.length = static_cast<uint32_t>(text.size());
-    }
-    buffer.erase(0, start);
-    base += start;
-  }
+    auto it = places_.find(line.custom_id);
+    // Not this run's, or answered already by an earlier line.
+    if (it == places_.end() || it->second.found != Found::kNowhere) return;
+    it->second.found = error_file ? Found::kErrors : Found::kOutput;
+    it->second.offset = offset;
+    it->second.length = static_cast<uint32_t>(text.size());
+  });
+  if (!read_ok)
+    fatal_message_ = fmt::format("cannot read {}: {}", path, std::strerror(errno));
   close(fd);
   if (unreadable)
     diag::Warning(fmt::format(
@@ -864,7 +1079,7 @@ BatchJobCounts BatchApiRunner::JobCounts() const {
   // later goes at the end. "resumed": kept from an earlier run, not yet
   // polled.
   for (const char* status :
-       {"resumed", "validating", "in_progress", "finalizing", "cancelling",
+       {"resumed", "refused", "validating", "in_progress", "finalizing", "cancelling",
         "completed", "failed", "expired", "cancelled"})
     counts.states.emplace_back(status, 0);
   for (const Job& job : jobs_) {
@@ -872,8 +1087,10 @@ BatchJobCounts BatchApiRunner::JobCounts() const {
     // of its requests is left alone.
     if (job.stored.batch_id.empty() || job.wanted == 0) continue;
     ++counts.jobs;
-    std::string status =
-        job.status.status.empty() ? "resumed" : job.status.status;
+    // "refused": its job failed for a full queue; another is to come.
+    std::string status = job.status.status.empty() ? "resumed"
+                         : job.status.queue_full   ? "refused"
+                                                   : job.status.status;
     auto at = std::find_if(counts.states.begin(), counts.states.end(),
                            [&](const auto& s) { return s.first == status; });
     if (at == counts.states.end()) at = counts.states.emplace(at, status, 0);
@@ -932,8 +1149,11 @@ void BatchApiRunner::SaveState() {
 }
 
 bool BatchApiRunner::Forget(std::string* err) {
-  for (size_t n = 0; n < jobs_.size(); ++n)
+  // (An upload file is left only by a job resumed from a killed run.)
+  for (size_t n = 0; n < jobs_.size(); ++n) {
     for (bool error_file : {false, true}) unlink(ResultPath(n, error_file).c_str());
+    unlink(UploadPath(n).c_str());
+  }
   if (unlink(config_.state_path.c_str()) == 0 || errno == ENOENT) return true;
   *err = fmt::format("cannot remove {}: {}", config_.state_path, std::strerror(errno));
   return false;

@@ -8,7 +8,7 @@
 // Memory that does not grow with the input: the runner works in two passes
 // over the same requests. Collecting: each request is written, as it is
 // formed, to an upload file on disk beside the checkpoint (`<checkpoint>.
-// batch.upload-N`, mode 0600, removed once uploaded), which is sent from
+// batch.upload-N`, mode 0600, removed once its job runs), which is sent from
 // disk; each ended job's output and error files are downloaded to disk
 // (`.output-N`, `.errors-N`) and indexed: for each request of this run,
 // where its result line lies. Nothing per record is held, only per request
@@ -39,6 +39,20 @@
 // runner never cancels a job): the requests the job finished are read as
 // for completed, the rest rejected with the API's reason, so a rerun with
 // the same checkpoint sends only those, in a new job.
+//
+// The batch queue limit. OpenAI bounds the input tokens an organization
+// may have enqueued in batch jobs per model; a job created over it is
+// answered 200 and then fails with token_limit_exceeded, having run
+// nothing. That is not a rejection: the file is kept (each upload file
+// stays on disk until its job runs) and a job is created for it again once
+// one of this run's jobs has ended, or, when none of ours runs (others'
+// jobs fill the queue), after a wait on the poll schedule. The message
+// states the limit ("Limit: 3,000,000 enqueued tokens"); from then on a job
+// is not created while this run's running jobs and the file would pass it,
+// files formed later hold at most that many tokens, and a file that alone
+// holds more is split, at request lines, into files within it, uploaded
+// like any other (the sidecar drops the old one). Requests are answered by
+// custom_id wherever their line went.
 //
 // Why a sidecar and not a record in the journal: the journal is an
 // append-only log of vectors that compaction rewrites to what one run used
@@ -72,6 +86,9 @@ struct BatchFileLimits {
   size_t max_requests = 50000;
   size_t max_inputs = 50000;       ///< Embedding inputs over all requests.
   size_t max_bytes = 200u << 20;
+  /// Input tokens: the batch queue limit, once known (a file over it can
+  /// never run).
+  uint64_t max_tokens = UINT64_MAX;
 };
 
 /// The API's limits with max_inputs lowered so that the output file of one
@@ -92,6 +109,7 @@ struct RequestFile {
   std::vector<std::string> custom_ids;
   size_t inputs = 0;
   uint64_t bytes = 0;
+  uint64_t tokens = 0;
 };
 
 /// Packs request lines, in order, into files within the limits.
@@ -99,14 +117,16 @@ class RequestFileBuilder {
  public:
   explicit RequestFileBuilder(BatchFileLimits limits) : limits_(limits) {}
 
-  /// Adds a line of `line_bytes` (a request of `inputs` inputs). When it
-  /// does not fit in the open file, that file is first moved to *closed and
-  /// true returned: the line starts the next file.
+  /// Adds a line of `line_bytes` (a request of `inputs` inputs and
+  /// `tokens` tokens). When it does not fit in the open file, that file is
+  /// first moved to *closed and true returned: the line starts the next file.
   bool Add(std::string custom_id, size_t line_bytes, size_t inputs,
-           RequestFile* closed);
+           uint64_t tokens, RequestFile* closed);
 
   /// Moves the open file, if it has any line, to *closed.
   bool Flush(RequestFile* closed);
+
+  void set_max_tokens(uint64_t tokens) { limits_.max_tokens = tokens; }
 
  private:
   BatchFileLimits limits_;
@@ -120,6 +140,9 @@ struct BatchJobStatus {
   std::string output_file_id;
   std::string error_file_id;
   std::string errors;  ///< errors.data[].message joined, if any.
+  /// It failed with token_limit_exceeded: the batch queue was full.
+  bool queue_full = false;
+  uint64_t queue_limit = 0;  ///< The limit its message states; 0: none.
   uint64_t total = 0, completed = 0, failed = 0;
 
   /// completed, failed, expired or cancelled: nothing more will change.
@@ -139,9 +162,24 @@ bool ParseBatchObject(std::string_view json, BatchJobStatus* out,
 bool FindFileNamed(std::string_view list, std::string_view filename,
                    uint64_t bytes, std::string* id, std::string* err);
 
+/// The figure of "Limit: 3,000,000 enqueued tokens" in a token_limit_exceeded
+/// message; 0 when there is none.
+uint64_t ParseQueueLimit(std::string_view message);
+
+/// What to do with a job of `tokens` tokens not yet created, while this
+/// run's running jobs hold `enqueued` tokens, under the batch queue limit
+/// `limit` (0: not known).
+enum class QueueVerdict {
+  kCreate,
+  kWait,   ///< Until one of this run's jobs ends.
+  kSplit,  ///< The file alone is over the limit: it can never run.
+};
+QueueVerdict QueueRule(uint64_t tokens, uint64_t enqueued, uint64_t limit);
+
 /// Finds in a list of Batch objects (GET /batches) the one that runs
-/// `file_id`: *out, or *out with an empty id when there is none. False,
-/// with *err, when the list cannot be read.
+/// `file_id`, leaving out those refused for a full queue (queue_full): *out,
+/// or *out with an empty id when there is none. False, with *err, when the
+/// list cannot be read.
 bool FindBatchOfFile(std::string_view list, std::string_view file_id,
                      BatchJobStatus* out, std::string* err);
 
@@ -252,6 +290,15 @@ class BatchApiRunner {
     std::string name;        // "embedpipe-" and a digest of the content.
     size_t inputs = 0;
     uint64_t bytes = 0;      // Of its upload file.
+    uint64_t tokens = 0;     // Of its requests this run submitted.
+    // Its upload file, UploadPath(n), is this run's and on disk: kept
+    // until its job runs, so that it can be split.
+    bool local = false;
+    // Its last job was refused for a full queue while `ends_seen` of this
+    // run's jobs had ended: it waits for another to end.
+    bool refused = false;
+    uint64_t ends_seen = 0;
+    int queue_waits = 0;     // Refusals while none of this run's jobs ran.
     Stage stage = Stage::kFindFile;
     bool busy = false;       // A transfer is under way.
     int polls = 0;
@@ -266,11 +313,19 @@ class BatchApiRunner {
   struct Place {
     uint32_t job = 0;
     Found found = Found::kNowhere;
+    uint16_t inputs = 0;  // Of its request (at most the provider's 2048).
     uint32_t length = 0;
+    uint32_t tokens = 0;  // Of its request, for a split.
     uint64_t offset = 0;
   };
 
   void NewJob(RequestFile file);
+  void AddLine(const std::string& custom_id, Place* place);
+  void Refused(Job* job, int64_t now);
+  uint64_t Enqueued() const;
+  bool Blocked(const Job& job) const;
+  void Split(size_t index);
+  void DropUpload(Job* job);
   bool WriteLine(const std::string& line);
   void StartDue(int64_t now);
   HttpRequest MakeRequest(const Job& job, size_t index) const;
@@ -299,6 +354,8 @@ class BatchApiRunner {
   bool input_ended_ = false;
   bool replaying_ = false;
   bool stopped_ = false;
+  uint64_t queue_limit_ = 0;  // The batch queue limit; 0: not known.
+  uint64_t ends_ = 0;         // Jobs of this run that ended (not refused).
   size_t outstanding_ = 0;
   uint64_t http_requests_ = 0;
   uint64_t uploads_ = 0;

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <doctest/doctest.h>
@@ -158,6 +159,138 @@ BatchApiConfig RunnerConfig(const std::string& state) {
   return c;
 }
 
+// A Batch API with a batch queue limit of `limit` tokens, one token per
+// input: a job created while the jobs validating or in progress and its
+// own hold more is answered 200, then fails with token_limit_exceeded. A
+// job goes validating -> in_progress -> completed, one step per poll.
+struct QueueApi {
+  struct Job {
+    std::string file_id;
+    uint64_t tokens = 0;
+    bool refused = false;
+    int polls = 0;
+    bool Running() const { return !refused && polls < 2; }
+  };
+  uint64_t limit = 3;
+  std::map<std::string, std::string> files;  // id -> content
+  std::vector<Job> jobs;                     // batch_N is jobs[N - 1]
+  int uploads = 0;
+  bool lose_creations = false;  // The answer to POST /batches is lost.
+
+  HttpResponse operator()(const HttpRequest& req) {
+    HttpResponse r;
+    r.status = 200;
+    if (req.url.ends_with("/files?purpose=batch&limit=100")) {
+      r.body = R"({"object":"list","data":[]})";
+    } else if (req.url.ends_with("/files") && req.method == "POST") {
+      std::string id = fmt::format("file-{}", ++uploads);
+      size_t start = req.body.find("application/jsonl\r\n\r\n") + 21;
+      files[id] = req.body.substr(start, req.body.rfind("\r\n--") - start);
+      r.body = fmt::format(R"({{"id":"{}","object":"file"}})", id);
+    } else if (req.url.ends_with("/batches") && req.method == "POST") {
+      rapidjson::Document doc;
+      doc.Parse(req.body.data(), req.body.size());
+      Job job;
+      job.file_id = doc["input_file_id"].GetString();
+      ForEachRequest(files[job.file_id], [&](const rapidjson::Document& line) {
+        job.tokens += line["body"]["input"].Size();
+      });
+      uint64_t enqueued = 0;
+      for (const Job& j : jobs)
+        if (j.Running()) enqueued += j.tokens;
+      job.refused = enqueued + job.tokens > limit;
+      jobs.push_back(job);
+      r.body = Object(jobs.size(), false);
+      if (lose_creations) {
+        r = HttpResponse();
+        r.transport_error = "Operation timed out";
+      }
+    } else if (req.url.ends_with("/batches?limit=100")) {
+      std::string data;
+      for (size_t n = jobs.size(); n > 0; --n)
+        data += (data.empty() ? "" : ",") + Object(n, true);
+      r.body = R"({"object":"list","data":[)" + data + "]}";
+    } else if (req.url.find("/batches/batch_") != std::string::npos) {
+      size_t n = std::stoul(req.url.substr(req.url.rfind('_') + 1));
+      ++jobs[n - 1].polls;
+      r.body = Object(n, true);
+    } else if (req.url.find("/content") != std::string::npos) {
+      size_t n = std::stoul(req.url.substr(req.url.find("file-out-") + 9));
+      r.body = Output(files[jobs[n - 1].file_id]);
+    } else {
+      r.status = 404;
+    }
+    return r;
+  }
+
+  // batch_n; `seen`: as polled or listed (a refused job has failed).
+  std::string Object(size_t n, bool seen) const {
+    const Job& job = jobs[n - 1];
+    const char* status = !seen                   ? "validating"
+                         : job.refused           ? "failed"
+                         : job.polls < 1         ? "validating"
+                         : job.polls < 2         ? "in_progress"
+                                                 : "completed";
+    std::string errors =
+        job.refused && seen
+            ? fmt::format(
+                  R"({{"object":"list","data":[{{"code":"token_limit_exceeded","line":null,)"
+                  R"("param":null,"message":"Enqueued token limit reached for m in )"
+                  R"(organization org-x. Limit: {} enqueued tokens. Please try again )"
+                  R"(once some in_progress batches have been completed."}}]}})",
+                  limit)
+            : "null";
+    return fmt::format(
+        R"({{"id":"batch_{}","object":"batch","input_file_id":"{}","status":"{}",)"
+        R"("errors":{},"output_file_id":{},"error_file_id":null,)"
+        R"("request_counts":{{"total":0,"completed":0,"failed":0}}}})",
+        n, job.file_id, status, errors,
+        std::string(status) == "completed" ? fmt::format("\"file-out-{}\"", n) : "null");
+  }
+
+  template <typename Fn>
+  static void ForEachRequest(const std::string& content, Fn fn) {
+    std::istringstream in(content);
+    std::string line;
+    while (std::getline(in, line)) {
+      rapidjson::Document doc;
+      doc.Parse(line.data(), line.size());
+      fn(doc);
+    }
+  }
+
+  // Vectors [i, n] for input i of n, for each request line of `content`.
+  static std::string Output(const std::string& content) {
+    std::string out;
+    ForEachRequest(content, [&](const rapidjson::Document& doc) {
+      const auto& input = doc["body"]["input"];
+      std::string data;
+      for (rapidjson::SizeType i = 0; i < input.Size(); ++i)
+        data += fmt::format("{}{{\"index\":{},\"embedding\":[{},{}]}}", i ? "," : "", i,
+                            i, input.Size());
+      out += fmt::format(
+          R"({{"id":"x","custom_id":"{}","response":{{"status_code":200,"body":{{"data":[{}]}}}},)"
+          R"("error":null}})",
+          doc["custom_id"].GetString(), data) + "\n";
+    });
+    return out;
+  }
+
+  // Per file, whether each of its jobs was refused, in order.
+  std::map<std::string, std::vector<bool>> JobsByFile() const {
+    std::map<std::string, std::vector<bool>> by_file;
+    for (const Job& j : jobs) by_file[j.file_id].push_back(j.refused);
+    return by_file;
+  }
+};
+
+// A batch of one token per input, as QueueApi counts them.
+Batch TokenBatch(uint64_t number, std::vector<std::string> texts) {
+  Batch b = MakeBatch(number, std::move(texts));
+  b.tokens = b.records.size();
+  return b;
+}
+
 // Drives `runner`, whose input ended after `batches`, until every job
 // ended or `steps` run out; then, as the pipeline's second pass, submits
 // them again and returns their results.
@@ -202,9 +335,9 @@ TEST_CASE("BatchApi files close at the request, input and byte limits") {
   RequestFile closed;
   SUBCASE("requests") {
     RequestFileBuilder b({2, 100, 1000});
-    CHECK_FALSE(b.Add("a", 2, 1, &closed));
-    CHECK_FALSE(b.Add("b", 2, 1, &closed));
-    CHECK(b.Add("c", 2, 1, &closed));
+    CHECK_FALSE(b.Add("a", 2, 1, 0, &closed));
+    CHECK_FALSE(b.Add("b", 2, 1, 0, &closed));
+    CHECK(b.Add("c", 2, 1, 0, &closed));
     CHECK(closed.custom_ids == std::vector<std::string>{"a", "b"});
     CHECK(closed.bytes == 4);
     CHECK(closed.inputs == 2);
@@ -214,16 +347,25 @@ TEST_CASE("BatchApi files close at the request, input and byte limits") {
   }
   SUBCASE("inputs") {
     RequestFileBuilder b({10, 5, 1000});
-    CHECK_FALSE(b.Add("a", 2, 3, &closed));
-    CHECK_FALSE(b.Add("b", 2, 2, &closed));
-    CHECK(b.Add("c", 2, 1, &closed));
+    CHECK_FALSE(b.Add("a", 2, 3, 0, &closed));
+    CHECK_FALSE(b.Add("b", 2, 2, 0, &closed));
+    CHECK(b.Add("c", 2, 1, 0, &closed));
     CHECK(closed.inputs == 5);
   }
   SUBCASE("bytes, and a line over the limit still gets a file") {
     RequestFileBuilder b({10, 100, 4});
-    CHECK_FALSE(b.Add("a", 7, 1, &closed));
-    CHECK(b.Add("b", 2, 1, &closed));
+    CHECK_FALSE(b.Add("a", 7, 1, 0, &closed));
+    CHECK(b.Add("b", 2, 1, 0, &closed));
     CHECK(closed.custom_ids == std::vector<std::string>{"a"});
+  }
+  SUBCASE("tokens, once the batch queue limit is known") {
+    RequestFileBuilder b({10, 100, 1000});
+    CHECK_FALSE(b.Add("a", 2, 1, 600, &closed));
+    b.set_max_tokens(1000);
+    CHECK_FALSE(b.Add("b", 2, 1, 400, &closed));
+    CHECK(b.Add("c", 2, 1, 1, &closed));
+    CHECK(closed.tokens == 1000);
+    CHECK(closed.custom_ids == std::vector<std::string>{"a", "b"});
   }
 }
 
@@ -686,4 +828,254 @@ TEST_CASE("BatchApiRunner: a result file left by a killed run is not taken") {
   REQUIRE(results.size() == 1);
   CHECK(results[0].status == BatchResult::kRejected);
   CHECK(results[0].error == "bad input 1");
+}
+
+TEST_CASE("BatchApi reads the batch queue limit from a token_limit_exceeded job") {
+  const std::string message =
+      "Enqueued token limit reached for text-embedding-3-small in organization "
+      "org-XXXX. Limit: 3,000,000 enqueued tokens. Please try again once some "
+      "in_progress batches have been completed.";
+  CHECK(ParseQueueLimit(message) == 3000000);
+  CHECK(ParseQueueLimit("Limit: 90,000 enqueued tokens.") == 90000);
+  CHECK(ParseQueueLimit("Limit: 7 enqueued tokens") == 7);
+  CHECK(ParseQueueLimit("Enqueued token limit reached.") == 0);
+  CHECK(ParseQueueLimit("Limit: , enqueued tokens") == 0);
+  CHECK(ParseQueueLimit("Limit: 3,000 requests") == 0);
+  CHECK(ParseQueueLimit("Limit: 99,999,999,999,999,999,999 enqueued tokens") == 0);
+  BatchJobStatus s;
+  std::string err;
+  REQUIRE(ParseBatchObject(
+      R"({"id":"batch_1","status":"failed","errors":{"object":"list","data":[)"
+      R"({"code":"token_limit_exceeded","line":null,"param":null,"message":")" +
+          message + R"("}]},"request_counts":{"total":0,"completed":0,"failed":0}})",
+      &s, &err));
+  CHECK(s.queue_full);
+  CHECK(s.queue_limit == 3000000);
+  CHECK(s.errors == message);
+  // Another failure is not a full queue.
+  REQUIRE(ParseBatchObject(
+      R"({"id":"batch_2","status":"failed","errors":{"object":"list","data":[)"
+      R"({"code":"invalid_file","line":3,"message":"Limit: 5 enqueued tokens"}]}})",
+      &s, &err));
+  CHECK_FALSE(s.queue_full);
+  CHECK(s.queue_limit == 0);
+}
+
+TEST_CASE("BatchApi finds a file's job past the jobs refused for a full queue") {
+  auto job = [](const char* id, const char* file, const char* status, bool refused) {
+    return fmt::format(
+        R"({{"id":"{}","input_file_id":"{}","status":"{}","errors":{}}})", id, file, status,
+        refused ? R"({"data":[{"code":"token_limit_exceeded","message":"full"}]})" : "null");
+  };
+  BatchJobStatus s;
+  std::string err;
+  // Newest first: refused again after the live one was made, by a run that
+  // did not know of it (killed before its sidecar said so).
+  REQUIRE(FindBatchOfFile("{\"data\":[" + job("batch_3", "file-a", "failed", true) + "," +
+                              job("batch_2", "file-b", "in_progress", false) + "," +
+                              job("batch_1", "file-a", "in_progress", false) + "]}",
+                          "file-a", &s, &err));
+  CHECK(s.id == "batch_1");
+  REQUIRE(FindBatchOfFile("{\"data\":[" + job("batch_3", "file-a", "failed", true) + "]}",
+                          "file-a", &s, &err));
+  CHECK(s.id.empty());
+}
+
+TEST_CASE("BatchApi queue rule: create within the limit, else wait for ours, else split") {
+  struct Case {
+    uint64_t tokens, enqueued, limit;
+    QueueVerdict want;
+  };
+  for (Case c : {Case{500, 400, 0, QueueVerdict::kCreate},        // limit not known
+                 Case{500, 500, 1000, QueueVerdict::kCreate},     // exactly full
+                 Case{500, 501, 1000, QueueVerdict::kWait},       // one of ours must end
+                 Case{1000, 0, 1000, QueueVerdict::kCreate},
+                 Case{1001, 0, 1000, QueueVerdict::kSplit},       // never fits alone
+                 Case{1001, 1, 1000, QueueVerdict::kWait}}) {     // ours end first
+    CAPTURE(c.tokens);
+    CAPTURE(c.enqueued);
+    CHECK(QueueRule(c.tokens, c.enqueued, c.limit) == c.want);
+  }
+}
+
+TEST_CASE("BatchApiRunner: jobs refused for a full queue are created again, in turn") {
+  // Three files of 2 tokens under a queue of 3: the first job runs, the
+  // other two are refused (the limit is not yet known). Once the first
+  // ends, one is created again; the last waits for that one to end (the
+  // limit is known now), so no job is refused twice.
+  TempDir dir;
+  std::string state = dir.path + "/ck.batch";
+  FakeClock clock;
+  QueueApi api;
+  FakeTransport transport(&clock, [&api](const HttpRequest& r) { return api(r); });
+  OpenAiCodec codec(OpenAiTestConfig());
+  BatchApiConfig config = RunnerConfig(state);
+  config.limits.max_requests = 1;
+  BatchApiRunner runner(&transport, &clock, &codec, config);
+  std::vector<Batch> batches = {TokenBatch(0, {"a", "b"}), TokenBatch(1, {"c", "d"}),
+                                TokenBatch(2, {"e", "f"})};
+  for (const Batch& b : batches) runner.Submit(b);
+  runner.EndInput();
+  std::vector<BatchResult> results = RunAll(&runner, batches);
+  REQUIRE(results.size() == 3);
+  for (const BatchResult& r : results) CHECK(r.status == BatchResult::kEmbedded);
+  CHECK(api.uploads == 3);  // no file uploaded twice
+  CHECK(api.JobsByFile() == std::map<std::string, std::vector<bool>>{
+                                {"file-1", {false}},
+                                {"file-2", {true, false}},
+                                {"file-3", {true, false}}});
+  // Each job created again was made once the one before it ended.
+  CHECK(api.jobs[3].file_id == "file-2");
+  CHECK(api.jobs[3].tokens + api.jobs[0].tokens > api.limit);
+  CHECK(api.jobs[0].polls >= 2);
+  // The sidecar names the live jobs, not the refused ones.
+  std::vector<StoredJob> stored;
+  std::string err;
+  REQUIRE(ParseStoredJobs(Slurp(state), &stored, &err));
+  std::vector<std::string> ids;
+  for (const StoredJob& j : stored) ids.push_back(j.batch_id);
+  CHECK(ids == std::vector<std::string>{"batch_1", "batch_4", "batch_5"});
+  CHECK(access(runner.UploadPath(1).c_str(), F_OK) != 0);  // gone once it ran
+}
+
+TEST_CASE("BatchApiRunner: a file over the queue limit alone is split and run in turn") {
+  TempDir dir;
+  std::string state = dir.path + "/ck.batch";
+  FakeClock clock;
+  QueueApi api;
+  FakeTransport transport(&clock, [&api](const HttpRequest& r) { return api(r); });
+  OpenAiCodec codec(OpenAiTestConfig());
+  BatchApiRunner runner(&transport, &clock, &codec, RunnerConfig(state));
+  std::vector<Batch> batches = {TokenBatch(0, {"a", "b"}), TokenBatch(1, {"c"}),
+                                TokenBatch(2, {"d", "e"}), TokenBatch(3, {"f", "g", "h"})};
+  for (const Batch& b : batches) runner.Submit(b);
+  runner.EndInput();
+  std::vector<BatchResult> results = RunAll(&runner, batches);
+  REQUIRE(results.size() == 4);
+  for (const BatchResult& r : results) CHECK(r.status == BatchResult::kEmbedded);
+  // file-1 holds 8 tokens; its lines go, in order, to files of at most 3.
+  CHECK(api.uploads == 4);
+  CHECK(api.JobsByFile() == std::map<std::string, std::vector<bool>>{
+                                {"file-1", {true}},
+                                {"file-2", {false}},
+                                {"file-3", {false}},
+                                {"file-4", {false}}});
+  std::vector<uint64_t> tokens;
+  for (const QueueApi::Job& j : api.jobs) tokens.push_back(j.tokens);
+  CHECK(tokens == std::vector<uint64_t>{8, 3, 2, 3});
+  std::string split;
+  for (const char* id : {"file-2", "file-3", "file-4"}) split += api.files[id];
+  CHECK(split == api.files["file-1"]);
+  for (size_t n = 0; n < 4; ++n) CHECK(access(runner.UploadPath(n).c_str(), F_OK) != 0);
+  std::vector<StoredJob> stored;
+  std::string err;
+  REQUIRE(ParseStoredJobs(Slurp(state), &stored, &err));
+  CHECK(stored.size() == 3);  // the split file is dropped
+}
+
+TEST_CASE("BatchApiRunner: a rerun finds the job made again after a refusal") {
+  // The job of file-2 is refused, made again, and the answer is lost as
+  // the run is killed: its sidecar still names the refused job. The rerun
+  // polls that, finds the live one past it, and makes none.
+  TempDir dir;
+  std::string state = dir.path + "/ck.batch";
+  FakeClock clock;
+  QueueApi api;
+  FakeTransport transport(&clock, [&api](const HttpRequest& r) { return api(r); });
+  OpenAiCodec codec(OpenAiTestConfig());
+  BatchApiConfig config = RunnerConfig(state);
+  config.limits.max_requests = 1;
+  std::vector<Batch> batches = {TokenBatch(0, {"a", "b"}), TokenBatch(1, {"c", "d"})};
+  {
+    BatchApiRunner first(&transport, &clock, &codec, config);
+    for (const Batch& b : batches) first.Submit(b);
+    first.EndInput();
+    bool ready;
+    for (int i = 0; i < 200 && api.jobs.size() < 3; ++i) {
+      api.lose_creations = api.jobs.size() == 2;
+      first.Step(200, -1, &ready);
+    }
+    REQUIRE(api.jobs.size() == 3);
+  }
+  api.lose_creations = false;
+  REQUIRE(Slurp(state).find("\"batch_2\"") != std::string::npos);
+  BatchApiRunner second(&transport, &clock, &codec, config);
+  std::string err;
+  REQUIRE(second.Load(&err));
+  for (const Batch& b : batches) second.Submit(b);
+  second.EndInput();
+  std::vector<BatchResult> results = RunAll(&second, batches);
+  REQUIRE(results.size() == 2);
+  for (const BatchResult& r : results) CHECK(r.status == BatchResult::kEmbedded);
+  CHECK(api.jobs.size() == 3);
+  CHECK(api.JobsByFile() == std::map<std::string, std::vector<bool>>{
+                                {"file-1", {false}}, {"file-2", {true, false}}});
+}
+
+TEST_CASE("BatchApiRunner: a stored file over the queue limit alone is sent again, split") {
+  // The run that uploaded the file is killed before its job is refused;
+  // the rerun has not the file's lines at hand to split it: its requests
+  // fail with the job, and the sidecar forgets the file, so that the next
+  // run sends them anew and splits the file it forms.
+  TempDir dir;
+  std::string state = dir.path + "/ck.batch";
+  FakeClock clock;
+  QueueApi api;
+  FakeTransport transport(&clock, [&api](const HttpRequest& r) { return api(r); });
+  OpenAiCodec codec(OpenAiTestConfig());
+  std::vector<Batch> batches = {TokenBatch(0, {"a", "b"}), TokenBatch(1, {"c", "d"})};
+  {
+    BatchApiRunner first(&transport, &clock, &codec, RunnerConfig(state));
+    for (const Batch& b : batches) first.Submit(b);
+    first.EndInput();
+    bool ready;
+    for (int i = 0; i < 20 && api.jobs.empty(); ++i) first.Step(200, -1, &ready);
+  }
+  REQUIRE(api.jobs.size() == 1);
+  {
+    BatchApiRunner second(&transport, &clock, &codec, RunnerConfig(state));
+    std::string err;
+    REQUIRE(second.Load(&err));
+    for (const Batch& b : batches) second.Submit(b);
+    second.EndInput();
+    std::vector<BatchResult> results = RunAll(&second, batches);
+    REQUIRE(results.size() == 2);
+    for (const BatchResult& r : results) {
+      CHECK(r.status == BatchResult::kFailed);
+      CHECK(r.error.find("Limit: 3 enqueued tokens") != std::string::npos);
+    }
+    CHECK(Slurp(state).empty());
+  }
+  BatchApiRunner third(&transport, &clock, &codec, RunnerConfig(state));
+  std::string err;
+  REQUIRE(third.Load(&err));
+  for (const Batch& b : batches) third.Submit(b);
+  third.EndInput();
+  std::vector<BatchResult> results = RunAll(&third, batches);
+  REQUIRE(results.size() == 2);
+  for (const BatchResult& r : results) CHECK(r.status == BatchResult::kEmbedded);
+  CHECK(api.uploads == 4);  // the file, again, then its two parts
+  CHECK(api.JobsByFile() == std::map<std::string, std::vector<bool>>{
+                                {"file-1", {true}}, {"file-2", {true}},
+                                {"file-3", {false}}, {"file-4", {false}}});
+}
+
+TEST_CASE("BatchApiRunner: one request over the queue limit is rejected, not split") {
+  TempDir dir;
+  std::string state = dir.path + "/ck.batch";
+  FakeClock clock;
+  QueueApi api;
+  FakeTransport transport(&clock, [&api](const HttpRequest& r) { return api(r); });
+  OpenAiCodec codec(OpenAiTestConfig());
+  BatchApiRunner runner(&transport, &clock, &codec, RunnerConfig(state));
+  std::vector<Batch> batches = {TokenBatch(0, {"a", "b", "c", "d"})};
+  runner.Submit(batches[0]);
+  runner.EndInput();
+  std::vector<BatchResult> results = RunAll(&runner, batches);
+  REQUIRE(results.size() == 1);
+  CHECK(results[0].status == BatchResult::kFailed);
+  CHECK(results[0].error.find("Limit: 3 enqueued tokens") != std::string::npos);
+  CHECK(api.uploads == 1);
+  CHECK(api.jobs.size() == 1);
+  CHECK(access(runner.UploadPath(0).c_str(), F_OK) != 0);
 }

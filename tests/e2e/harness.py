@@ -251,8 +251,9 @@ class Server:
             return list(self.entries)
 
     def control(self, what):
-        """POST /fake/WHAT: holds or releases Batch API calls (see
-        fake_provider --help). Returns once the server has acted."""
+        """POST /fake/WHAT: holds or releases Batch API calls, stops or
+        starts the jobs' clock (see fake_provider --help). Returns once the
+        server has acted."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
             conn.request("POST", "/fake/" + what, body=b"")

@@ -4,6 +4,7 @@
 and an interrupted run resumes its job by the id kept beside the checkpoint,
 without uploading again."""
 
+import http.client
 import json
 import os
 import signal
@@ -12,8 +13,8 @@ import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Server, base_args, check, corpus, eq, jsonl, main, run,  # noqa: E402
-                     spawn, test, tmpdir, verify)
+from harness import (KEY, MODEL, Server, base_args, check, corpus, eq, jsonl, main,  # noqa: E402
+                     run, spawn, test, tmpdir, verify)
 
 
 def calls(entries, what):
@@ -169,8 +170,6 @@ def a_piped_input_is_spilled_beside_the_checkpoint_and_read_again():
         with open(spill, "rb") as f:
             eq(f.read(), lines_as_read(c.data), "the spill: the input's lines")
         eq(os.stat(spill).st_mode & 0o777, 0o600, "mode of the spill")
-        check(not os.path.exists(os.path.join(d, "ckpt.batch.upload-0")),
-              "the upload file goes once the server holds it")
 
     with Server("--shuffle", "--batch-delay-ms", "1500") as srv:
         cat = subprocess.Popen(["cat", c.path], stdout=subprocess.PIPE)
@@ -230,10 +229,13 @@ def error_line(path, n, reason, field=None):
     return json.dumps(e, separators=(",", ":"))
 
 
+def batch_args(srv, path, d, *more):
+    return base_args(srv, 8, "--batch-inputs", "1", "--batch-api", "--checkpoint",
+                     os.path.join(d, "ckpt"), "--errors", os.path.join(d, "err"), *more, path)
+
+
 def batch_run(srv, path, d, *more):
-    return run(base_args(srv, 8, "--batch-inputs", "1", "--batch-api", "--checkpoint",
-                         os.path.join(d, "ckpt"), "--errors", os.path.join(d, "err"),
-                         *more, path))
+    return run(batch_args(srv, path, d, *more))
 
 
 EXPIRED = "This request could not be executed before the completion window expired."
@@ -341,6 +343,127 @@ def progress_log_lines_give_the_jobs_states_and_counts():
     check(any("; 1 batch job (1 in_progress), " in l for l in progress), "\n".join(progress))
     check("1 batch job (1 completed), 20 of 20 requests completed, 0 failed" in r.err_text,
           r.err_text[-800:])
+
+
+QUEUE_FULL = "token_limit_exceeded"
+
+
+def jobs_by_file(log):
+    """Each input file's job creations, in order: [(refused?, requests)]."""
+    jobs = {}
+    for c in calls(log, "create"):
+        jobs.setdefault(c["input_file_id"], []).append((c.get("error") == QUEUE_FULL,
+                                                        c["requests"]))
+    return jobs
+
+
+def check_queue_run(r, normal, log, d, others=()):
+    """A run that met the batch queue limit wrote what a normal run writes,
+    each file uploaded once, and each file's jobs are refused ones then one
+    live one, but for a file that was split: refused ones only. Returns
+    jobs_by_file of the run's files (not `others`, files of other clients)."""
+    r.expect_rc(0)
+    eq(r.lines, normal, "output")
+    eq(r.errors(), [], "--errors")
+    check(not any("texts" in e for e in log), "nothing went to /v1/embeddings")
+    uploads = [u["file_id"] for u in calls(log, "upload") if u["file_id"] not in others]
+    eq(len(set(uploads)), len(uploads), "each file uploaded once")
+    jobs = {f: js for f, js in jobs_by_file(log).items() if f not in others}
+    split = [f for f in uploads if "split" in r.err_text and ("%s holds" % f) in r.err_text]
+    for file_id in uploads:
+        refused = [q for q, _ in jobs.get(file_id, [])]
+        check(refused and all(refused[:-1]) and (refused[-1] == (file_id in split)),
+              "%s: refused jobs, then one live one unless split: %s" % (file_id, refused))
+    eq(sum(n for js in jobs.values() for q, n in js if not q), len(normal),
+       "requests in live jobs (each once)")
+    eq(sorted(os.listdir(d)), ["ckpt", "err"], "files beside the checkpoint after the run")
+    return jobs
+
+
+@test
+def a_file_over_the_batch_queue_limit_is_split_and_its_parts_run_in_turn():
+    # One file of 20 requests holds 3 times the queue limit: its job is
+    # refused, the message tells the limit, and the file is split into files
+    # within it, whose jobs run one after the other.
+    path = small_corpus(20)
+    with Server() as srv:
+        normal = run(base_args(srv, 8, "--batch-inputs", "1", path))
+    normal.expect_rc(0)
+    limit = normal.stats["tokens"]["sent"] // 3 + 1
+    d = tmpdir()
+    with Server("--batch-delay-ms", "20", "--batch-queue-tokens", str(limit)) as srv:
+        r = batch_run(srv, path, d)
+        log = srv.stop()
+    first = calls(log, "create")[0]
+    eq((first.get("error"), first["requests"]), (QUEUE_FULL, 20), "the first job")
+    jobs = check_queue_run(r, normal.lines, log, d)
+    eq([q for q, _ in jobs[first["input_file_id"]]], [True], "the split file's jobs")
+    parts = [c for c in calls(log, "create") if c["input_file_id"] != first["input_file_id"]]
+    check(len(parts) >= 3, "files after the split: %d" % len(parts))
+    check(all(c["tokens"] <= limit for c in parts), "each part within the limit")
+    eq([c["enqueued"] for c in parts], [0] * len(parts),
+       "a part's job created only once the one before it ended")
+    check("holds %s tokens, more than the batch queue's %s: split into %d files"
+          % (format(first["tokens"], ","), format(limit, ","), len(parts)) in r.err_text,
+          r.err_text[-800:])
+
+
+def occupy_queue(srv, texts):
+    """Creates a job of one request of `texts`, as another client of the
+    same organization would."""
+    def call(method, path, body, content_type):
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+        conn.request(method, "/v1" + path, body=body,
+                     headers={"Authorization": "Bearer " + KEY, "Content-Type": content_type})
+        resp = conn.getresponse()
+        answer = (resp.status, json.loads(resp.read()))
+        conn.close()
+        eq(answer[0], 200, "answer to %s %s: %s" % (method, path, answer[1]))
+        return answer[1]
+    line = json.dumps({"custom_id": "other", "method": "POST", "url": "/v1/embeddings",
+                       "body": {"model": MODEL, "input": texts}})
+    body = ('--b\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n'
+            '--b\r\nContent-Disposition: form-data; name="file"; filename="other.jsonl"'
+            '\r\n\r\n' + line + '\n\r\n--b--\r\n')
+    file_id = call("POST", "/files", body, "multipart/form-data; boundary=b")["id"]
+    call("POST", "/batches", json.dumps({"input_file_id": file_id, "endpoint": "/v1/embeddings",
+                                         "completion_window": "24h"}), "application/json")
+    return file_id
+
+
+@test
+def a_queue_full_of_other_jobs_is_waited_for_with_backoff():
+    # Another client's job holds the queue, the jobs' clock stopped until
+    # ours was refused, however slow the machine; ours is created again for
+    # the same file once that one has ended.
+    path = small_corpus(6)
+    with Server() as srv:
+        normal = run(base_args(srv, 8, "--batch-inputs", "1", path))
+    normal.expect_rc(0)
+    tokens = normal.stats["tokens"]["sent"]
+    d = tmpdir()
+    with Server("--batch-delay-ms", "200", "--batch-queue-tokens", str(tokens + 5)) as srv:
+        srv.control("stop-clock")
+        other = occupy_queue(srv, ["hello"] * 10)
+        with spawn(batch_args(srv, path, d), stats=True, stdout=subprocess.PIPE,
+                   stderr=subprocess.PIPE) as p:
+            srv.wait_for(lambda es: any(c.get("error") == QUEUE_FULL for c in calls(es, "create")
+                                        if c["input_file_id"] != other),
+                         what="our job refused")
+            srv.control("start-clock")
+            out, err = p.communicate(timeout=90)
+        p.search()
+        r = p.result(out, err)
+        log = srv.stop()
+    jobs = check_queue_run(r, normal.lines, log, d, others=[other])
+    ours = list(jobs.values())
+    eq(len(ours), 1, "our files")
+    refusals = sum(q for q, _ in ours[0])
+    check(refusals >= 1, "our job was refused: %s" % ours[0])
+    waits = [l for l in r.err_text.splitlines() if "refused, the batch queue is full" in l]
+    eq(len(waits), refusals, "one line per wait: " + "\n".join(waits))
+    check(all("(the queue holds other jobs)" in l for l in waits), "\n".join(waits))
+    check("Limit: %s enqueued tokens" % format(tokens + 5, ",") in waits[0], waits[0])
 
 
 @test

@@ -16,10 +16,20 @@
 // cancelled job answers the first half of its file's requests (in file
 // order, so a test knows which) and writes the rest to the error file as
 // batch_expired or batch_cancelled lines, as the API does.
-// Every call is logged as {"batch_api": what, ...}, so tests can count
-// uploads and job creations. Gate holds calls on a test's request (POST
-// /fake/hold/CALL/N, /fake/lose/CALL/N, /fake/freeze, /fake/release), to
-// kill a client at a chosen phase.
+//
+// --batch-queue-tokens N models the organization's batch queue limit (the
+// input tokens it may have enqueued per model): a job created while the
+// tokens of this server's jobs still validating or in progress, plus its
+// own, exceed N is created all the same (200) and then fails, with nothing
+// run and no files, with the API's token_limit_exceeded error. A job's
+// tokens are its requests' input tokens; a job that ends frees them.
+// StopClock() and StartClock() (POST /fake/stop-clock, /fake/start-clock)
+// stop and start the jobs' clock: while it is stopped no job moves on, so a
+// test can have a job hold the queue until its client has met it, however
+// slow the machine. Every call is logged as {"batch_api": what, ...}, so
+// tests can count uploads and job creations. Gate holds calls on a test's
+// request (POST /fake/hold/CALL/N, /fake/lose/CALL/N, /fake/freeze,
+// /fake/release), to kill a client at a chosen phase.
 #pragma once
 
 #include <algorithm>
@@ -51,6 +61,7 @@ struct Config {
   uint64_t fail_every = 0;  ///< Every Nth request fails; 0: none.
   uint64_t error_every = 0; ///< Every Nth request has no response; 0: none.
   std::string end = "completed";  ///< How every job ends (KnownEnd).
+  uint64_t queue_tokens = 0;  ///< The batch queue limit; 0: none.
   uint64_t seed = 1;        ///< For the order of output lines.
 };
 
@@ -59,15 +70,32 @@ struct Config {
 using EmbedFn = std::function<int(const std::string& body, std::string* out)>;
 /// Writes one line (without newline) to the provider's --log.
 using LogFn = std::function<void(const std::string& line)>;
+/// The input tokens of one /v1/embeddings body, and its *model.
+using CountFn = std::function<uint64_t(const std::string& body, std::string* model)>;
 
 class Batches {
  public:
-  Batches(Config config, EmbedFn embed, LogFn log)
-      : config_(config), embed_(std::move(embed)), log_(std::move(log)) {}
+  Batches(Config config, EmbedFn embed, CountFn count, LogFn log)
+      : config_(config), embed_(std::move(embed)), count_(std::move(count)),
+        log_(std::move(log)) {}
 
   static bool KnownEnd(std::string_view end) {
     return end == "completed" || end == "failed" || end == "expired" ||
            end == "cancelled";
+  }
+
+  /// Stops the jobs' clock: no job changes state, and the time it stays
+  /// stopped does not count towards --batch-delay-ms.
+  void StopClock() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopped_) stopped_at_ = std::chrono::steady_clock::now();
+    stopped_ = true;
+  }
+
+  void StartClock() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) paused_ += std::chrono::steady_clock::now() - stopped_at_;
+    stopped_ = false;
   }
 
   /// True for the paths these endpoints answer (with or without /v1).
@@ -127,12 +155,18 @@ class Batches {
     int64_t created = 0;
     std::chrono::steady_clock::time_point start;
     uint64_t total = 0, completed = 0, failed = 0;
+    uint64_t tokens = 0;  // Enqueued while it validates and runs.
     bool done = false;
     bool cancelling_seen = false;
     int64_t ended = 0;  // when it reached its end state (epoch seconds)
   };
 
   static int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
+
+  // The jobs' clock: steady time, less the time it was stopped.
+  std::chrono::steady_clock::time_point Clock() const {
+    return (stopped_ ? stopped_at_ : std::chrono::steady_clock::now()) - paused_;
+  }
 
   static void Error(int status, std::string_view message, http::Response* resp) {
     rapidjson::StringBuffer b;
@@ -237,17 +271,65 @@ class Batches {
     Job job;
     job.input_file_id = input;
     job.created = Now();
-    job.start = std::chrono::steady_clock::now();
+    job.start = Clock();
     job.errors = Validate(file->second.content, &job.total);
     if (job.errors.empty() && config_.end == "failed")
       job.errors = "[{\"code\":\"invalid_request\",\"message\":\"fake_provider "
                    "failed this batch's validation on purpose\",\"param\":null,\"line\":1}]";
+    uint64_t enqueued = 0;
+    bool queue_full = false;
+    if (job.errors.empty() && config_.queue_tokens) {
+      std::string model;
+      job.tokens = Tokens(file->second.content, &model);
+      for (auto& [other_id, other] : jobs_)
+        if (Enqueued(other)) enqueued += other.tokens;
+      queue_full = enqueued + job.tokens > config_.queue_tokens;
+      if (queue_full) job.errors = QueueFull(model);
+    }
     std::string id = fmt::format("batch_fake{:06}", ++batch_count_);
     jobs_[id] = std::move(job);
     Log(fmt::format("{{\"batch_api\":\"create\",\"batch_id\":\"{}\",\"input_file_id\":\"{}\","
-                    "\"requests\":{},\"creations\":{}}}",
-                    id, input, jobs_[id].total, batch_count_));
+                    "\"requests\":{},\"creations\":{},\"tokens\":{},\"enqueued\":{}{}}}",
+                    id, input, jobs_[id].total, batch_count_, jobs_[id].tokens, enqueued,
+                    queue_full ? ",\"error\":\"token_limit_exceeded\"" : ""));
     resp->body = BatchJson(id, jobs_[id], Status(jobs_[id]));
+  }
+
+  // The input tokens of a file's requests, and the model of its last.
+  uint64_t Tokens(const std::string& content, std::string* model) {
+    uint64_t tokens = 0;
+    for (std::string_view rest = content; !rest.empty();) {
+      size_t nl = rest.find('\n');
+      std::string_view line = rest.substr(0, nl);
+      rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+      rapidjson::Document doc;
+      doc.Parse(line.data(), line.size());
+      rapidjson::StringBuffer b;
+      rapidjson::Writer<rapidjson::StringBuffer> w(b);
+      doc["body"].Accept(w);  // Validate() checked it is there
+      tokens += count_(std::string(b.GetString(), b.GetSize()), model);
+    }
+    return tokens;
+  }
+
+  // Whether a job's tokens count against the queue limit: it has not
+  // failed and has not yet ended (see Status).
+  bool Enqueued(const Job& job) const {
+    auto elapsed = Clock() - job.start;
+    return job.errors.empty() && elapsed < 2 * std::chrono::milliseconds(config_.delay_ms);
+  }
+
+  // errors.data of a job refused for the queue limit, as the API words it
+  // (the figure with thousands commas).
+  std::string QueueFull(const std::string& model) const {
+    std::string figure = std::to_string(config_.queue_tokens);
+    for (size_t at = figure.size(); at > 3; at -= 3) figure.insert(at - 3, ",");
+    return fmt::format(
+        "[{{\"code\":\"token_limit_exceeded\",\"line\":null,\"param\":null,"
+        "\"message\":\"Enqueued token limit reached for {} in organization org-fake. "
+        "Limit: {} enqueued tokens. Please try again once some in_progress batches have "
+        "been completed.\"}}]",
+        model, figure);
   }
 
   // What the API checks before running a file: each line a POST to
@@ -288,14 +370,14 @@ class Batches {
   }
 
   std::string Status(Job& job) {
-    auto elapsed = std::chrono::steady_clock::now() - job.start;
+    auto elapsed = Clock() - job.start;
     auto stage = std::chrono::milliseconds(config_.delay_ms);
     if (elapsed < stage) return "validating";
     if (!job.errors.empty()) return End(&job, "failed");
     if (elapsed < 2 * stage) return "in_progress";
     // Once seen cancelling, so that a client sees the state whatever its
-    // polling times.
-    if (config_.end == "cancelled" && !job.cancelling_seen) {
+    // polling times; and for as long as the clock is stopped.
+    if (config_.end == "cancelled" && !job.ended && (!job.cancelling_seen || stopped_)) {
       job.cancelling_seen = true;
       return "cancelling";
     }
@@ -419,7 +501,7 @@ class Batches {
 
   std::string BatchJson(const std::string& id, const Job& job, const std::string& status) {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::steady_clock::now() - job.start).count();
+                  Clock() - job.start).count();
     bool ended = status == "completed" || status == "expired" || status == "cancelled";
     uint64_t completed =
         ended ? job.completed
@@ -447,11 +529,15 @@ class Batches {
 
   Config config_;
   EmbedFn embed_;
+  CountFn count_;
   LogFn log_;
   std::mutex mu_;
   std::map<std::string, File> files_;
   std::map<std::string, Job> jobs_;
   uint64_t file_count_ = 0, batch_count_ = 0, uploads_ = 0;
+  bool stopped_ = false;
+  std::chrono::steady_clock::time_point stopped_at_;  // while stopped_
+  std::chrono::steady_clock::duration paused_{};  // stopped before, in all
 };
 
 /// Holds Batch API calls at a test's request, so that it can kill a client

@@ -111,6 +111,10 @@ A loopback fake of the OpenAI embeddings API: POST /v1/embeddings or /embeddings
                             cancelled (after cancelling), each with the first
                             half of the file's requests answered and the rest
                             as batch_expired or batch_cancelled error lines
+  --batch-queue-tokens N    the batch queue limit: a job that would bring the
+                            input tokens of the jobs validating or running
+                            over N fails with token_limit_exceeded, as the
+                            API's do (see fake_batches.h)
 Control (a test's, no key): POST /fake/hold/CALL/N holds the Nth Batch API
 call of kind CALL (files, upload, content, create, list or retrieve) from
 then on and every call after it: unanswered and without effect until the
@@ -119,7 +123,10 @@ let through before it is answered, the others as "held". POST
 /fake/lose/CALL/N: the same, but the Nth call takes effect and only its
 answer is held ("lost": the id it made, in its log line). POST /fake/freeze
 holds every call from now on, and answers once those let through are
-answered. POST /fake/release holds none.
+answered. POST /fake/release holds none. POST /fake/stop-clock stops the
+Batch API jobs' clock: no job changes state while it is stopped (a job
+created then waits in validating), and that time does not count towards
+--batch-delay-ms; POST /fake/start-clock starts it again.
 Faults 429 429body 429reset quota 403 500 500noretry 502 503 400retry hang
 replace any response. 429: retry-after 1, retry-after-ms 50, and "try again
 in 50ms" in the message. 429body: no retry-after headers; the message says
@@ -416,6 +423,8 @@ bool ParseArgs(int argc, char** argv, Options* o, bool* help, std::string* err) 
       if (!take_uint(UINT64_MAX, &o->batches.fail_every)) return false;
     } else if (arg == "--batch-error-every") {
       if (!take_uint(UINT64_MAX, &o->batches.error_every)) return false;
+    } else if (arg == "--batch-queue-tokens") {
+      if (!take_uint(UINT64_MAX, &o->batches.queue_tokens)) return false;
     } else if (arg == "--batch-end") {
       if (!take(&o->batches.end)) return false;
       if (!fake_batches::Batches::KnownEnd(o->batches.end)) {
@@ -668,6 +677,7 @@ class Provider {
               return c;
             }(),
             [this](const std::string& body, std::string* out) { return Embed(body, out); },
+            [this](const std::string& body, std::string* model) { return Count(body, model); },
             [this](const std::string& line) { LogLine(line); }),
         gate_([this](const std::string& line) { LogLine(line); }) {}
 
@@ -832,7 +842,7 @@ class Provider {
 
  private:
   // POST /fake/hold/CALL/N, /fake/lose/CALL/N, /fake/freeze,
-  // /fake/release (see kUsage).
+  // /fake/release, /fake/stop-clock, /fake/start-clock (see kUsage).
   void Control(const http::Request& req, http::Connection* conn) {
     std::string_view what = std::string_view(req.path).substr(6);
     uint64_t nth = 0;
@@ -842,6 +852,10 @@ class Provider {
       gate_.Freeze();
     } else if (what == "release") {
       gate_.Release();
+    } else if (what == "stop-clock") {
+      batches_.StopClock();
+    } else if (what == "start-clock") {
+      batches_.StartClock();
     } else if (arm && slash > 5 && ParseUint(what.substr(slash + 1), UINT64_MAX, &nth) &&
                nth > 0) {
       gate_.Arm(std::string(what.substr(5, slash - 5)), nth, what[0] == 'l');
@@ -872,6 +886,14 @@ class Provider {
     }
     *out = SuccessBody(p, Fault::kNone, ++batch_requests_);
     return 200;
+  }
+
+  // The input tokens of one Batch API request, as /embeddings counts them.
+  uint64_t Count(const std::string& body, std::string* model) {
+    Parsed p;
+    if (ParseRequest(body, &p)) return 0;
+    if (p.model) *model = *p.model;
+    return p.total_tokens;
   }
 
   void LogLine(const std::string& line) {

@@ -5,7 +5,8 @@ float and base64 vectors bit-exact against a Python copy of the vector
 function in fake_vectors.h, shuffling, every 400/404 case, every fault kind,
 rate limiting and its headers, keep-alive, pipelining, chunked and
 100-continue request bodies, the latency model, the log and the stats,
-and the holding of Batch API calls on request (/fake/...).
+and the holding of Batch API calls and the jobs' clock on request
+(/fake/...).
 Prints "N passed, N failed"; exits non-zero on any failure.
 
     python3 tests/tools/fake_provider_selftest.py [--build build]
@@ -648,6 +649,127 @@ def batch_calls_held_on_request(t):
     r = conn.getresponse()
     assert (r.status, json.loads(r.read())) == (
         200, {"object": "list", "data": [], "has_more": False})
+
+
+def batch_call(s, method, path, body=None, headers=None):
+    """One Batch API call: (status, parsed JSON body)."""
+    conn = s.connect()
+    h = {"Authorization": "Bearer sk-t"}
+    h.update(headers or {})
+    conn.request(method, path, body=body, headers=h)
+    r = conn.getresponse()
+    out = (r.status, json.loads(r.read()))
+    conn.close()
+    return out
+
+
+def upload_requests(s, inputs):
+    """Uploads a batch file of one request per list in `inputs`; its id."""
+    lines = "".join(json.dumps({"custom_id": "r%d" % i, "method": "POST",
+                                "url": "/v1/embeddings",
+                                "body": {"model": SMALL, "input": texts}}) + "\n"
+                    for i, texts in enumerate(inputs))
+    body = ('--b\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n'
+            '--b\r\nContent-Disposition: form-data; name="file"; filename="f.jsonl"'
+            '\r\n\r\n' + lines + '\r\n--b--\r\n').encode()
+    status, obj = batch_call(s, "POST", "/v1/files", body,
+                             {"Content-Type": "multipart/form-data; boundary=b"})
+    assert status == 200, obj
+    return obj["id"]
+
+
+def create_job(s, file_id):
+    status, obj = batch_call(s, "POST", "/v1/batches", json.dumps(
+        {"input_file_id": file_id, "endpoint": "/v1/embeddings",
+         "completion_window": "24h"}), {"Content-Type": "application/json"})
+    assert status == 200 and obj["status"] == "validating", obj
+    return obj["id"]
+
+
+def job_after(s, job_id, state):
+    """The job, polled until it has left `state` (an event; the deadline
+    only stops a broken server)."""
+    deadline = time.monotonic() + 10
+    while True:
+        status, obj = batch_call(s, "GET", "/v1/batches/" + job_id)
+        assert status == 200, obj
+        if obj["status"] != state:
+            return obj
+        assert time.monotonic() < deadline, "job stays " + state
+        time.sleep(0.01)
+
+
+@test
+def batch_queue_limit(t):
+    # "hello" is one token: jobs of 1,000 and 300 tokens under a limit of
+    # 1,234. Jobs stay enqueued for 2 s (validating, then in progress).
+    s = Server(os.path.join(t.build, "fake_provider"), t.tmp,
+               "--batch-queue-tokens", "1234", "--batch-delay-ms", "1000")
+    t.all.append(s)
+    big = upload_requests(s, [["hello"] * 600, ["hello"] * 400])
+    small = upload_requests(s, [["hello"] * 300])
+    first = create_job(s, big)
+    refused = create_job(s, small)  # created (200), then fails
+    creates = [e for e in s.log_lines() if e.get("batch_api") == "create"]
+    assert [(e["tokens"], e["enqueued"], e.get("error")) for e in creates] == [
+        (1000, 0, None), (300, 1000, "token_limit_exceeded")], creates
+    failed = job_after(s, refused, "validating")
+    assert failed["status"] == "failed", failed
+    assert failed["errors"] == {"object": "list", "data": [{
+        "code": "token_limit_exceeded", "line": None, "param": None,
+        "message": "Enqueued token limit reached for text-embedding-3-small in "
+                   "organization org-fake. Limit: 1,234 enqueued tokens. Please try again "
+                   "once some in_progress batches have been completed."}]}, failed
+    assert failed["request_counts"] == {"total": 0, "completed": 0, "failed": 0}, failed
+    assert (failed["output_file_id"], failed["error_file_id"]) == (None, None), failed
+    # The failed job held nothing; the first frees its tokens once it ends.
+    assert job_after(s, job_after(s, first, "validating")["id"],
+                     "in_progress")["status"] == "completed"
+    again = create_job(s, small)
+    creates = [e for e in s.log_lines() if e.get("batch_api") == "create"]
+    assert (creates[-1]["batch_id"], creates[-1]["tokens"], creates[-1]["enqueued"],
+            creates[-1].get("error")) == (again, 300, 0, None), creates
+
+
+@test
+def batch_clock_stopped(t):
+    # While the jobs' clock is stopped a job created stays validating and
+    # keeps its tokens in the queue, however long; started again, the clock
+    # runs on from where it stopped.
+    delay = 0.3
+    s = Server(os.path.join(t.build, "fake_provider"), t.tmp, "--batch-queue-tokens", "1000",
+               "--batch-delay-ms", str(int(delay * 1000)))
+    t.all.append(s)
+    assert s.post(b"", path="/fake/stop-clock")[::2] == (200, b"{}")
+    job = create_job(s, upload_requests(s, [["hello"] * 600]))
+    stopped = time.monotonic()
+    # Polled through 3 times the job's whole course (validating, in progress).
+    while time.monotonic() - stopped < 6 * delay:
+        status, obj = batch_call(s, "GET", "/v1/batches/" + job)
+        assert (status, obj["status"]) == (200, "validating"), obj
+        time.sleep(0.02)
+    create_job(s, upload_requests(s, [["hello"] * 600]))
+    creates = [e for e in s.log_lines() if e.get("batch_api") == "create"]
+    assert [(e["enqueued"], e.get("error")) for e in creates] == [
+        (0, None), (600, "token_limit_exceeded")], creates
+    assert s.post(b"", path="/fake/start-clock")[::2] == (200, b"{}")
+    # Had the stopped time counted, the job would have ended by now; this
+    # holds unless the call takes longer than the job's whole course.
+    status, obj = batch_call(s, "GET", "/v1/batches/" + job)
+    assert obj["status"] in ("validating", "in_progress"), obj
+    assert job_after(s, job_after(s, job, "validating")["id"],
+                     "in_progress")["status"] == "completed"
+    # Nor does a cancelling job become cancelled, once seen, while stopped.
+    s = Server(os.path.join(t.build, "fake_provider"), t.tmp, "--batch-end", "cancelled",
+               "--batch-delay-ms", "20")
+    t.all.append(s)
+    job = create_job(s, upload_requests(s, [["hello"]]))
+    assert job_after(s, job_after(s, job, "validating")["id"],
+                     "in_progress")["status"] == "cancelling"
+    assert s.post(b"", path="/fake/stop-clock")[::2] == (200, b"{}")
+    assert batch_call(s, "GET", "/v1/batches/" + job)[1]["status"] == "cancelling"
+    assert s.post(b"", path="/fake/start-clock")[::2] == (200, b"{}")
+    assert batch_call(s, "GET", "/v1/batches/" + job)[1]["status"] == "cancelled"
 
 
 @test
