@@ -688,6 +688,9 @@ void BatchApiRunner::Refused(Job* job, int64_t now) {
     builder_.set_max_tokens(queue_limit_);
   }
   job->refused = true;
+  // One of this run's jobs ended since the last refusal: the queue moved,
+  // so the waits start short again.
+  if (job->ends_seen != ends_) job->queue_waits = 0;
   job->ends_seen = ends_;
   job->polls = 0;
   // A run killed after it created the job again, before the sidecar said
@@ -888,8 +891,9 @@ bool BatchApiRunner::Advance(Job* job, const std::string& body,
       const char* how = job->stage == Stage::kFindJob ? "found" : "created";
       job->stored.batch_id = status.id;
       job->status = status;
+      // (queue_waits stays: a refusal comes only after a creation, so the
+      // wait would never grow.)
       job->refused = false;
-      job->queue_waits = 0;
       job->stage = Stage::kPoll;
       job->not_before_ms = now + PollDelayMs(0);
       SaveState();

@@ -298,7 +298,9 @@ class BatchApiRunner {
     // run's jobs had ended: it waits for another to end.
     bool refused = false;
     uint64_t ends_seen = 0;
-    int queue_waits = 0;     // Refusals while none of this run's jobs ran.
+    // Waits after its refusals while none of this run's jobs ran, since
+    // one of them last ended: each wait is longer (PollDelayMs).
+    int queue_waits = 0;
     Stage stage = Stage::kFindFile;
     bool busy = false;       // A transfer is under way.
     int polls = 0;

@@ -172,6 +172,7 @@ struct QueueApi {
     bool Running() const { return !refused && polls < 2; }
   };
   uint64_t limit = 3;
+  uint64_t others = 0;  // Enqueued by other clients' jobs.
   std::map<std::string, std::string> files;  // id -> content
   std::vector<Job> jobs;                     // batch_N is jobs[N - 1]
   int uploads = 0;
@@ -195,7 +196,7 @@ struct QueueApi {
       ForEachRequest(files[job.file_id], [&](const rapidjson::Document& line) {
         job.tokens += line["body"]["input"].Size();
       });
-      uint64_t enqueued = 0;
+      uint64_t enqueued = others;
       for (const Job& j : jobs)
         if (j.Running()) enqueued += j.tokens;
       job.refused = enqueued + job.tokens > limit;
@@ -936,6 +937,39 @@ TEST_CASE("BatchApiRunner: jobs refused for a full queue are created again, in t
   for (const StoredJob& j : stored) ids.push_back(j.batch_id);
   CHECK(ids == std::vector<std::string>{"batch_1", "batch_4", "batch_5"});
   CHECK(access(runner.UploadPath(1).c_str(), F_OK) != 0);  // gone once it ran
+}
+
+TEST_CASE("BatchApiRunner: the wait after a refusal grows while others fill the queue") {
+  // Another client's job holds the whole queue for our first five jobs:
+  // each is refused, and the next is created after the first poll (250 ms)
+  // and a wait on the poll schedule that grows with each refusal.
+  TempDir dir;
+  std::string state = dir.path + "/ck.batch";
+  FakeClock clock;
+  QueueApi api;
+  api.others = api.limit;
+  FakeTransport transport(&clock, [&api](const HttpRequest& r) {
+    HttpResponse response = api(r);
+    if (api.jobs.size() == 5) api.others = 0;
+    return response;
+  });
+  OpenAiCodec codec(OpenAiTestConfig());
+  BatchApiRunner runner(&transport, &clock, &codec, RunnerConfig(state));
+  std::vector<Batch> batches = {TokenBatch(0, {"a", "b"})};
+  runner.Submit(batches[0]);
+  runner.EndInput();
+  std::vector<BatchResult> results = RunAll(&runner, batches, 1000);
+  REQUIRE(results.size() == 1);
+  CHECK(results[0].status == BatchResult::kEmbedded);
+  std::vector<int64_t> creates;
+  for (size_t i = 0; i < transport.sent.size(); ++i)
+    if (transport.sent[i].method == "POST" && transport.sent[i].url.ends_with("/batches"))
+      creates.push_back(transport.sent_ms[i]);
+  REQUIRE(creates.size() == 6);
+  for (size_t i = 1; i < creates.size(); ++i) {
+    CAPTURE(i);
+    CHECK(creates[i] - creates[i - 1] == PollDelayMs(0) + PollDelayMs(static_cast<int>(i)));
+  }
 }
 
 TEST_CASE("BatchApiRunner: a file over the queue limit alone is split and run in turn") {

@@ -7,6 +7,7 @@ without uploading again."""
 import http.client
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -464,6 +465,10 @@ def a_queue_full_of_other_jobs_is_waited_for_with_backoff():
     eq(len(waits), refusals, "one line per wait: " + "\n".join(waits))
     check(all("(the queue holds other jobs)" in l for l in waits), "\n".join(waits))
     check("Limit: %s enqueued tokens" % format(tokens + 5, ",") in waits[0], waits[0])
+    # How many waits there are depends on timing; each is longer than the
+    # one before.
+    seconds = [float(re.search(r" again in ([0-9.]+) s ", l).group(1)) for l in waits]
+    check(all(a < b for a, b in zip(seconds, seconds[1:])), "waits grow: %s" % seconds)
 
 
 @test
