@@ -261,8 +261,10 @@ uint64_t ParseQueueLimit(std::string_view message) {
 }
 
 QueueVerdict QueueRule(uint64_t tokens, uint64_t enqueued, uint64_t limit) {
-  if (limit == 0 || enqueued + tokens <= limit) return QueueVerdict::kCreate;
-  return enqueued > 0 ? QueueVerdict::kWait : QueueVerdict::kSplit;
+  // Waiting for ours to end would not make it fit.
+  if (limit && tokens > limit) return QueueVerdict::kSplit;
+  return limit == 0 || enqueued + tokens <= limit ? QueueVerdict::kCreate
+                                                  : QueueVerdict::kWait;
 }
 
 bool ParseBatchObject(std::string_view json, BatchJobStatus* out,
@@ -666,16 +668,16 @@ uint64_t BatchApiRunner::Enqueued() const {
 bool BatchApiRunner::Blocked(const Job& job) const {
   if (job.stage != Stage::kCreate) return false;
   uint64_t enqueued = Enqueued();
+  QueueVerdict verdict = QueueRule(job.tokens, enqueued, queue_limit_);
+  if (verdict == QueueVerdict::kSplit) return !input_ended_;
   if (job.refused && ends_ == job.ends_seen && enqueued > 0) return true;
-  switch (QueueRule(job.tokens, enqueued, queue_limit_)) {
-    case QueueVerdict::kCreate:
-      return false;
-    case QueueVerdict::kWait:
-      return true;
-    case QueueVerdict::kSplit:
-      return !input_ended_;
-  }
-  return false;
+  return verdict == QueueVerdict::kWait;
+}
+
+// Whether the file of `job` can be split: its lines are this run's, on
+// disk, and more than one (one request would only be split into itself).
+bool BatchApiRunner::Splittable(const Job& job) const {
+  return job.local && job.stored.custom_ids.size() > 1;
 }
 
 // The job was refused for a full queue (job->status says so): its file is
@@ -700,8 +702,11 @@ void BatchApiRunner::Refused(Job* job, int64_t now) {
   job->not_before_ms = now;
   std::string then = fmt::format("a job is created for {} again once one of "
                                  "this run's jobs ends", job->stored.file_id);
-  if (queue_limit_ && job->tokens > queue_limit_) {
-    then = "its file alone is over the limit: it is split";
+  if (QueueRule(job->tokens, 0, queue_limit_) == QueueVerdict::kSplit) {
+    then = Splittable(*job) ? "its file alone is over the limit: it is split"
+           : job->local     ? "its file is one request over the limit: it is rejected"
+                            : "its file, of an earlier run, is over the limit: its requests "
+                              "are rejected, and the same command sends them again";
   } else if (Enqueued() == 0) {
     int64_t wait = PollDelayMs(++job->queue_waits);
     job->not_before_ms = now + wait;
@@ -726,8 +731,7 @@ void BatchApiRunner::DropUpload(Job* job) {
 void BatchApiRunner::Split(size_t index) {
   std::string path = UploadPath(index);
   size_t first = jobs_.size();
-  // One request over the limit would only be split into itself.
-  bool splittable = jobs_[index].local && jobs_[index].stored.custom_ids.size() > 1;
+  bool splittable = Splittable(jobs_[index]);
   if (splittable) {
     int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {

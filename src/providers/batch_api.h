@@ -172,7 +172,8 @@ uint64_t ParseQueueLimit(std::string_view message);
 enum class QueueVerdict {
   kCreate,
   kWait,   ///< Until one of this run's jobs ends.
-  kSplit,  ///< The file alone is over the limit: it can never run.
+  kSplit,  ///< The file alone is over the limit: it can never run (whatever
+           ///< is enqueued).
 };
 QueueVerdict QueueRule(uint64_t tokens, uint64_t enqueued, uint64_t limit);
 
@@ -326,6 +327,7 @@ class BatchApiRunner {
   void Refused(Job* job, int64_t now);
   uint64_t Enqueued() const;
   bool Blocked(const Job& job) const;
+  bool Splittable(const Job& job) const;
   void Split(size_t index);
   void DropUpload(Job* job);
   bool WriteLine(const std::string& line);

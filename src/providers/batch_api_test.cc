@@ -167,6 +167,7 @@ struct QueueApi {
   struct Job {
     std::string file_id;
     uint64_t tokens = 0;
+    uint64_t beside = 0;  // Enqueued when it was created.
     bool refused = false;
     int polls = 0;
     bool Running() const { return !refused && polls < 2; }
@@ -199,6 +200,7 @@ struct QueueApi {
       uint64_t enqueued = others;
       for (const Job& j : jobs)
         if (j.Running()) enqueued += j.tokens;
+      job.beside = enqueued;
       job.refused = enqueued + job.tokens > limit;
       jobs.push_back(job);
       r.body = Object(jobs.size(), false);
@@ -882,7 +884,7 @@ TEST_CASE("BatchApi finds a file's job past the jobs refused for a full queue") 
   CHECK(s.id.empty());
 }
 
-TEST_CASE("BatchApi queue rule: create within the limit, else wait for ours, else split") {
+TEST_CASE("BatchApi queue rule: split what never fits, else create within the limit, else wait") {
   struct Case {
     uint64_t tokens, enqueued, limit;
     QueueVerdict want;
@@ -892,7 +894,7 @@ TEST_CASE("BatchApi queue rule: create within the limit, else wait for ours, els
                  Case{500, 501, 1000, QueueVerdict::kWait},       // one of ours must end
                  Case{1000, 0, 1000, QueueVerdict::kCreate},
                  Case{1001, 0, 1000, QueueVerdict::kSplit},       // never fits alone
-                 Case{1001, 1, 1000, QueueVerdict::kWait}}) {     // ours end first
+                 Case{1001, 1, 1000, QueueVerdict::kSplit}}) {    // ours need not end
     CAPTURE(c.tokens);
     CAPTURE(c.enqueued);
     CHECK(QueueRule(c.tokens, c.enqueued, c.limit) == c.want);
@@ -1005,6 +1007,36 @@ TEST_CASE("BatchApiRunner: a file over the queue limit alone is split and run in
   std::string err;
   REQUIRE(ParseStoredJobs(Slurp(state), &stored, &err));
   CHECK(stored.size() == 3);  // the split file is dropped
+}
+
+TEST_CASE("BatchApiRunner: a file over the queue limit is split while one of ours runs") {
+  // file-1 holds two requests of 2 tokens, file-2 one of 1. file-1's job is
+  // refused (the limit, 3, is not yet known) while file-2's runs: file-1 is
+  // split then, and its first part runs beside file-2's job.
+  TempDir dir;
+  std::string state = dir.path + "/ck.batch";
+  FakeClock clock;
+  QueueApi api;
+  FakeTransport transport(&clock, [&api](const HttpRequest& r) { return api(r); });
+  OpenAiCodec codec(OpenAiTestConfig());
+  BatchApiConfig config = RunnerConfig(state);
+  config.limits.max_inputs = 4;
+  BatchApiRunner runner(&transport, &clock, &codec, config);
+  std::vector<Batch> batches = {TokenBatch(0, {"a", "b"}), TokenBatch(1, {"c", "d"}),
+                                TokenBatch(2, {"e"})};
+  for (const Batch& b : batches) runner.Submit(b);
+  runner.EndInput();
+  std::vector<BatchResult> results = RunAll(&runner, batches);
+  REQUIRE(results.size() == 3);
+  for (const BatchResult& r : results) CHECK(r.status == BatchResult::kEmbedded);
+  REQUIRE(api.jobs.size() == 4);
+  CHECK(api.JobsByFile() == std::map<std::string, std::vector<bool>>{
+                                {"file-1", {true}},
+                                {"file-2", {false}},
+                                {"file-3", {false}},
+                                {"file-4", {false}}});
+  CHECK(api.jobs[2].file_id == "file-3");
+  CHECK(api.jobs[2].beside == 1);  // file-2's job had not ended
 }
 
 TEST_CASE("BatchApiRunner: a rerun finds the job made again after a refusal") {
