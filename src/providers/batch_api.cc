@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -110,6 +111,12 @@ bool ForEachLine(int fd, Fn fn) {
     base += start;
   }
   return true;
+}
+
+// The directory that holds `path`, ending in '/'.
+std::string DirectoryOf(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "./" : path.substr(0, slash + 1);
 }
 
 bool Retryable(const HttpResponse& r) {
@@ -1142,8 +1149,7 @@ void BatchApiRunner::SaveState() {
   ok = ok && rename(tmp.c_str(), config_.state_path.c_str()) == 0;
   if (ok) {
     // The rename itself must survive a crash.
-    size_t slash = config_.state_path.rfind('/');
-    std::string dir = slash == std::string::npos ? "." : config_.state_path.substr(0, slash + 1);
+    std::string dir = DirectoryOf(config_.state_path);
     int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     ok = dfd >= 0 && fsync(dfd) == 0;
     if (dfd >= 0) close(dfd);
@@ -1157,11 +1163,34 @@ void BatchApiRunner::SaveState() {
 }
 
 bool BatchApiRunner::Forget(std::string* err) {
-  // (An upload file is left only by a job resumed from a killed run.)
-  for (size_t n = 0; n < jobs_.size(); ++n) {
-    for (bool error_file : {false, true}) unlink(ResultPath(n, error_file).c_str());
-    unlink(UploadPath(n).c_str());
+  // Every numbered file beside the sidecar goes, not only those of this
+  // run's job numbers: a killed run may have numbered its jobs otherwise
+  // (the sidecar keeps no job without a file id), and left upload files,
+  // which hold the input's texts.
+  std::string dir = DirectoryOf(config_.state_path);
+  size_t slash = config_.state_path.rfind('/');
+  std::string prefix =
+      config_.state_path.substr(slash == std::string::npos ? 0 : slash + 1);
+  DIR* listing = opendir(dir.c_str());
+  if (!listing) {
+    *err = fmt::format("cannot list {}: {}", dir, std::strerror(errno));
+    return false;
   }
+  std::vector<std::string> numbered;
+  while (const dirent* entry = readdir(listing)) {
+    std::string_view name = entry->d_name;
+    if (!name.starts_with(prefix)) continue;
+    name.remove_prefix(prefix.size());
+    // The kinds of UploadPath and ResultPath, with a number.
+    for (std::string_view kind : {".upload-", ".output-", ".errors-"}) {
+      if (!name.starts_with(kind) || name.size() == kind.size()) continue;
+      std::string_view n = name.substr(kind.size());
+      if (std::all_of(n.begin(), n.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        numbered.push_back(dir + entry->d_name);
+    }
+  }
+  closedir(listing);
+  for (const std::string& path : numbered) unlink(path.c_str());
   if (unlink(config_.state_path.c_str()) == 0 || errno == ENOENT) return true;
   *err = fmt::format("cannot remove {}: {}", config_.state_path, std::strerror(errno));
   return false;

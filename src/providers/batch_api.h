@@ -273,7 +273,7 @@ class BatchApiRunner {
   BatchJobCounts JobCounts() const;
 
   /// Every job's results were handed out and journaled: the sidecar and the
-  /// downloaded files go.
+  /// upload and result files beside it go, those of a killed run too.
   bool Forget(std::string* err);
 
   /// The upload file of job number `n`, and its output or error file.

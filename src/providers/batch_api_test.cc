@@ -572,6 +572,40 @@ TEST_CASE("BatchApiRunner uploads, polls, and maps results back by custom_id") {
   CHECK(access(runner.ResultPath(0, true).c_str(), F_OK) != 0);
 }
 
+TEST_CASE("BatchApiRunner: Forget removes the numbered files a killed run left") {
+  // A killed run numbered its jobs otherwise (the sidecar keeps no job
+  // without a file id, such as a split file's): its files past this run's
+  // job numbers go too; files not of the sidecar's kinds stay.
+  TempDir dir;
+  std::string state = dir.path + "/ck.batch";
+  std::vector<std::string> left = {state + ".upload-7", state + ".output-5",
+                                   state + ".errors-9"};
+  std::vector<std::string> others = {state + ".upload-x", state + ".uploads-1",
+                                     state + ".upload-", dir.path + "/other.batch.upload-1"};
+  for (const std::string& path : left) std::ofstream(path) << "{\"custom_id\":\"r1\"}\n";
+  for (const std::string& path : others) std::ofstream(path) << "x\n";
+  FakeClock clock;
+  FakeBatchApi api;
+  FakeTransport transport(&clock, [&api](const HttpRequest& r) { return api(r); });
+  OpenAiCodec codec(OpenAiTestConfig());
+  BatchApiRunner runner(&transport, &clock, &codec, RunnerConfig(state));
+  std::vector<Batch> batches = {MakeBatch(0, {"a"})};
+  runner.Submit(batches[0]);
+  runner.EndInput();
+  REQUIRE(RunAll(&runner, batches).size() == 1);
+  std::string err;
+  REQUIRE(runner.Forget(&err));
+  for (const std::string& path : left) {
+    CAPTURE(path);
+    CHECK(access(path.c_str(), F_OK) != 0);
+  }
+  for (const std::string& path : others) {
+    CAPTURE(path);
+    CHECK(access(path.c_str(), F_OK) == 0);
+  }
+  CHECK(access(state.c_str(), F_OK) != 0);
+}
+
 TEST_CASE("BatchApiRunner resumes a stored job without uploading again") {
   TempDir dir;
   std::string state = dir.path + "/ck.batch";
