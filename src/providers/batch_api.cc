@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -110,6 +111,12 @@ bool ForEachLine(int fd, Fn fn) {
     base += start;
   }
   return true;
+}
+
+// The directory that holds `path`, ending in '/'.
+std::string DirectoryOf(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "./" : path.substr(0, slash + 1);
 }
 
 bool Retryable(const HttpResponse& r) {
@@ -261,8 +268,10 @@ uint64_t ParseQueueLimit(std::string_view message) {
 }
 
 QueueVerdict QueueRule(uint64_t tokens, uint64_t enqueued, uint64_t limit) {
-  if (limit == 0 || enqueued + tokens <= limit) return QueueVerdict::kCreate;
-  return enqueued > 0 ? QueueVerdict::kWait : QueueVerdict::kSplit;
+  // Waiting for ours to end would not make it fit.
+  if (limit && tokens > limit) return QueueVerdict::kSplit;
+  return limit == 0 || enqueued + tokens <= limit ? QueueVerdict::kCreate
+                                                  : QueueVerdict::kWait;
 }
 
 bool ParseBatchObject(std::string_view json, BatchJobStatus* out,
@@ -666,16 +675,16 @@ uint64_t BatchApiRunner::Enqueued() const {
 bool BatchApiRunner::Blocked(const Job& job) const {
   if (job.stage != Stage::kCreate) return false;
   uint64_t enqueued = Enqueued();
+  QueueVerdict verdict = QueueRule(job.tokens, enqueued, queue_limit_);
+  if (verdict == QueueVerdict::kSplit) return !input_ended_;
   if (job.refused && ends_ == job.ends_seen && enqueued > 0) return true;
-  switch (QueueRule(job.tokens, enqueued, queue_limit_)) {
-    case QueueVerdict::kCreate:
-      return false;
-    case QueueVerdict::kWait:
-      return true;
-    case QueueVerdict::kSplit:
-      return !input_ended_;
-  }
-  return false;
+  return verdict == QueueVerdict::kWait;
+}
+
+// Whether the file of `job` can be split: its lines are this run's, on
+// disk, and more than one (one request would only be split into itself).
+bool BatchApiRunner::Splittable(const Job& job) const {
+  return job.local && job.stored.custom_ids.size() > 1;
 }
 
 // The job was refused for a full queue (job->status says so): its file is
@@ -688,6 +697,9 @@ void BatchApiRunner::Refused(Job* job, int64_t now) {
     builder_.set_max_tokens(queue_limit_);
   }
   job->refused = true;
+  // One of this run's jobs ended since the last refusal: the queue moved,
+  // so the waits start short again.
+  if (job->ends_seen != ends_) job->queue_waits = 0;
   job->ends_seen = ends_;
   job->polls = 0;
   // A run killed after it created the job again, before the sidecar said
@@ -697,8 +709,11 @@ void BatchApiRunner::Refused(Job* job, int64_t now) {
   job->not_before_ms = now;
   std::string then = fmt::format("a job is created for {} again once one of "
                                  "this run's jobs ends", job->stored.file_id);
-  if (queue_limit_ && job->tokens > queue_limit_) {
-    then = "its file alone is over the limit: it is split";
+  if (QueueRule(job->tokens, 0, queue_limit_) == QueueVerdict::kSplit) {
+    then = Splittable(*job) ? "its file alone is over the limit: it is split"
+           : job->local     ? "its file is one request over the limit: it is rejected"
+                            : "its file, of an earlier run, is over the limit: its requests "
+                              "are rejected, and the same command sends them again";
   } else if (Enqueued() == 0) {
     int64_t wait = PollDelayMs(++job->queue_waits);
     job->not_before_ms = now + wait;
@@ -723,8 +738,7 @@ void BatchApiRunner::DropUpload(Job* job) {
 void BatchApiRunner::Split(size_t index) {
   std::string path = UploadPath(index);
   size_t first = jobs_.size();
-  // One request over the limit would only be split into itself.
-  bool splittable = jobs_[index].local && jobs_[index].stored.custom_ids.size() > 1;
+  bool splittable = Splittable(jobs_[index]);
   if (splittable) {
     int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -888,8 +902,9 @@ bool BatchApiRunner::Advance(Job* job, const std::string& body,
       const char* how = job->stage == Stage::kFindJob ? "found" : "created";
       job->stored.batch_id = status.id;
       job->status = status;
+      // (queue_waits stays: a refusal comes only after a creation, so the
+      // wait would never grow.)
       job->refused = false;
-      job->queue_waits = 0;
       job->stage = Stage::kPoll;
       job->not_before_ms = now + PollDelayMs(0);
       SaveState();
@@ -1134,8 +1149,7 @@ void BatchApiRunner::SaveState() {
   ok = ok && rename(tmp.c_str(), config_.state_path.c_str()) == 0;
   if (ok) {
     // The rename itself must survive a crash.
-    size_t slash = config_.state_path.rfind('/');
-    std::string dir = slash == std::string::npos ? "." : config_.state_path.substr(0, slash + 1);
+    std::string dir = DirectoryOf(config_.state_path);
     int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     ok = dfd >= 0 && fsync(dfd) == 0;
     if (dfd >= 0) close(dfd);
@@ -1149,11 +1163,34 @@ void BatchApiRunner::SaveState() {
 }
 
 bool BatchApiRunner::Forget(std::string* err) {
-  // (An upload file is left only by a job resumed from a killed run.)
-  for (size_t n = 0; n < jobs_.size(); ++n) {
-    for (bool error_file : {false, true}) unlink(ResultPath(n, error_file).c_str());
-    unlink(UploadPath(n).c_str());
+  // Every numbered file beside the sidecar goes, not only those of this
+  // run's job numbers: a killed run may have numbered its jobs otherwise
+  // (the sidecar keeps no job without a file id), and left upload files,
+  // which hold the input's texts.
+  std::string dir = DirectoryOf(config_.state_path);
+  size_t slash = config_.state_path.rfind('/');
+  std::string prefix =
+      config_.state_path.substr(slash == std::string::npos ? 0 : slash + 1);
+  DIR* listing = opendir(dir.c_str());
+  if (!listing) {
+    *err = fmt::format("cannot list {}: {}", dir, std::strerror(errno));
+    return false;
   }
+  std::vector<std::string> numbered;
+  while (const dirent* entry = readdir(listing)) {
+    std::string_view name = entry->d_name;
+    if (!name.starts_with(prefix)) continue;
+    name.remove_prefix(prefix.size());
+    // The kinds of UploadPath and ResultPath, with a number.
+    for (std::string_view kind : {".upload-", ".output-", ".errors-"}) {
+      if (!name.starts_with(kind) || name.size() == kind.size()) continue;
+      std::string_view n = name.substr(kind.size());
+      if (std::all_of(n.begin(), n.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        numbered.push_back(dir + entry->d_name);
+    }
+  }
+  closedir(listing);
+  for (const std::string& path : numbered) unlink(path.c_str());
   if (unlink(config_.state_path.c_str()) == 0 || errno == ENOENT) return true;
   *err = fmt::format("cannot remove {}: {}", config_.state_path, std::strerror(errno));
   return false;

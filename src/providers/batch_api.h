@@ -172,7 +172,8 @@ uint64_t ParseQueueLimit(std::string_view message);
 enum class QueueVerdict {
   kCreate,
   kWait,   ///< Until one of this run's jobs ends.
-  kSplit,  ///< The file alone is over the limit: it can never run.
+  kSplit,  ///< The file alone is over the limit: it can never run (whatever
+           ///< is enqueued).
 };
 QueueVerdict QueueRule(uint64_t tokens, uint64_t enqueued, uint64_t limit);
 
@@ -272,7 +273,7 @@ class BatchApiRunner {
   BatchJobCounts JobCounts() const;
 
   /// Every job's results were handed out and journaled: the sidecar and the
-  /// downloaded files go.
+  /// upload and result files beside it go, those of a killed run too.
   bool Forget(std::string* err);
 
   /// The upload file of job number `n`, and its output or error file.
@@ -298,7 +299,9 @@ class BatchApiRunner {
     // run's jobs had ended: it waits for another to end.
     bool refused = false;
     uint64_t ends_seen = 0;
-    int queue_waits = 0;     // Refusals while none of this run's jobs ran.
+    // Waits after its refusals while none of this run's jobs ran, since
+    // one of them last ended: each wait is longer (PollDelayMs).
+    int queue_waits = 0;
     Stage stage = Stage::kFindFile;
     bool busy = false;       // A transfer is under way.
     int polls = 0;
@@ -324,6 +327,7 @@ class BatchApiRunner {
   void Refused(Job* job, int64_t now);
   uint64_t Enqueued() const;
   bool Blocked(const Job& job) const;
+  bool Splittable(const Job& job) const;
   void Split(size_t index);
   void DropUpload(Job* job);
   bool WriteLine(const std::string& line);

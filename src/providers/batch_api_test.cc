@@ -167,11 +167,13 @@ struct QueueApi {
   struct Job {
     std::string file_id;
     uint64_t tokens = 0;
+    uint64_t beside = 0;  // Enqueued when it was created.
     bool refused = false;
     int polls = 0;
     bool Running() const { return !refused && polls < 2; }
   };
   uint64_t limit = 3;
+  uint64_t others = 0;  // Enqueued by other clients' jobs.
   std::map<std::string, std::string> files;  // id -> content
   std::vector<Job> jobs;                     // batch_N is jobs[N - 1]
   int uploads = 0;
@@ -195,9 +197,10 @@ struct QueueApi {
       ForEachRequest(files[job.file_id], [&](const rapidjson::Document& line) {
         job.tokens += line["body"]["input"].Size();
       });
-      uint64_t enqueued = 0;
+      uint64_t enqueued = others;
       for (const Job& j : jobs)
         if (j.Running()) enqueued += j.tokens;
+      job.beside = enqueued;
       job.refused = enqueued + job.tokens > limit;
       jobs.push_back(job);
       r.body = Object(jobs.size(), false);
@@ -569,6 +572,40 @@ TEST_CASE("BatchApiRunner uploads, polls, and maps results back by custom_id") {
   CHECK(access(runner.ResultPath(0, true).c_str(), F_OK) != 0);
 }
 
+TEST_CASE("BatchApiRunner: Forget removes the numbered files a killed run left") {
+  // A killed run numbered its jobs otherwise (the sidecar keeps no job
+  // without a file id, such as a split file's): its files past this run's
+  // job numbers go too; files not of the sidecar's kinds stay.
+  TempDir dir;
+  std::string state = dir.path + "/ck.batch";
+  std::vector<std::string> left = {state + ".upload-7", state + ".output-5",
+                                   state + ".errors-9"};
+  std::vector<std::string> others = {state + ".upload-x", state + ".uploads-1",
+                                     state + ".upload-", dir.path + "/other.batch.upload-1"};
+  for (const std::string& path : left) std::ofstream(path) << "{\"custom_id\":\"r1\"}\n";
+  for (const std::string& path : others) std::ofstream(path) << "x\n";
+  FakeClock clock;
+  FakeBatchApi api;
+  FakeTransport transport(&clock, [&api](const HttpRequest& r) { return api(r); });
+  OpenAiCodec codec(OpenAiTestConfig());
+  BatchApiRunner runner(&transport, &clock, &codec, RunnerConfig(state));
+  std::vector<Batch> batches = {MakeBatch(0, {"a"})};
+  runner.Submit(batches[0]);
+  runner.EndInput();
+  REQUIRE(RunAll(&runner, batches).size() == 1);
+  std::string err;
+  REQUIRE(runner.Forget(&err));
+  for (const std::string& path : left) {
+    CAPTURE(path);
+    CHECK(access(path.c_str(), F_OK) != 0);
+  }
+  for (const std::string& path : others) {
+    CAPTURE(path);
+    CHECK(access(path.c_str(), F_OK) == 0);
+  }
+  CHECK(access(state.c_str(), F_OK) != 0);
+}
+
 TEST_CASE("BatchApiRunner resumes a stored job without uploading again") {
   TempDir dir;
   std::string state = dir.path + "/ck.batch";
@@ -881,7 +918,7 @@ TEST_CASE("BatchApi finds a file's job past the jobs refused for a full queue") 
   CHECK(s.id.empty());
 }
 
-TEST_CASE("BatchApi queue rule: create within the limit, else wait for ours, else split") {
+TEST_CASE("BatchApi queue rule: split what never fits, else create within the limit, else wait") {
   struct Case {
     uint64_t tokens, enqueued, limit;
     QueueVerdict want;
@@ -891,7 +928,7 @@ TEST_CASE("BatchApi queue rule: create within the limit, else wait for ours, els
                  Case{500, 501, 1000, QueueVerdict::kWait},       // one of ours must end
                  Case{1000, 0, 1000, QueueVerdict::kCreate},
                  Case{1001, 0, 1000, QueueVerdict::kSplit},       // never fits alone
-                 Case{1001, 1, 1000, QueueVerdict::kWait}}) {     // ours end first
+                 Case{1001, 1, 1000, QueueVerdict::kSplit}}) {    // ours need not end
     CAPTURE(c.tokens);
     CAPTURE(c.enqueued);
     CHECK(QueueRule(c.tokens, c.enqueued, c.limit) == c.want);
@@ -938,6 +975,39 @@ TEST_CASE("BatchApiRunner: jobs refused for a full queue are created again, in t
   CHECK(access(runner.UploadPath(1).c_str(), F_OK) != 0);  // gone once it ran
 }
 
+TEST_CASE("BatchApiRunner: the wait after a refusal grows while others fill the queue") {
+  // Another client's job holds the whole queue for our first five jobs:
+  // each is refused, and the next is created after the first poll (250 ms)
+  // and a wait on the poll schedule that grows with each refusal.
+  TempDir dir;
+  std::string state = dir.path + "/ck.batch";
+  FakeClock clock;
+  QueueApi api;
+  api.others = api.limit;
+  FakeTransport transport(&clock, [&api](const HttpRequest& r) {
+    HttpResponse response = api(r);
+    if (api.jobs.size() == 5) api.others = 0;
+    return response;
+  });
+  OpenAiCodec codec(OpenAiTestConfig());
+  BatchApiRunner runner(&transport, &clock, &codec, RunnerConfig(state));
+  std::vector<Batch> batches = {TokenBatch(0, {"a", "b"})};
+  runner.Submit(batches[0]);
+  runner.EndInput();
+  std::vector<BatchResult> results = RunAll(&runner, batches, 1000);
+  REQUIRE(results.size() == 1);
+  CHECK(results[0].status == BatchResult::kEmbedded);
+  std::vector<int64_t> creates;
+  for (size_t i = 0; i < transport.sent.size(); ++i)
+    if (transport.sent[i].method == "POST" && transport.sent[i].url.ends_with("/batches"))
+      creates.push_back(transport.sent_ms[i]);
+  REQUIRE(creates.size() == 6);
+  for (size_t i = 1; i < creates.size(); ++i) {
+    CAPTURE(i);
+    CHECK(creates[i] - creates[i - 1] == PollDelayMs(0) + PollDelayMs(static_cast<int>(i)));
+  }
+}
+
 TEST_CASE("BatchApiRunner: a file over the queue limit alone is split and run in turn") {
   TempDir dir;
   std::string state = dir.path + "/ck.batch";
@@ -971,6 +1041,36 @@ TEST_CASE("BatchApiRunner: a file over the queue limit alone is split and run in
   std::string err;
   REQUIRE(ParseStoredJobs(Slurp(state), &stored, &err));
   CHECK(stored.size() == 3);  // the split file is dropped
+}
+
+TEST_CASE("BatchApiRunner: a file over the queue limit is split while one of ours runs") {
+  // file-1 holds two requests of 2 tokens, file-2 one of 1. file-1's job is
+  // refused (the limit, 3, is not yet known) while file-2's runs: file-1 is
+  // split then, and its first part runs beside file-2's job.
+  TempDir dir;
+  std::string state = dir.path + "/ck.batch";
+  FakeClock clock;
+  QueueApi api;
+  FakeTransport transport(&clock, [&api](const HttpRequest& r) { return api(r); });
+  OpenAiCodec codec(OpenAiTestConfig());
+  BatchApiConfig config = RunnerConfig(state);
+  config.limits.max_inputs = 4;
+  BatchApiRunner runner(&transport, &clock, &codec, config);
+  std::vector<Batch> batches = {TokenBatch(0, {"a", "b"}), TokenBatch(1, {"c", "d"}),
+                                TokenBatch(2, {"e"})};
+  for (const Batch& b : batches) runner.Submit(b);
+  runner.EndInput();
+  std::vector<BatchResult> results = RunAll(&runner, batches);
+  REQUIRE(results.size() == 3);
+  for (const BatchResult& r : results) CHECK(r.status == BatchResult::kEmbedded);
+  REQUIRE(api.jobs.size() == 4);
+  CHECK(api.JobsByFile() == std::map<std::string, std::vector<bool>>{
+                                {"file-1", {true}},
+                                {"file-2", {false}},
+                                {"file-3", {false}},
+                                {"file-4", {false}}});
+  CHECK(api.jobs[2].file_id == "file-3");
+  CHECK(api.jobs[2].beside == 1);  // file-2's job had not ended
 }
 
 TEST_CASE("BatchApiRunner: a rerun finds the job made again after a refusal") {

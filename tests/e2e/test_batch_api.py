@@ -7,6 +7,7 @@ without uploading again."""
 import http.client
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -408,6 +409,25 @@ def a_file_over_the_batch_queue_limit_is_split_and_its_parts_run_in_turn():
           r.err_text[-800:])
 
 
+@test
+def one_request_over_the_batch_queue_limit_is_rejected_and_said_so():
+    # All six records in one request, over the queue limit alone: it cannot
+    # be split, so its records are rejected, and the refusal says that.
+    path = small_corpus(6)
+    d = tmpdir()
+    with Server("--batch-delay-ms", "20", "--batch-queue-tokens", "5") as srv:
+        r = run(base_args(srv, 8, "--batch-inputs", "100", "--batch-api", "--checkpoint",
+                          os.path.join(d, "ckpt"), "--errors", os.path.join(d, "err"), path))
+        log = srv.stop()
+    r.expect_rc(2)
+    eq(len(r.errors()), 6, "records rejected")
+    eq([c.get("error") for c in calls(log, "create")], [QUEUE_FULL], "one job, refused")
+    refusals = [l for l in r.err_text.splitlines() if "refused, the batch queue is full" in l]
+    eq(len(refusals), 1, r.err_text[-800:])
+    check(refusals[0].endswith("; its file is one request over the limit: it is rejected"),
+          refusals[0])
+
+
 def occupy_queue(srv, texts):
     """Creates a job of one request of `texts`, as another client of the
     same organization would."""
@@ -464,6 +484,10 @@ def a_queue_full_of_other_jobs_is_waited_for_with_backoff():
     eq(len(waits), refusals, "one line per wait: " + "\n".join(waits))
     check(all("(the queue holds other jobs)" in l for l in waits), "\n".join(waits))
     check("Limit: %s enqueued tokens" % format(tokens + 5, ",") in waits[0], waits[0])
+    # How many waits there are depends on timing; each is longer than the
+    # one before.
+    seconds = [float(re.search(r" again in ([0-9.]+) s ", l).group(1)) for l in waits]
+    check(all(a < b for a, b in zip(seconds, seconds[1:])), "waits grow: %s" % seconds)
 
 
 @test
