@@ -1166,7 +1166,8 @@ bool BatchApiRunner::Forget(std::string* err) {
   // Every numbered file beside the sidecar goes, not only those of this
   // run's job numbers: a killed run may have numbered its jobs otherwise
   // (the sidecar keeps no job without a file id), and left upload files,
-  // which hold the input's texts.
+  // which hold the input's texts, as do the pipeline's spills of piped
+  // inputs (`.input-N`), which a killed run with more inputs left.
   std::string dir = DirectoryOf(config_.state_path);
   size_t slash = config_.state_path.rfind('/');
   std::string prefix =
@@ -1181,8 +1182,8 @@ bool BatchApiRunner::Forget(std::string* err) {
     std::string_view name = entry->d_name;
     if (!name.starts_with(prefix)) continue;
     name.remove_prefix(prefix.size());
-    // The kinds of UploadPath and ResultPath, with a number.
-    for (std::string_view kind : {".upload-", ".output-", ".errors-"}) {
+    // The kinds of UploadPath and ResultPath, and the spills, with a number.
+    for (std::string_view kind : {".upload-", ".output-", ".errors-", ".input-"}) {
       if (!name.starts_with(kind) || name.size() == kind.size()) continue;
       std::string_view n = name.substr(kind.size());
       if (std::all_of(n.begin(), n.end(), [](char c) { return c >= '0' && c <= '9'; }))

@@ -579,7 +579,7 @@ TEST_CASE("BatchApiRunner: Forget removes the numbered files a killed run left")
   TempDir dir;
   std::string state = dir.path + "/ck.batch";
   std::vector<std::string> left = {state + ".upload-7", state + ".output-5",
-                                   state + ".errors-9"};
+                                   state + ".errors-9", state + ".input-2"};
   std::vector<std::string> others = {state + ".upload-x", state + ".uploads-1",
                                      state + ".upload-", dir.path + "/other.batch.upload-1"};
   for (const std::string& path : left) std::ofstream(path) << "{\"custom_id\":\"r1\"}\n";
