@@ -295,9 +295,10 @@ class Batches {
     resp->body = BatchJson(id, jobs_[id], Status(jobs_[id]));
   }
 
-  // The input tokens of a file's requests, and the model of its last.
-  uint64_t Tokens(const std::string& content, std::string* model) {
-    uint64_t tokens = 0;
+  // Calls fn(custom_id, body) for each request line of a stored input
+  // file (Validate() checked that each has both).
+  template <typename Fn>
+  static void ForEachRequest(std::string_view content, Fn fn) {
     for (std::string_view rest = content; !rest.empty();) {
       size_t nl = rest.find('\n');
       std::string_view line = rest.substr(0, nl);
@@ -306,9 +307,17 @@ class Batches {
       doc.Parse(line.data(), line.size());
       rapidjson::StringBuffer b;
       rapidjson::Writer<rapidjson::StringBuffer> w(b);
-      doc["body"].Accept(w);  // Validate() checked it is there
-      tokens += count_(std::string(b.GetString(), b.GetSize()), model);
+      doc["body"].Accept(w);
+      fn(std::string(doc["custom_id"].GetString()), std::string(b.GetString(), b.GetSize()));
     }
+  }
+
+  // The input tokens of a file's requests, and the model of its last.
+  uint64_t Tokens(const std::string& content, std::string* model) {
+    uint64_t tokens = 0;
+    ForEachRequest(content, [&](const std::string&, const std::string& body) {
+      tokens += count_(body, model);
+    });
     return tokens;
   }
 
@@ -398,16 +407,7 @@ class Batches {
     std::vector<std::string> out, errors;
     const std::string& content = files_[job->input_file_id].content;
     uint64_t n = 0;
-    for (std::string_view rest = content; !rest.empty();) {
-      size_t nl = rest.find('\n');
-      std::string_view line = rest.substr(0, nl);
-      rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
-      rapidjson::Document doc;
-      doc.Parse(line.data(), line.size());
-      std::string custom_id = doc["custom_id"].GetString();
-      rapidjson::StringBuffer b;
-      rapidjson::Writer<rapidjson::StringBuffer> w(b);
-      doc["body"].Accept(w);
+    ForEachRequest(content, [&](const std::string& custom_id, const std::string& request) {
       ++n;
       std::string body;
       int status;
@@ -424,21 +424,21 @@ class Batches {
             "{{\"id\":\"batch_req_{:06}\",\"custom_id\":\"{}\",\"response\":null,"
             "\"error\":{{\"code\":\"{}\",\"message\":\"{}\"}}}}\n",
             n, custom_id, code, message));
-        continue;
+        return;
       }
       if (config_.fail_every && n % config_.fail_every == 0) {
         status = 400;
         body = "{\"error\":{\"message\":\"fake_provider failed this request on purpose\","
                "\"type\":\"invalid_request_error\",\"param\":null,\"code\":null}}";
       } else {
-        status = embed_(std::string(b.GetString(), b.GetSize()), &body);
+        status = embed_(request, &body);
       }
       std::string result = fmt::format(
           "{{\"id\":\"batch_req_{:06}\",\"custom_id\":\"{}\",\"response\":{{\"status_code\":{},"
           "\"request_id\":\"req_batch{:06}\",\"body\":{}}},\"error\":null}}\n",
           n, custom_id, status, n, body);
       (status == 200 ? out : errors).push_back(std::move(result));
-    }
+    });
     std::mt19937_64 random(config_.seed);
     std::shuffle(out.begin(), out.end(), random);
     job->completed = out.size();
