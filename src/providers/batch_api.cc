@@ -1169,9 +1169,8 @@ bool BatchApiRunner::Forget(std::string* err) {
   // which hold the input's texts, as do the pipeline's spills of piped
   // inputs (`.input-N`), which a killed run with more inputs left.
   std::string dir = DirectoryOf(config_.state_path);
-  size_t slash = config_.state_path.rfind('/');
-  std::string prefix =
-      config_.state_path.substr(slash == std::string::npos ? 0 : slash + 1);
+  // The sidecar's own name (npos + 1 is 0: no directory part).
+  std::string prefix = config_.state_path.substr(config_.state_path.rfind('/') + 1);
   DIR* listing = opendir(dir.c_str());
   if (!listing) {
     *err = fmt::format("cannot list {}: {}", dir, std::strerror(errno));

@@ -213,12 +213,17 @@ def small_corpus(n=20):
     return path
 
 
-def normal_lines(srv_args, path):
-    """The output of a run without --batch-api, line by line."""
+def normal_file_run(srv_args, path):
+    """A run without --batch-api over the file `path`, which succeeded."""
     with Server(*srv_args) as srv:
         r = run(base_args(srv, 8, "--batch-inputs", "1", path))
     r.expect_rc(0)
-    return r.lines
+    return r
+
+
+def normal_lines(srv_args, path):
+    """The output of a run without --batch-api, line by line."""
+    return normal_file_run(srv_args, path).lines
 
 
 def error_line(path, n, reason, field=None):
@@ -387,9 +392,7 @@ def a_file_over_the_batch_queue_limit_is_split_and_its_parts_run_in_turn():
     # refused, the message tells the limit, and the file is split into files
     # within it, whose jobs run one after the other.
     path = small_corpus(20)
-    with Server() as srv:
-        normal = run(base_args(srv, 8, "--batch-inputs", "1", path))
-    normal.expect_rc(0)
+    normal = normal_file_run([], path)
     limit = normal.stats["tokens"]["sent"] // 3 + 1
     d = tmpdir()
     with Server("--batch-delay-ms", "20", "--batch-queue-tokens", str(limit)) as srv:
@@ -457,9 +460,7 @@ def a_queue_full_of_other_jobs_is_waited_for_with_backoff():
     # ours was refused, however slow the machine; ours is created again for
     # the same file once that one has ended.
     path = small_corpus(6)
-    with Server() as srv:
-        normal = run(base_args(srv, 8, "--batch-inputs", "1", path))
-    normal.expect_rc(0)
+    normal = normal_file_run([], path)
     tokens = normal.stats["tokens"]["sent"]
     d = tmpdir()
     with Server("--batch-delay-ms", "200", "--batch-queue-tokens", str(tokens + 5)) as srv:
